@@ -1,0 +1,128 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace AttentionWise;
+
+/// <summary>
+/// A float32 tensor in device memory: a shape and a buffer. The buffer can be larger than the shape
+/// (its capacity), so that a tensor resized to a smaller batch keeps its memory and a later resize back
+/// does not reallocate. <see cref="View"/> always covers exactly <see cref="Length"/> elements.
+/// </summary>
+public sealed class DeviceTensor : IDisposable
+{
+    private MemoryBuffer1D<float, Stride1D.Dense> _buffer;
+    private long _trackedBytes;
+
+    internal DeviceTensor(ComputeDevice device, Shape shape)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(shape);
+        Device = device;
+        Shape = shape;
+        _buffer = AllocateBuffer(Math.Max(1, shape.Length));
+        View = _buffer.AsContiguous().SubView(0, shape.Length);
+    }
+
+    public ComputeDevice Device { get; }
+    public Shape Shape { get; private set; }
+    public int Length => Shape.Length;
+
+    /// <summary>Elements the buffer can hold without reallocating.</summary>
+    public long Capacity => _buffer.Length;
+
+    /// <summary>The device view of exactly <see cref="Length"/> elements, to pass to kernels.</summary>
+    public ArrayView<float> View { get; private set; }
+
+    public bool IsDisposed { get; private set; }
+
+    /// <summary>Copies <paramref name="data"/> (exactly <see cref="Length"/> values) to the device.</summary>
+    public void Upload(float[] data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ThrowIfDisposed();
+        if (data.Length != Length)
+            throw new ArgumentException($"Upload: the tensor has shape {Shape} ({Length} elements) but {data.Length} values were given.", nameof(data));
+        View.CopyFromCPU(data);
+    }
+
+    /// <summary>Copies the tensor to a new host array.</summary>
+    public float[] Download()
+    {
+        ThrowIfDisposed();
+        var result = new float[Length];
+        if (Length > 0)
+            View.CopyToCPU(result);
+        return result;
+    }
+
+    /// <summary>Sets every element to zero.</summary>
+    public void Zero()
+    {
+        ThrowIfDisposed();
+        if (Length > 0)
+            View.MemSetToZero();
+    }
+
+    /// <summary>Gives the tensor a new shape with the same number of elements (a view change, no copy).</summary>
+    public void Reshape(Shape shape)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        if (shape.Length != Length)
+            throw new ShapeMismatchException($"Reshape to {shape} ({shape.Length} elements)", Shape, shape);
+        Shape = shape;
+    }
+
+    /// <summary>
+    /// Gives the tensor a new shape of any size. Keeps the buffer when it is large enough, otherwise
+    /// reallocates; the contents are undefined afterwards either way.
+    /// </summary>
+    public void Resize(Shape shape)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        ThrowIfDisposed();
+        if (shape.Length > _buffer.Length)
+        {
+            ReleaseBuffer();
+            _buffer = AllocateBuffer(shape.Length);
+        }
+        Shape = shape;
+        View = _buffer.AsContiguous().SubView(0, shape.Length);
+    }
+
+    /// <summary>Copies another tensor of the same shape into this one.</summary>
+    public void CopyFrom(DeviceTensor source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ThrowIfDisposed();
+        Shape.Require(Shape, source.Shape, "DeviceTensor.CopyFrom");
+        if (Length > 0)
+            source.View.CopyTo(View);
+    }
+
+    public void Dispose()
+    {
+        if (IsDisposed)
+            return;
+        IsDisposed = true;
+        ReleaseBuffer();
+    }
+
+    public override string ToString() => $"DeviceTensor{Shape} on {Device.Name}";
+
+    private MemoryBuffer1D<float, Stride1D.Dense> AllocateBuffer(long length)
+    {
+        var buffer = Device.Accelerator.Allocate1D<float>(length);
+        _trackedBytes = buffer.LengthInBytes;
+        Device.TrackAllocation(_trackedBytes);
+        return buffer;
+    }
+
+    private void ReleaseBuffer()
+    {
+        _buffer.Dispose();
+        Device.TrackAllocation(-_trackedBytes);
+        _trackedBytes = 0;
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(IsDisposed, this);
+}

@@ -1,0 +1,127 @@
+// Element-wise kernels: one generic driver per arity, specialised by operator structs (the
+// TensorPrimitives pattern). Every tensor is flat; a launch has layout.Threads threads and thread t
+// handles the elements layout.Element(t, k) for k < layout.PerThread that are below layout.Length.
+//
+//   Unary:  y[e] = op(x[e], p)             y, x: [n]
+//   Binary: y[e] = op(a[e], b[e], p)       y, a, b: [n]   (y may alias a or b: each element is read before it is written)
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace AttentionWise.Kernels;
+
+/// <summary>An element-wise operator with one scalar parameter <c>p</c>.</summary>
+public interface IUnaryOp
+{
+    float Apply(float x, float p);
+}
+
+/// <summary>An element-wise operator on two tensors with one scalar parameter <c>p</c>.</summary>
+public interface IBinaryOp
+{
+    float Apply(float a, float b, float p);
+}
+
+/// <summary>max(x, 0); NaN stays NaN so that a diverging run is seen.</summary>
+public readonly struct ReluOp : IUnaryOp
+{
+    public float Apply(float x, float p) => x < 0f ? 0f : x;
+}
+
+/// <summary>x · p.</summary>
+public readonly struct ScaleOp : IUnaryOp
+{
+    public float Apply(float x, float p) => x * p;
+}
+
+/// <summary>p (x ignored).</summary>
+public readonly struct FillOp : IUnaryOp
+{
+    public float Apply(float x, float p) => p;
+}
+
+/// <summary>a + b.</summary>
+public readonly struct AddOp : IBinaryOp
+{
+    public float Apply(float a, float b, float p) => a + b;
+}
+
+/// <summary>a · b.</summary>
+public readonly struct MultiplyOp : IBinaryOp
+{
+    public float Apply(float a, float b, float p) => a * b;
+}
+
+/// <summary>a + p · b.</summary>
+public readonly struct AddScaledOp : IBinaryOp
+{
+    public float Apply(float a, float b, float p) => a + p * b;
+}
+
+/// <summary>ReLU backward from the ReLU's output: a = gradient of the output, b = output; a where b &gt; 0.</summary>
+public readonly struct ReluBackwardOp : IBinaryOp
+{
+    public float Apply(float a, float b, float p) => b > 0f ? a : 0f;
+}
+
+public static class ElementwiseKernels
+{
+    /// <summary>y[e] = op(x[e], p).</summary>
+    public static void Unary<TOp>(Index1D thread, ArrayView<float> y, ArrayView<float> x, float p, LaunchLayout layout)
+        where TOp : struct, IUnaryOp
+    {
+        var op = default(TOp);
+        for (int k = 0; k < layout.PerThread; k++)
+        {
+            int e = layout.Element(thread, k);
+            if (e >= layout.Length)
+                break;
+            y[e] = op.Apply(x[e], p);
+        }
+    }
+
+    /// <summary>y[e] = op(a[e], b[e], p).</summary>
+    public static void Binary<TOp>(Index1D thread, ArrayView<float> y, ArrayView<float> a, ArrayView<float> b, float p, LaunchLayout layout)
+        where TOp : struct, IBinaryOp
+    {
+        var op = default(TOp);
+        for (int k = 0; k < layout.PerThread; k++)
+        {
+            int e = layout.Element(thread, k);
+            if (e >= layout.Length)
+                break;
+            y[e] = op.Apply(a[e], b[e], p);
+        }
+    }
+}
+
+/// <summary>The element-wise kernels, loaded once per accelerator.</summary>
+public sealed class ElementwiseKernelSet : IKernelSet<ElementwiseKernelSet>
+{
+    private ElementwiseKernelSet(Accelerator accelerator)
+    {
+        Relu = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, LaunchLayout>(
+            ElementwiseKernels.Unary<ReluOp>);
+        Scale = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, LaunchLayout>(
+            ElementwiseKernels.Unary<ScaleOp>);
+        Fill = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, LaunchLayout>(
+            ElementwiseKernels.Unary<FillOp>);
+        Add = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout>(
+            ElementwiseKernels.Binary<AddOp>);
+        Multiply = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout>(
+            ElementwiseKernels.Binary<MultiplyOp>);
+        AddScaled = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout>(
+            ElementwiseKernels.Binary<AddScaledOp>);
+        ReluBackward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout>(
+            ElementwiseKernels.Binary<ReluBackwardOp>);
+    }
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, float, LaunchLayout> Relu { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, float, LaunchLayout> Scale { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, float, LaunchLayout> Fill { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout> Add { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout> Multiply { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout> AddScaled { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout> ReluBackward { get; }
+
+    public static ElementwiseKernelSet Load(Accelerator accelerator) => new(accelerator);
+}
