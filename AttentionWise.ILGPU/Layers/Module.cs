@@ -1,11 +1,26 @@
 namespace AttentionWise.Layers;
 
+/// <summary>How a parameter is initialised by <see cref="Init.Apply"/> (SPEC §4: weights N(0, std²), biases 0,
+/// batchnorm weight 1 and bias 0).</summary>
+public enum ParameterInit
+{
+    /// <summary>Normal with mean 0 and the model's init std (0.02 in the paper).</summary>
+    Normal,
+
+    /// <summary>All zeros (biases, batchnorm bias).</summary>
+    Zeros,
+
+    /// <summary>All ones (batchnorm weight).</summary>
+    Ones,
+}
+
 /// <summary>A learnable tensor and its gradient. Gradients accumulate until <see cref="ZeroGrad"/>.</summary>
 public sealed class Parameter : IDisposable
 {
-    public Parameter(ComputeDevice device, string name, Shape shape, string group = DefaultGroup)
+    public Parameter(ComputeDevice device, string name, Shape shape, ParameterInit init = ParameterInit.Normal, string group = DefaultGroup)
     {
         Name = name;
+        Init = init;
         Group = group;
         Value = device.Allocate(shape);
         Gradient = device.Zeros(shape);
@@ -23,6 +38,9 @@ public sealed class Parameter : IDisposable
 
     /// <summary>Which optimiser group the parameter belongs to.</summary>
     public string Group { get; }
+
+    /// <summary>How <see cref="AttentionWise.Layers.Init.Apply"/> initialises it.</summary>
+    public ParameterInit Init { get; }
 
     public DeviceTensor Value { get; }
     public DeviceTensor Gradient { get; }
@@ -120,9 +138,9 @@ public abstract class Module : IDisposable
             p.ZeroGrad();
     }
 
-    protected Parameter AddParameter(string name, Shape shape, string group = Parameter.DefaultGroup)
+    protected Parameter AddParameter(string name, Shape shape, ParameterInit init, string group = Parameter.DefaultGroup)
     {
-        var p = new Parameter(Device, name, shape, group);
+        var p = new Parameter(Device, name, shape, init, group);
         _parameters.Add(p);
         return p;
     }
