@@ -94,22 +94,29 @@ public sealed class Conv2d : Module
 
     public override DeviceTensor? Backward(DeviceTensor gradOutput)
     {
-        ArgumentNullException.ThrowIfNull(gradOutput);
-        if (_output is null)
-            throw new InvalidOperationException("Conv2d.Backward called before Forward.");
-        Shape.Require(_output.Shape, gradOutput.Shape, "Conv2d.Backward gradient");
-        var k = Device.Kernels<Conv2dKernelSet>();
-        var fwd = _pass!;
-        var xShape = _inputShape!;
-        var xp = _input ?? _padded!;
+        BackwardParameters(gradOutput);
+        return ComputeInputGradient ? BackwardInput(gradOutput) : null;
+    }
 
-        // Weight gradient (accumulates).
-        k.BackwardWeightSimple(Weight.Length, Weight.Gradient.View, gradOutput.View, xp.View, fwd.Geometry);
+    /// <summary>Adds the weight and bias gradients of the latest Forward for <paramref name="gradOutput"/> (half of
+    /// <see cref="Backward"/>).</summary>
+    public void BackwardParameters(DeviceTensor gradOutput)
+    {
+        CheckBackward(gradOutput);
+        var k = Device.Kernels<Conv2dKernelSet>();
+        var xp = _input ?? _padded!;
+        k.BackwardWeightSimple(Weight.Length, Weight.Gradient.View, gradOutput.View, xp.View, _pass!.Geometry);
         if (Bias is not null)
             ChannelReductions.Sum(gradOutput, Bias.Gradient, accumulate: true, Scratch(ref _workspace, Shape.Of(1)));
+    }
 
-        if (!ComputeInputGradient)
-            return null;
+    /// <summary>The input gradient (module-owned) of the latest Forward for <paramref name="gradOutput"/>, whatever
+    /// <see cref="Module.ComputeInputGradient"/> says (the other half of <see cref="Backward"/>).</summary>
+    public DeviceTensor BackwardInput(DeviceTensor gradOutput)
+    {
+        CheckBackward(gradOutput);
+        var k = Device.Kernels<Conv2dKernelSet>();
+        var xShape = _inputShape!;
         var gx = Scratch(ref _gradInput, xShape);
         if (Stride == (1, 1))
         {
@@ -127,6 +134,14 @@ public sealed class Conv2d : Module
             k.BackwardInputStrided(xShape.N * InChannels * xShape.H, gx.View, gradOutput.View, Weight.Value.View, g, Padding.H, Padding.W);
         }
         return gx;
+    }
+
+    private void CheckBackward(DeviceTensor gradOutput)
+    {
+        ArgumentNullException.ThrowIfNull(gradOutput);
+        if (_output is null || _pass is null)
+            throw new InvalidOperationException("Conv2d.Backward called before Forward.");
+        Shape.Require(_output.Shape, gradOutput.Shape, "Conv2d.Backward gradient");
     }
 }
 
