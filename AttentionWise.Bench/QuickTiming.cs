@@ -55,8 +55,15 @@ public static class QuickTiming
 
     private static double Best(int repeats, Action action, ComputeDevice device)
     {
-        action();
-        device.Synchronize();
+        // Warm up until the tiered JIT has promoted the kernels (calls while a kernel still runs its first-tier
+        // code are several times slower).
+        var warm = Stopwatch.StartNew();
+        do
+        {
+            action();
+            device.Synchronize();
+        }
+        while (warm.Elapsed.TotalSeconds < 0.5);
         double best = double.MaxValue;
         for (int i = 0; i < repeats; i++)
         {
