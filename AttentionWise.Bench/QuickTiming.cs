@@ -29,6 +29,8 @@ public static class QuickTiming
     {
         using var device = ComputeDevice.Open(Environment.GetEnvironmentVariable("AW_DEVICE"));
         Console.WriteLine($"{device} ({ComputeDevice.IlgpuFlavor})");
+        if (args.Contains("step"))
+            Step(device, args.Contains("profile"));
         int repeats = int.TryParse(Environment.GetEnvironmentVariable("AW_QUICK_REPEATS"), out int r) ? r : 3;
         int batchDiv = int.TryParse(Environment.GetEnvironmentVariable("AW_QUICK_BATCH_DIV"), out int d) ? d : 1;
         foreach (var shape in Shapes)
@@ -52,6 +54,66 @@ public static class QuickTiming
                 $"weight grad {bwdW * 1e3,8:F1} ms {flops / bwdW / 1e9,6:F2} GFLOP/s | input grad {bwdX * 1e3,8:F1} ms {flops / bwdX / 1e9,6:F2} GFLOP/s"));
         }
     }
+
+    /// <summary>Times control-model training steps at batch 256, optionally per module.</summary>
+    private static void Step(ComputeDevice device, bool profile)
+    {
+        const int batch = 256;
+        using var model = ControlStepBenchmarks.ControlModel(device, 1, 28, 28);
+        model.ComputeInputGradient = false;
+        Init.Apply(model, new Rng(1));
+        using var loss = new LogSoftmaxNllLoss(device);
+        using var adam = new Adam(device, model.NamedParameters());
+        using var x = device.Upload(Shape.Of(batch, 1, 28, 28), Random(batch * 784, 4));
+        var rng = new Random(5);
+        using var labels = device.Upload(Shape.Of(batch), Enumerable.Range(0, batch).Select(_ => (float)rng.Next(10)).ToArray());
+        for (int i = 0; i < 3; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            float l = ControlStepBenchmarks.Step(model, loss, adam, x, labels);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"step {i}: {sw.Elapsed.TotalSeconds:F2} s, {batch / sw.Elapsed.TotalSeconds:F1} images/s, loss {l:F4}"));
+        }
+        if (!profile)
+            return;
+        // Per-module times of one more step.
+        adam.ZeroGrad();
+        var t = new List<(string, double)>();
+        DeviceTensor h = x;
+        foreach (var m in model.Modules)
+        {
+            var sw = Stopwatch.StartNew();
+            h = m.Forward(h);
+            device.Synchronize();
+            t.Add(("forward " + Describe(m), sw.Elapsed.TotalMilliseconds));
+        }
+        var s2 = Stopwatch.StartNew();
+        loss.Forward(h, labels);
+        loss.Result();
+        DeviceTensor g = loss.Backward();
+        t.Add(("loss", s2.Elapsed.TotalMilliseconds));
+        for (int i = model.Modules.Count - 1; i >= 0; i--)
+        {
+            var sw = Stopwatch.StartNew();
+            g = model.Modules[i].Backward(g)!;
+            device.Synchronize();
+            t.Add(("backward " + Describe(model.Modules[i]), sw.Elapsed.TotalMilliseconds));
+            if (g is null)
+                break;
+        }
+        var s3 = Stopwatch.StartNew();
+        adam.Step();
+        device.Synchronize();
+        t.Add(("adam", s3.Elapsed.TotalMilliseconds));
+        foreach (var (name, ms) in t)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name,-32} {ms,9:F1} ms"));
+    }
+
+    private static string Describe(AttentionWise.Layers.Module m) => m switch
+    {
+        Conv2d c => $"conv {c.InChannels}→{c.OutChannels} k{c.Kernel.H} s{c.Stride.H}",
+        Linear l => $"linear {l.InFeatures}→{l.OutFeatures}",
+        _ => m.GetType().Name,
+    };
 
     private static double Best(int repeats, Action action, ComputeDevice device)
     {
