@@ -31,6 +31,8 @@ public static class QuickTiming
         Console.WriteLine($"{device} ({ComputeDevice.IlgpuFlavor})");
         if (args.Contains("step"))
             Step(device, args.Contains("profile"));
+        if (args.Contains("bn"))
+            BatchNorm(device);
         int repeats = int.TryParse(Environment.GetEnvironmentVariable("AW_QUICK_REPEATS"), out int r) ? r : 3;
         int batchDiv = int.TryParse(Environment.GetEnvironmentVariable("AW_QUICK_BATCH_DIV"), out int d) ? d : 1;
         foreach (var shape in Shapes)
@@ -53,6 +55,40 @@ public static class QuickTiming
                 $"{s.Name,-6} N {s.N,4} {s.Ci,3}→{s.Co,-3} {s.H}×{s.W} k{s.K} s{s.S}: forward {fwd * 1e3,8:F1} ms {flops / fwd / 1e9,6:F2} GFLOP/s | " +
                 $"weight grad {bwdW * 1e3,8:F1} ms {flops / bwdW / 1e9,6:F2} GFLOP/s | input grad {bwdX * 1e3,8:F1} ms {flops / bwdX / 1e9,6:F2} GFLOP/s"));
         }
+    }
+
+    /// <summary>BatchNorm2d with few channels over a huge batch (attention layers: 8 channels × 4096 × 28 × 28).</summary>
+    private static void BatchNorm(ComputeDevice device)
+    {
+        foreach (var (n, c) in new[] { (4096, 8), (4096, 16), (256, 100) })
+        {
+            var shape = Shape.Of(n, c, 28, 28);
+            using var bn = new BatchNorm2d(device, c);
+            using var x = device.Upload(shape, Random(shape.Length, 6));
+            using var gy = device.Upload(shape, Random(shape.Length, 7));
+            double mb = shape.Length * 4.0 / 1e6;
+            double fwd = Best(3, () => bn.Forward(x), device);
+            double bwd = Best(3, () => bn.Backward(gy), device);
+            // Least traffic: forward reads x twice (statistics, normalise) and writes y; backward reads gy and x
+            // twice (sums, then the input gradient) and writes gx.
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"batchnorm {shape}: forward {fwd * 1e3,7:F1} ms ({3 * mb / fwd / 1e3,5:F1} GB/s) | backward {bwd * 1e3,7:F1} ms ({5 * mb / bwd / 1e3,5:F1} GB/s)"));
+        }
+        {
+            var shape = Shape.Of(4096, 8, 28, 28);
+            using var x = device.Upload(shape, Random(shape.Length, 6));
+            using var m = device.Allocate(Shape.Of(8));
+            using var v = device.Allocate(Shape.Of(8));
+            using var work = device.Allocate(Shape.Of(1));
+            double stats = Best(3, () => ChannelReductions.MeanVariance(x, m, v, work), device);
+            double sums = Best(3, () => ChannelReductions.Sum(x, m, false, work), device);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {shape}: mean/variance {stats * 1e3:F1} ms ({shape.Length * 4.0 / stats / 1e9:F1} GB/s), sum {sums * 1e3:F1} ms ({shape.Length * 4.0 / sums / 1e9:F1} GB/s)"));
+        }
+        using var big = device.Allocate(Shape.Of(4096 * 8 * 784));
+        using var big2 = device.Upload(big.Shape, Random(big.Length, 8));
+        double copy = Best(3, () => Elementwise.Scale(big2, 2f, big), device);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"reference: y = 2x over {big.Length} floats {copy * 1e3:F1} ms ({2 * big.Length * 4.0 / copy / 1e9:F1} GB/s)"));
     }
 
     /// <summary>Times control-model training steps at batch 256, optionally per module.</summary>
