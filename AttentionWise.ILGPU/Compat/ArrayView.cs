@@ -160,7 +160,6 @@ namespace ILGPU
         public static implicit operator ArrayView<T>(ArrayView1D<T, Stride1D.Dense> view) => view.BaseView;
 
         [DoesNotReturn]
-        [MethodImpl(MethodImplOptions.NoInlining)]
         private static void ThrowOutOfRange(long index, long length) =>
             throw new IndexOutOfRangeException(
                 $"Index {index} is out of range of an ArrayView<{typeof(T).Name}> of length {length} (valid: 0 to {length - 1}).");
