@@ -3,17 +3,25 @@
 //
 //   X       [N, C, H, W]          the layer input
 //   Wx, Wy  [K, C, H, W]          x and y weights of the K heads; Bx, By (optional biases): same shape
-//   Ox, Oy  [N, K, C, H, W]       Ox: softmax over each row (across j) of X⊙Wx(+Bx);
-//                                 Oy: softmax over each column (across i) of X⊙Wy(+By)
+//   wp      [2 or 4, Q, H, W]     the weights packed for one forward/backward: Wx, Wy (, Bx, By); Q = K·C
+//   oxy     [2, N, Q, H, W]       Ox (softmax over each row, across j, of X⊙Wx + Bx), then
+//                                 Oy (softmax over each column, across i, of X⊙Wy + By); q = k·C + c
 //   R       = Ox ⊙ Oy             relevance; never stored, recomputed from Ox and Oy where needed
-//   stats   [4, Q]                Q = K·C head-BN channels (q = k·C + c): mean μ, rstd = 1/sqrt(var + eps),
-//                                 then the backward's a = mean(gR'), b = mean(gR' ⊙ R')
-//   Z       [N, Q, H, W]          head outputs X ⊙ R', R' = (R − μ)·rstd ([N, K, C, H, W] flattened)
-//   cols    [N, Q, W, 2]          per column: Σ_i (R − s), Σ_i (R − s)² with the shift s = 1/(H·W)
-//   rows    [N, Q, H, 5]          per row: Σ_j gR', Σ_j gR'·R', Σ_j R·gR', Σ_j R, Σ_j R·R'   (gR' = gZ ⊙ X)
-//   partial [Q, NB, 2]            per channel and block of images: sums of two fields of cols or rows
-//   pW      [4, NB, Q, H, W]      per block of images: Σ_n X·gPx, Σ_n X·gPy, Σ_n gPx, Σ_n gPy
-//   gX      [N, C, H, W]          input gradient (optionally plus a skip connection's gradient)
+//   Z       [N, Q, H, W]          head outputs X ⊙ R', R' = (R − μ_q)·rstd_q (head batchnorm, affine = false)
+//   gX      [N, C, H, W]          input gradient (optionally starting from a skip connection's gradient)
+//   pW      [2 or 4, NB, Q, H, W] per block of images: Σ_n X·gPx, Σ_n X·gPy (, Σ_n gPx, Σ_n gPy)
+//   partial [Q, NB, 2]            per channel and block of images: sums of two fields of aux
+//   aux     one buffer of small arrays (offsets in HeadAux), so that kernels take few views:
+//     Stats   [4, Q]              μ, rstd = 1/sqrt(var + eps), then the backward's a = mean(gR'), b = mean(gR'⊙R')
+//     InvRow  [N, Q, H]           forward: 1/Σ_j of each row's exponentials (Ox is normalised by the column kernel)
+//     ColR    [N, Q, W, 2]        forward, per column: Σ_i R, Σ_i R² (batchnorm statistics; kept for the backward)
+//     RowR    [N, Q, H, 2]        forward, per row: Σ_j R, Σ_j R² (kept for the backward)
+//     RowA    [N, Q, H]           backward, per row: A = Σ_j R·gR' (gR' = gZ ⊙ X), then s_row = Σ_j R·gR
+//     ColA    [N, Q, W]           backward, the same per column: Σ_i R·gR', then s_col
+//     Images  [N, Q, 2]           backward, per image: Σ gR', Σ gR'·R'
+//     YRowOk  [N, Q, H]           forward: 1 when the row kernel stored exp of the row's y logits (all within
+//                                 ±UnshiftedExpLimit), 0 when it left the logits for the column kernel
+//     YImageOk [N, Q]             forward: 1 when every row of the image has YRowOk = 1
 using ILGPU;
 using ILGPU.Algorithms;
 using ILGPU.Runtime;
@@ -32,6 +40,8 @@ public readonly struct HeadDims
         W = width;
         Q = heads * channels;
         Plane = height * width;
+        WeightSize = Q * Plane;
+        Size = n * WeightSize;
     }
 
     public readonly int N;
@@ -45,17 +55,55 @@ public readonly struct HeadDims
 
     /// <summary>H·W.</summary>
     public readonly int Plane;
+
+    /// <summary>Elements of one weight array, Q·H·W (offset of Wy in the packed weights).</summary>
+    public readonly int WeightSize;
+
+    /// <summary>Elements of Ox, N·Q·H·W (offset of Oy in oxy).</summary>
+    public readonly int Size;
 }
 
-/// <summary>Sizes of a fixed-order partial sum over blocks of images: entries [N, Q, E, Stride], fields 0 and 1.</summary>
+/// <summary>Offsets of the small arrays in the aux buffer (see the legend).</summary>
+public readonly struct HeadAux
+{
+    public HeadAux(int n, int q, int h, int w)
+    {
+        int rows = n * q * h;
+        int cols = n * q * w;
+        Stats = 0;
+        InvRow = 4 * q;
+        ColR = InvRow + rows;
+        RowR = ColR + 2 * cols;
+        RowA = RowR + 2 * rows;
+        ColA = RowA + rows;
+        Images = ColA + cols;
+        YRowOk = Images + 2 * n * q;
+        YImageOk = YRowOk + rows;
+        Length = YImageOk + n * q;
+    }
+
+    public readonly int Stats;
+    public readonly int InvRow;
+    public readonly int ColR;
+    public readonly int RowR;
+    public readonly int RowA;
+    public readonly int ColA;
+    public readonly int Images;
+    public readonly int YRowOk;
+    public readonly int YImageOk;
+    public readonly int Length;
+}
+
+/// <summary>A fixed-order partial sum over blocks of images: entries source[Offset + ((n·Q + q)·E + e)·Stride + 0..1].</summary>
 public readonly struct PairSumDims
 {
-    public PairSumDims(int n, int q, int entries, int stride, int blockN)
+    public PairSumDims(int n, int q, int entries, int stride, int offset, int blockN)
     {
         N = n;
         Q = q;
         Entries = entries;
         Stride = stride;
+        Offset = offset;
         BlockN = blockN;
         Blocks = (n + blockN - 1) / blockN;
     }
@@ -64,6 +112,7 @@ public readonly struct PairSumDims
     public readonly int Q;
     public readonly int Entries;
     public readonly int Stride;
+    public readonly int Offset;
     public readonly int BlockN;
     public readonly int Blocks;
 }
@@ -71,12 +120,11 @@ public readonly struct PairSumDims
 /// <summary>Settings of the head batchnorm (affine = false) statistics kernels.</summary>
 public readonly struct HeadNormConfig
 {
-    public HeadNormConfig(int q, int blocks, int count, float shift, float momentum, float eps, bool training)
+    public HeadNormConfig(int q, int blocks, int count, float momentum, float eps, bool training)
     {
         Q = q;
         Blocks = blocks;
         Count = count;
-        Shift = shift;
         Momentum = momentum;
         Eps = eps;
         Training = training ? 1 : 0;
@@ -88,9 +136,6 @@ public readonly struct HeadNormConfig
     /// <summary>Elements per channel, N·H·W.</summary>
     public readonly int Count;
 
-    /// <summary>The shift the column sums were taken around (1/(H·W)).</summary>
-    public readonly float Shift;
-
     public readonly float Momentum;
     public readonly float Eps;
 
@@ -98,17 +143,15 @@ public readonly struct HeadNormConfig
     public readonly int Training;
 }
 
-/// <summary>How the backward column pass is split into threads: each thread owns a block of images, one
-/// channel c and a group of columns, for every head.</summary>
+/// <summary>How backward pass 2 is split into threads: each thread owns a block of images, one channel c
+/// and one row i, for every head.</summary>
 public readonly struct HeadBackwardLayout
 {
-    public HeadBackwardLayout(int n, int channels, int width, int blockN, int columnsPerThread, bool bias, bool skip, bool inputGradient)
+    public HeadBackwardLayout(int n, int channels, int height, int blockN, bool bias, bool skip, bool inputGradient)
     {
         BlockN = blockN;
         Blocks = (n + blockN - 1) / blockN;
-        ColumnsPerThread = columnsPerThread;
-        ColumnGroups = (width + columnsPerThread - 1) / columnsPerThread;
-        Threads = Blocks * channels * ColumnGroups;
+        Threads = Blocks * channels * height;
         HasBias = bias ? 1 : 0;
         HasSkip = skip ? 1 : 0;
         InputGradient = inputGradient ? 1 : 0;
@@ -116,8 +159,6 @@ public readonly struct HeadBackwardLayout
 
     public readonly int BlockN;
     public readonly int Blocks;
-    public readonly int ColumnsPerThread;
-    public readonly int ColumnGroups;
     public readonly int Threads;
     public readonly int HasBias;
 
@@ -130,8 +171,35 @@ public readonly struct HeadBackwardLayout
 
 public static class AttentionKernels
 {
-    /// <summary>Forward, one thread per row (n, k, c, i): Ox[row, ·] = softmax_j(X·Wx + Bx).</summary>
-    public static void RowSoftmax(Index1D row, ArrayView<float> ox, ArrayView<float> x, ArrayView<float> wx, ArrayView<float> bx, HeadDims d, int hasBias)
+    /// <summary>Logits whose row (column) maximum is within ±this are exponentiated unshifted (no overflow,
+    /// no underflow of a whole row); otherwise the maximum is subtracted first.</summary>
+    public const float UnshiftedExpLimit = 60f;
+
+    /// <summary>One thread per weight element: wp = [Wx, Wy (, Bx, By)].</summary>
+    public static void PackWeights(Index1D e, ArrayView<float> wp, ArrayView<float> wx, ArrayView<float> wy, ArrayView<float> bx, ArrayView<float> by,
+        int size, int hasBias)
+    {
+        wp[e] = wx[e];
+        wp[size + e] = wy[e];
+        if (hasBias != 0)
+        {
+            wp[2 * size + e] = bx[e];
+            wp[3 * size + e] = by[e];
+        }
+    }
+
+    /// <summary>The shift for exp: 0 when the maximum logit m is within ±UnshiftedExpLimit (the usual case:
+    /// nothing overflows, and no whole row underflows), else m (the textbook max-subtracted softmax).</summary>
+    public static float SoftmaxShift(float m) => m > UnshiftedExpLimit || m < -UnshiftedExpLimit ? m : 0f;
+
+    /// <summary>
+    /// Forward, one thread per row (n, k, c, i), both exponentials: exp(X·Wx + Bx − shift) into Ox (shift
+    /// from the row's maximum, see <see cref="SoftmaxShift"/>) with 1/Σ_j into InvRow; and exp(X·Wy + By)
+    /// unshifted into Oy when every y logit of the row is within ±UnshiftedExpLimit (YRowOk = 1), else the y
+    /// logits are left for the column kernel, which then recomputes its column shifted (YRowOk = 0).
+    /// </summary>
+    public static void RowSoftmax(Index1D row, ArrayView<float> oxy, ArrayView<float> aux, ArrayView<float> x, ArrayView<float> wp,
+        HeadDims d, int hasBias, HeadAux a)
     {
         int i = row % d.H;
         int t = row / d.H;
@@ -141,89 +209,157 @@ public static class AttentionKernels
         int n = t / d.K;
         int w = d.W;
         int o = row * w;
+        int oy = o + d.Size;
         int xo = ((n * d.C + c) * d.H + i) * w;
         int wo = ((k * d.C + c) * d.H + i) * w;
+        int wy = wo + d.WeightSize;
 
-        float m = float.NegativeInfinity;
+        // Logits, the x maximum and the largest |y logit|.
+        float m0 = float.NegativeInfinity, m1 = float.NegativeInfinity;
+        float my0 = 0f, my1 = 0f;
         for (int j = 0; j < w; j++)
         {
-            float p = x[xo + j] * wx[wo + j];
+            float xv = x[xo + j];
+            float px = xv * wp[wo + j];
+            float py = xv * wp[wy + j];
             if (hasBias != 0)
-                p += bx[wo + j];
-            ox[o + j] = p;
-            m = XMath.Max(m, p);
+            {
+                px += wp[wo + 2 * d.WeightSize + j];
+                py += wp[wy + 2 * d.WeightSize + j];
+            }
+            oxy[o + j] = px;
+            oxy[oy + j] = py;
+            // Two independent chains (even and odd j) instead of one serial one.
+            if ((j & 1) == 0)
+            {
+                m0 = XMath.Max(m0, px);
+                my0 = XMath.Max(my0, XMath.Abs(py));
+            }
+            else
+            {
+                m1 = XMath.Max(m1, px);
+                my1 = XMath.Max(my1, XMath.Abs(py));
+            }
         }
-        float s0 = 0f, s1 = 0f;
-        int jj = 0;
-        for (; jj + 1 < w; jj += 2)
-        {
-            float e0 = XMath.Exp(ox[o + jj] - m);
-            float e1 = XMath.Exp(ox[o + jj + 1] - m);
-            ox[o + jj] = e0;
-            ox[o + jj + 1] = e1;
-            s0 += e0;
-            s1 += e1;
-        }
-        if (jj < w)
-        {
-            float e = XMath.Exp(ox[o + jj] - m);
-            ox[o + jj] = e;
-            s0 += e;
-        }
-        float inv = 1f / (s0 + s1);
+        float my = XMath.Max(my0, my1);
+        // Exponentials in place (only the sum is live across exp).
+        float shift = SoftmaxShift(XMath.Max(m0, m1));
+        float s = 0f;
         for (int j = 0; j < w; j++)
-            ox[o + j] *= inv;
+        {
+            float e = XMath.Exp(oxy[o + j] - shift);
+            oxy[o + j] = e;
+            s += e;
+        }
+        aux[a.InvRow + row] = 1f / s;
+        int yOk = my <= UnshiftedExpLimit ? 1 : 0;
+        if (yOk != 0)
+        {
+            for (int j = 0; j < w; j++)
+                oxy[oy + j] = XMath.Exp(oxy[oy + j]);
+        }
+        aux[a.YRowOk + row] = yOk;
     }
 
-    /// <summary>Forward, one thread per column (n, k, c, j): Oy[·, j] = softmax_i(X·Wy + By), and the
-    /// column's sums Σ(R − s), Σ(R − s)² of R = Ox⊙Oy for the head batchnorm statistics.</summary>
-    public static void ColumnSoftmax(Index1D col, ArrayView<float> oy, ArrayView<float> cols, ArrayView<float> ox, ArrayView<float> x,
-        ArrayView<float> wy, ArrayView<float> by, HeadDims d, int hasBias, float shift)
+    /// <summary>Forward, one thread per image (n, q): YImageOk = 1 when every row of the image stored exp of
+    /// its y logits (see <see cref="RowSoftmax"/>).</summary>
+    public static void ImageFlags(Index1D image, ArrayView<float> aux, HeadDims d, HeadAux a)
+    {
+        int r = a.YRowOk + image * d.H;
+        float s0 = 0f, s1 = 0f;
+        int i = 0;
+        for (; i + 1 < d.H; i += 2)
+        {
+            s0 += aux[r + i];
+            s1 += aux[r + i + 1];
+        }
+        if (i < d.H)
+            s0 += aux[r + i];
+        aux[a.YImageOk + image] = s0 + s1 == d.H ? 1f : 0f;
+    }
+
+    /// <summary>
+    /// Forward, one thread per column (n, k, c, j): Oy[·, j] = softmax_i(X·Wy + By) from the row kernel's
+    /// exponentials (or recomputed with the column's maximum subtracted when a row left logits); normalises
+    /// the column's elements of Ox with InvRow; and the column's sums Σ_i R, Σ_i R² of R = Ox⊙Oy into ColR.
+    /// </summary>
+    public static void ColumnSoftmax(Index1D col, ArrayView<float> oxy, ArrayView<float> aux, ArrayView<float> x, ArrayView<float> wp,
+        HeadDims d, int hasBias, HeadAux a)
     {
         int w = d.W;
         int j = col % w;
-        int t = col / w;             // (n·K + k)·C + c
-        int c = t % d.C;
-        int nk = t / d.C;
-        int k = nk % d.K;
-        int n = nk / d.K;
-        int o = t * d.Plane + j;
-        int xo = (n * d.C + c) * d.Plane + j;
-        int wo = (k * d.C + c) * d.Plane + j;
-        int h = d.H;
-
-        float m = float.NegativeInfinity;
-        for (int i = 0, e = 0; i < h; i++, e += w)
-        {
-            float p = x[xo + e] * wy[wo + e];
-            if (hasBias != 0)
-                p += by[wo + e];
-            oy[o + e] = p;
-            m = XMath.Max(m, p);
-        }
+        int t = col / w;             // image (n·K + k)·C + c
+        int ox = t * d.Plane + j;
+        int oy = ox + d.Size;
+        int end = d.Plane;
         float s = 0f;
-        for (int i = 0, e = 0; i < h; i++, e += w)
+        if (aux[a.YImageOk + t] > 0f)
         {
-            float v = XMath.Exp(oy[o + e] - m);
-            oy[o + e] = v;
-            s += v;
+            float s1 = 0f;
+            int e = 0;
+            for (; e + w < end; e += 2 * w)
+            {
+                s += oxy[oy + e];
+                s1 += oxy[oy + e + w];
+            }
+            if (e < end)
+                s += oxy[oy + e];
+            s += s1;
+        }
+        else
+        {
+            // Rare: some y logit of the image is large. Recompute the column's logits and subtract their maximum.
+            int c = t % d.C;
+            int nk = t / d.C;
+            int k = nk % d.K;
+            int n = nk / d.K;
+            int xo = (n * d.C + c) * d.Plane + j;
+            int wo = (k * d.C + c) * d.Plane + j + d.WeightSize;
+            float m = float.NegativeInfinity;
+            for (int e = 0; e < end; e += w)
+            {
+                float p = x[xo + e] * wp[wo + e];
+                if (hasBias != 0)
+                    p += wp[wo + 2 * d.WeightSize + e];
+                oxy[oy + e] = p;
+                m = XMath.Max(m, p);
+            }
+            float shift = SoftmaxShift(m);
+            for (int e = 0; e < end; e += w)
+            {
+                float v = XMath.Exp(oxy[oy + e] - shift);
+                oxy[oy + e] = v;
+                s += v;
+            }
         }
         float inv = 1f / s;
-        float r1 = 0f, r2 = 0f;
-        for (int i = 0, e = 0; i < h; i++, e += w)
+        float r1 = 0f, r2 = 0f, q1 = 0f, q2 = 0f;
+        int rowIndex = a.InvRow + t * d.H;
+        for (int e = 0; e < end; e += w, rowIndex++)
         {
-            float v = oy[o + e] * inv;
-            oy[o + e] = v;
-            float r = ox[o + e] * v - shift;
-            r1 += r;
-            r2 += r * r;
+            float vx = oxy[ox + e] * aux[rowIndex];
+            float vy = oxy[oy + e] * inv;
+            oxy[ox + e] = vx;
+            oxy[oy + e] = vy;
+            float r = vx * vy;
+            // Two independent chains (even and odd rows).
+            if ((rowIndex & 1) == 0)
+            {
+                r1 += r;
+                r2 += r * r;
+            }
+            else
+            {
+                q1 += r;
+                q2 += r * r;
+            }
         }
-        cols[2 * col] = r1;
-        cols[2 * col + 1] = r2;
+        aux[a.ColR + 2 * col] = r1 + q1;
+        aux[a.ColR + 2 * col + 1] = r2 + q2;
     }
 
-    /// <summary>One thread per (channel q, block b of images): fields 0 and 1 of source[n, q, e, ·] summed
-    /// over the block's images and every entry e, in a fixed order, into partial[q, b, 0..1].</summary>
+    /// <summary>One thread per (channel q, block b of images): fields 0 and 1 of the entries summed over the
+    /// block's images and every entry e, in a fixed order, into partial[q, b, 0..1].</summary>
     public static void PairPartialSums(Index1D thread, ArrayView<float> partial, ArrayView<float> source, PairSumDims d)
     {
         int q = thread / d.Blocks;
@@ -233,7 +369,7 @@ public static class AttentionKernels
         float a0 = 0f, a1 = 0f;
         for (int n = n0; n < n1; n++)
         {
-            int e = (n * d.Q + q) * d.Entries * d.Stride;
+            int e = d.Offset + (n * d.Q + q) * d.Entries * d.Stride;
             float p0 = 0f, p1 = 0f;
             for (int k = 0; k < d.Entries; k++, e += d.Stride)
             {
@@ -248,9 +384,10 @@ public static class AttentionKernels
     }
 
     /// <summary>Head batchnorm statistics, one thread per channel q. Training: batch mean and biased
-    /// variance from the shifted sums, running statistics updated (unbiased variance, as PyTorch);
-    /// evaluation: the running statistics. Writes stats[q] = μ, stats[Q + q] = 1/sqrt(var + eps).</summary>
-    public static void HeadNormForwardStats(Index1D q, ArrayView<float> stats, ArrayView<float> runningMean, ArrayView<float> runningVar,
+    /// variance E[R²] − E[R]² (exact enough: where it cancels, the variance is far below eps), running
+    /// statistics updated with the unbiased variance as PyTorch does; evaluation: the running statistics.
+    /// Writes Stats[q] = μ, Stats[Q + q] = 1/sqrt(var + eps).</summary>
+    public static void HeadNormForwardStats(Index1D q, ArrayView<float> aux, ArrayView<float> runningMean, ArrayView<float> runningVar,
         ArrayView<float> partial, HeadNormConfig cfg)
     {
         float mean, variance;
@@ -264,9 +401,8 @@ public static class AttentionKernels
                 s2 += partial[p + 1];
             }
             float inv = 1f / cfg.Count;
-            float m1 = s1 * inv;
-            variance = XMath.Max(s2 * inv - m1 * m1, 0f);
-            mean = cfg.Shift + m1;
+            mean = s1 * inv;
+            variance = XMath.Max(s2 * inv - mean * mean, 0f);
             float unbiased = cfg.Count > 1 ? variance * cfg.Count / (cfg.Count - 1) : variance;
             runningMean[q] = (1f - cfg.Momentum) * runningMean[q] + cfg.Momentum * mean;
             runningVar[q] = (1f - cfg.Momentum) * runningVar[q] + cfg.Momentum * unbiased;
@@ -276,12 +412,13 @@ public static class AttentionKernels
             mean = runningMean[q];
             variance = runningVar[q];
         }
-        stats[q] = mean;
-        stats[cfg.Q + q] = XMath.Rsqrt(variance + cfg.Eps);
+        aux[q] = mean;
+        aux[cfg.Q + q] = XMath.Rsqrt(variance + cfg.Eps);
     }
 
-    /// <summary>Forward, one thread per row (n, q, i): Z = X ⊙ (Ox⊙Oy − μ_q)·rstd_q.</summary>
-    public static void HeadOutput(Index1D row, ArrayView<float> z, ArrayView<float> x, ArrayView<float> ox, ArrayView<float> oy, ArrayView<float> stats, HeadDims d)
+    /// <summary>Forward, one thread per row (n, q, i): Z = X ⊙ (Ox⊙Oy − μ_q)·rstd_q, and the row's sums
+    /// Σ_j R, Σ_j R² into RowR (kept for the backward pass).</summary>
+    public static void HeadOutput(Index1D row, ArrayView<float> z, ArrayView<float> aux, ArrayView<float> x, ArrayView<float> oxy, HeadDims d, HeadAux a)
     {
         int i = row % d.H;
         int t = row / d.H;          // n·Q + q
@@ -290,51 +427,66 @@ public static class AttentionKernels
         int c = q % d.C;
         int w = d.W;
         int o = row * w;
+        int oy = o + d.Size;
         int xo = ((n * d.C + c) * d.H + i) * w;
-        float mu = stats[q];
-        float rstd = stats[d.Q + q];
-        for (int j = 0; j < w; j++)
-            z[o + j] = x[xo + j] * ((ox[o + j] * oy[o + j] - mu) * rstd);
-    }
-
-    /// <summary>Backward, one thread per row (n, q, i): the row's five sums (see the legend) from
-    /// gR' = gZ⊙X, R = Ox⊙Oy and R' = (R − μ)·rstd.</summary>
-    public static void BackwardRows(Index1D row, ArrayView<float> rows, ArrayView<float> gz, ArrayView<float> x, ArrayView<float> ox, ArrayView<float> oy,
-        ArrayView<float> stats, HeadDims d)
-    {
-        int i = row % d.H;
-        int t = row / d.H;
-        int q = t % d.Q;
-        int n = t / d.Q;
-        int c = q % d.C;
-        int w = d.W;
-        int o = row * w;
-        int xo = ((n * d.C + c) * d.H + i) * w;
-        float mu = stats[q];
-        float rstd = stats[d.Q + q];
-        float sg = 0f, sgr = 0f, sa = 0f, sb = 0f, sc = 0f;
+        float mu = aux[q];
+        float rstd = aux[d.Q + q];
+        float r1 = 0f, r2 = 0f;
         for (int j = 0; j < w; j++)
         {
-            float r = ox[o + j] * oy[o + j];
-            float rn = (r - mu) * rstd;
-            float g = gz[o + j] * x[xo + j];
-            sg += g;
-            sgr += g * rn;
-            sa += r * g;
-            sb += r;
-            sc += r * rn;
+            float r = oxy[o + j] * oxy[oy + j];
+            z[o + j] = x[xo + j] * ((r - mu) * rstd);
+            r1 += r;
+            r2 += r * r;
         }
-        int p = row * 5;
-        rows[p] = sg;
-        rows[p + 1] = sgr;
-        rows[p + 2] = sa;
-        rows[p + 3] = sb;
-        rows[p + 4] = sc;
+        aux[a.RowR + 2 * row] = r1;
+        aux[a.RowR + 2 * row + 1] = r2;
+    }
+
+    /// <summary>
+    /// Backward pass 1, one thread per image (n, q), from gR' = gZ⊙X, R = Ox⊙Oy and R' = (R − μ)·rstd:
+    /// A = Σ R·gR' of every row (into RowA) and every column (into ColA), and the image's Σ gR', Σ gR'·R'
+    /// (into Images) for the batchnorm backward.
+    /// </summary>
+    public static void BackwardSums(Index1D image, ArrayView<float> aux, ArrayView<float> gz, ArrayView<float> x, ArrayView<float> oxy, HeadDims d, HeadAux a)
+    {
+        int q = image % d.Q;
+        int n = image / d.Q;
+        int c = q % d.C;
+        int w = d.W;
+        int h = d.H;
+        int o = image * d.Plane;
+        int xo = (n * d.C + c) * d.Plane;
+        int cb = a.ColA + image * w;
+        int rb = a.RowA + image * h;
+        int dy = d.Size;
+        float mu = aux[q];
+        float rstd = aux[d.Q + q];
+        for (int j = 0; j < w; j++)
+            aux[cb + j] = 0f;
+        float sg = 0f, sgr = 0f;
+        for (int i = 0; i < h; i++, o += w, xo += w)
+        {
+            float sa = 0f;
+            for (int j = 0; j < w; j++)
+            {
+                float r = oxy[o + j] * oxy[dy + o + j];
+                float g = gz[o + j] * x[xo + j];
+                float rg = r * g;
+                sg += g;
+                sgr += g * ((r - mu) * rstd);
+                sa += rg;
+                aux[cb + j] += rg;
+            }
+            aux[rb + i] = sa;
+        }
+        aux[a.Images + 2 * image] = sg;
+        aux[a.Images + 2 * image + 1] = sgr;
     }
 
     /// <summary>Backward batchnorm coefficients, one thread per channel q: a = mean(gR'), b = mean(gR'⊙R')
-    /// in training mode, 0 in evaluation mode, into stats[2Q + q] and stats[3Q + q].</summary>
-    public static void HeadNormBackwardStats(Index1D q, ArrayView<float> stats, ArrayView<float> partial, HeadNormConfig cfg)
+    /// in training mode, 0 in evaluation mode, into Stats[2Q + q] and Stats[3Q + q].</summary>
+    public static void HeadNormBackwardStats(Index1D q, ArrayView<float> aux, ArrayView<float> partial, HeadNormConfig cfg)
     {
         float a = 0f, b = 0f;
         if (cfg.Training != 0)
@@ -349,104 +501,124 @@ public static class AttentionKernels
             a *= inv;
             b *= inv;
         }
-        stats[2 * cfg.Q + q] = a;
-        stats[3 * cfg.Q + q] = b;
+        aux[2 * cfg.Q + q] = a;
+        aux[3 * cfg.Q + q] = b;
+    }
+
+    /// <summary>Backward, one thread per image (n, q): turns each row's and column's A into
+    /// s = Σ R·gR = rstd·(A − a·ΣR − b·ΣR·R'), with ΣR·R' = rstd·(ΣR² − μ·ΣR) from the forward's sums.</summary>
+    public static void SoftmaxCoefficients(Index1D image, ArrayView<float> aux, HeadDims d, HeadAux ax)
+    {
+        int q = image % d.Q;
+        float mu = aux[q];
+        float rstd = aux[d.Q + q];
+        float a = aux[2 * d.Q + q];
+        float b = aux[3 * d.Q + q];
+        for (int i = 0, p = image * d.H; i < d.H; i++, p++)
+        {
+            float sr = aux[ax.RowR + 2 * p];
+            aux[ax.RowA + p] = rstd * (aux[ax.RowA + p] - a * sr - b * rstd * (aux[ax.RowR + 2 * p + 1] - mu * sr));
+        }
+        for (int j = 0, p = image * d.W; j < d.W; j++, p++)
+        {
+            float sr = aux[ax.ColR + 2 * p];
+            aux[ax.ColA + p] = rstd * (aux[ax.ColA + p] - a * sr - b * rstd * (aux[ax.ColR + 2 * p + 1] - mu * sr));
+        }
     }
 
     /// <summary>
-    /// Backward, one thread per (block of images, channel c, group of columns), for every head k:
-    /// gR = rstd·(gR' − a − b·R'), u = R·gR, s_col = Σ_i u, s_row = Σ_j u (from the row sums),
-    /// gPx = u − Ox·s_row, gPy = u − Oy·s_col;
-    /// gX = [gSkip] + Σ_k (gZ·R' + Wx·gPx + Wy·gPy); the block's partial sums of X·gPx, X·gPy, gPx, gPy into pW.
+    /// Backward pass 2, one thread per (block of images, channel c, row i), for every head k and column j,
+    /// with the block's images innermost so that the weight-gradient sums stay in registers:
+    /// gR = rstd·(gR' − a − b·R'), u = R·gR, gPx = u − Ox·s_row, gPy = u − Oy·s_col;
+    /// gX = [gSkip] + Σ_k (gZ·R' + Wx·gPx + Wy·gPy); the block's sums of X·gPx, X·gPy (, gPx, gPy) into pW.
     /// </summary>
-    public static void BackwardColumns(Index1D thread, ArrayView<float> gx, ArrayView<float> pw, ArrayView<float> gz, ArrayView<float> gskip,
-        ArrayView<float> x, ArrayView<float> ox, ArrayView<float> oy, ArrayView<float> wx, ArrayView<float> wy, ArrayView<float> stats,
-        ArrayView<float> rows, HeadDims d, HeadBackwardLayout layout)
+    public static void BackwardInput(Index1D thread, ArrayView<float> gx, ArrayView<float> pw, ArrayView<float> gz, ArrayView<float> gskip,
+        ArrayView<float> x, ArrayView<float> oxy, ArrayView<float> wp, ArrayView<float> aux, HeadDims d, HeadAux ax, HeadBackwardLayout layout)
     {
-        int jg = thread % layout.ColumnGroups;
-        int u0 = thread / layout.ColumnGroups;
+        int i = thread % d.H;
+        int u0 = thread / d.H;
         int c = u0 % d.C;
         int b = u0 / d.C;
         int w = d.W;
-        int h = d.H;
-        int plane = d.Plane;
-        int j0 = jg * layout.ColumnsPerThread;
-        int j1 = XMath.Min(w, j0 + layout.ColumnsPerThread);
         int n0 = b * layout.BlockN;
         int n1 = XMath.Min(d.N, n0 + layout.BlockN);
-        int field = layout.Blocks * d.Q * plane;
+        int rowOffset = i * w;
 
-        for (int n = n0; n < n1; n++)
+        if (layout.InputGradient != 0)
         {
-            int xb = (n * d.C + c) * plane;
-            for (int k = 0; k < d.K; k++)
+            for (int n = n0; n < n1; n++)
             {
-                int q = k * d.C + c;
-                int ob = (n * d.Q + q) * plane;
-                int wb = q * plane;
-                int pb = (b * d.Q + q) * plane;
-                int rb = (n * d.Q + q) * h * 5;
-                float mu = stats[q];
-                float rstd = stats[d.Q + q];
-                float a = stats[2 * d.Q + q];
-                float bb = stats[3 * d.Q + q];
-                for (int j = j0; j < j1; j++)
+                int xb = (n * d.C + c) * d.Plane + rowOffset;
+                for (int j = 0; j < w; j++)
+                    gx[xb + j] = layout.HasSkip != 0 ? gskip[xb + j] : 0f;
+            }
+        }
+
+        int field = layout.Blocks * d.WeightSize;
+        int xStep = d.C * d.Plane;      // one image further in X and gX
+        int oStep = d.Q * d.Plane;      // one image further in Ox, Oy and gZ
+        int srStep = d.Q * d.H;
+        int scStep = d.Q * w;
+        for (int k = 0; k < d.K; k++)
+        {
+            int q = k * d.C + c;
+            float mu = aux[q];
+            float rstd = aux[d.Q + q];
+            float a = aux[2 * d.Q + q];
+            float bb = aux[3 * d.Q + q];
+            // gR = rstd·gR' − alpha − beta·R and R' = rstd·R − gamma.
+            float alpha = rstd * (a - bb * rstd * mu);
+            float beta = bb * rstd * rstd;
+            float gamma = rstd * mu;
+            int wb = q * d.Plane + rowOffset;
+            int pb = (b * d.Q + q) * d.Plane + rowOffset;
+            for (int j = 0; j < w; j++)
+            {
+                pw[pb + j] = 0f;
+                pw[field + pb + j] = 0f;
+                if (layout.HasBias != 0)
                 {
-                    float sa = 0f, sb = 0f, sc = 0f;
-                    for (int i = 0, e = j; i < h; i++, e += w)
+                    pw[2 * field + pb + j] = 0f;
+                    pw[3 * field + pb + j] = 0f;
+                }
+            }
+            for (int n = n0; n < n1; n++)
+            {
+                int image = n * d.Q + q;
+                int ob = image * d.Plane + rowOffset;
+                int xb = (n * d.C + c) * d.Plane + rowOffset;
+                int sc = ax.ColA + image * w;
+                float sRow = aux[ax.RowA + image * d.H + i];
+                for (int j = 0; j < w; j++)
+                {
+                    float oxv = oxy[ob + j];
+                    float oyv = oxy[d.Size + ob + j];
+                    float xv = x[xb + j];
+                    float gzv = gz[ob + j];
+                    float r = oxv * oyv;
+                    float uu = r * (rstd * gzv * xv - alpha - beta * r);
+                    float gpx = uu - oxv * sRow;
+                    float gpy = uu - oyv * aux[sc + j];
+                    if (layout.InputGradient != 0)
+                        gx[xb + j] += gzv * (rstd * r - gamma) + wp[wb + j] * gpx + wp[d.WeightSize + wb + j] * gpy;
+                    pw[pb + j] += xv * gpx;
+                    pw[field + pb + j] += xv * gpy;
+                    if (layout.HasBias != 0)
                     {
-                        float r = ox[ob + e] * oy[ob + e];
-                        float g = gz[ob + e] * x[xb + e];
-                        sa += r * g;
-                        sb += r;
-                        sc += r * ((r - mu) * rstd);
-                    }
-                    float sCol = rstd * (sa - a * sb - bb * sc);
-                    for (int i = 0, e = j, p = rb; i < h; i++, e += w, p += 5)
-                    {
-                        float oxv = ox[ob + e];
-                        float oyv = oy[ob + e];
-                        float xv = x[xb + e];
-                        float gzv = gz[ob + e];
-                        float r = oxv * oyv;
-                        float rn = (r - mu) * rstd;
-                        float uu = r * (rstd * (gzv * xv - a - bb * rn));
-                        float sRow = rstd * (rows[p + 2] - a * rows[p + 3] - bb * rows[p + 4]);
-                        float gpx = uu - oxv * sRow;
-                        float gpy = uu - oyv * sCol;
-                        if (layout.InputGradient != 0)
-                        {
-                            float contribution = gzv * rn + wx[wb + e] * gpx + wy[wb + e] * gpy;
-                            if (k == 0)
-                                gx[xb + e] = layout.HasSkip != 0 ? gskip[xb + e] + contribution : contribution;
-                            else
-                                gx[xb + e] += contribution;
-                        }
-                        int pi = pb + e;
-                        if (n == n0)
-                        {
-                            pw[pi] = xv * gpx;
-                            pw[field + pi] = xv * gpy;
-                            if (layout.HasBias != 0)
-                            {
-                                pw[2 * field + pi] = gpx;
-                                pw[3 * field + pi] = gpy;
-                            }
-                        }
-                        else
-                        {
-                            pw[pi] += xv * gpx;
-                            pw[field + pi] += xv * gpy;
-                            if (layout.HasBias != 0)
-                            {
-                                pw[2 * field + pi] += gpx;
-                                pw[3 * field + pi] += gpy;
-                            }
-                        }
+                        pw[2 * field + pb + j] += gpx;
+                        pw[3 * field + pb + j] += gpy;
                     }
                 }
             }
         }
+    }
+
+    /// <summary>On request (visualisation), one thread per row (n, q, i): R = Ox ⊙ Oy.</summary>
+    public static void Relevance(Index1D row, ArrayView<float> r, ArrayView<float> oxy, HeadDims d)
+    {
+        int o = row * d.W;
+        for (int j = 0; j < d.W; j++)
+            r[o + j] = oxy[o + j] * oxy[d.Size + o + j];
     }
 
     /// <summary>One thread per weight element e of [Q, H, W]: adds the blocks' partial sums, in block order,
@@ -481,35 +653,44 @@ public sealed class AttentionKernelSet : IKernelSet<AttentionKernelSet>
 {
     private AttentionKernelSet(Accelerator a)
     {
-        RowSoftmax = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int>(
+        PackWeights = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            int, int>(AttentionKernels.PackWeights);
+        RowSoftmax = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int, HeadAux>(
             AttentionKernels.RowSoftmax);
-        ColumnSoftmax = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, HeadDims, int, float>(AttentionKernels.ColumnSoftmax);
+        ImageFlags = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, HeadDims, HeadAux>(AttentionKernels.ImageFlags);
+        ColumnSoftmax = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int, HeadAux>(
+            AttentionKernels.ColumnSoftmax);
         PairPartialSums = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, PairSumDims>(AttentionKernels.PairPartialSums);
         HeadNormForwardStats = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadNormConfig>(
             AttentionKernels.HeadNormForwardStats);
-        HeadOutput = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims>(
+        HeadOutput = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux>(
             AttentionKernels.HeadOutput);
-        BackwardRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, HeadDims>(AttentionKernels.BackwardRows);
+        BackwardSums = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux>(
+            AttentionKernels.BackwardSums);
         HeadNormBackwardStats = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, HeadNormConfig>(AttentionKernels.HeadNormBackwardStats);
-        BackwardColumns = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, HeadBackwardLayout>(
-            AttentionKernels.BackwardColumns);
+        SoftmaxCoefficients = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, HeadDims, HeadAux>(AttentionKernels.SoftmaxCoefficients);
+        BackwardInput = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux, HeadBackwardLayout>(AttentionKernels.BackwardInput);
         WeightGradients = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             int, int, int>(AttentionKernels.WeightGradients);
+        Relevance = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, HeadDims>(AttentionKernels.Relevance);
     }
 
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int> RowSoftmax { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int, float> ColumnSoftmax { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> PackWeights { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int, HeadAux> RowSoftmax { get; }
+    public Action<Index1D, ArrayView<float>, HeadDims, HeadAux> ImageFlags { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int, HeadAux> ColumnSoftmax { get; }
     public Action<Index1D, ArrayView<float>, ArrayView<float>, PairSumDims> PairPartialSums { get; }
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadNormConfig> HeadNormForwardStats { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims> HeadOutput { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims> BackwardRows { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux> HeadOutput { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux> BackwardSums { get; }
     public Action<Index1D, ArrayView<float>, ArrayView<float>, HeadNormConfig> HeadNormBackwardStats { get; }
+    public Action<Index1D, ArrayView<float>, HeadDims, HeadAux> SoftmaxCoefficients { get; }
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, HeadBackwardLayout> BackwardColumns { get; }
+        ArrayView<float>, HeadDims, HeadAux, HeadBackwardLayout> BackwardInput { get; }
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> WeightGradients { get; }
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, HeadDims> Relevance { get; }
 
     public static AttentionKernelSet Load(Accelerator accelerator) => new(accelerator);
 }

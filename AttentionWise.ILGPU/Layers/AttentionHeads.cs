@@ -19,9 +19,10 @@ public sealed class AttentionHeads : Module
     /// <summary>The same on GPUs, where more blocks give more threads.</summary>
     public const int GpuBlockImages = 8;
 
-    private DeviceTensor? _ox, _oy, _z, _cols, _partial, _stats, _rows, _pw, _gx, _relevance;
+    private DeviceTensor? _oxy, _z, _wp, _aux, _partial, _pw, _gx, _relevance;
     private DeviceTensor? _input;
     private HeadDims _dims;
+    private HeadAux _auxLayout;
     private bool _forwardTraining;
 
     public AttentionHeads(ComputeDevice device, int channels, int height, int width, int heads, bool bias = false, float momentum = 0.1f, float eps = 1e-5f)
@@ -74,11 +75,9 @@ public sealed class AttentionHeads : Module
     /// <summary>Head-batchnorm running variance (unbiased, as PyTorch), [K·C].</summary>
     public DeviceTensor RunningVar { get; }
 
-    /// <summary>The latest forward's row softmaxes Ox, [N, K·C, H, W] (kept for the backward pass).</summary>
-    public DeviceTensor? RowSoftmax => _ox;
-
-    /// <summary>The latest forward's column softmaxes Oy, [N, K·C, H, W].</summary>
-    public DeviceTensor? ColumnSoftmax => _oy;
+    /// <summary>The latest forward's softmaxes, kept for the backward pass: [2, N, K·C, H, W], the row
+    /// softmaxes Ox first, then the column softmaxes Oy.</summary>
+    public DeviceTensor? Softmaxes => _oxy;
 
     /// <summary>The latest forward's output Z (= the returned tensor), [N, K·C, H, W].</summary>
     public DeviceTensor? Output => _z;
@@ -97,32 +96,36 @@ public sealed class AttentionHeads : Module
         var outShape = OutputShape(input.Shape);
         int n = input.Shape.N;
         var d = new HeadDims(n, Heads, Channels, Height, Width);
+        var ax = new HeadAux(n, d.Q, d.H, d.W);
         _dims = d;
+        _auxLayout = ax;
         _input = input;
         _forwardTraining = Training;
-        var ox = Scratch(ref _ox, outShape);
-        var oy = Scratch(ref _oy, outShape);
+        var oxy = Scratch(ref _oxy, Shape.Of(2, n, d.Q, d.H, d.W));
         var z = Scratch(ref _z, outShape);
-        var stats = Scratch(ref _stats, Shape.Of(4 * d.Q));
+        var aux = Scratch(ref _aux, Shape.Of(ax.Length));
+        var wp = Scratch(ref _wp, Shape.Of(HasBias ? 4 : 2, d.Q, d.H, d.W));
+        var k = Device.Kernels<AttentionKernelSet>();
+        int hasBias = HasBias ? 1 : 0;
+        LaunchTimer.Run("Heads.PackWeights", () => k.PackWeights(d.WeightSize, wp.View, Wx.Value.View, Wy.Value.View,
+            (Bx ?? Wx).Value.View, (By ?? Wy).Value.View, d.WeightSize, hasBias));
         if (n == 0)
             return z;
 
-        var k = Device.Kernels<AttentionKernelSet>();
-        var bx = Bx?.Value.View ?? Wx.Value.View;
-        var by = By?.Value.View ?? Wy.Value.View;
-        int hasBias = HasBias ? 1 : 0;
-        float shift = 1f / d.Plane;
-        k.RowSoftmax(n * d.Q * d.H, ox.View, input.View, Wx.Value.View, bx, d, hasBias);
-        var cols = Scratch(ref _cols, Shape.Of(n, d.Q, d.W, 2));
-        k.ColumnSoftmax(n * d.Q * d.W, oy.View, cols.View, ox.View, input.View, Wy.Value.View, by, d, hasBias, shift);
+        LaunchTimer.Run("Heads.RowSoftmax", () => k.RowSoftmax(n * d.Q * d.H, oxy.View, aux.View, input.View, wp.View, d, hasBias, ax));
+        LaunchTimer.Run("Heads.ImageFlags", () => k.ImageFlags(n * d.Q, aux.View, d, ax));
+        LaunchTimer.Run("Heads.ColumnSoftmax", () => k.ColumnSoftmax(n * d.Q * d.W, oxy.View, aux.View, input.View, wp.View, d, hasBias, ax));
 
-        var sums = new PairSumDims(n, d.Q, d.W, 2, BlockImages);
+        var sums = new PairSumDims(n, d.Q, d.W, 2, ax.ColR, BlockImages);
         var cfg = NormConfig(n, sums.Blocks, Training);
         var partial = Scratch(ref _partial, Shape.Of(d.Q, sums.Blocks, 2));
-        if (Training)
-            k.PairPartialSums(d.Q * sums.Blocks, partial.View, cols.View, sums);
-        k.HeadNormForwardStats(d.Q, stats.View, RunningMean.View, RunningVar.View, partial.View, cfg);
-        k.HeadOutput(n * d.Q * d.H, z.View, input.View, ox.View, oy.View, stats.View, d);
+        LaunchTimer.Run("Heads.NormStatistics", () =>
+        {
+            if (cfg.Training != 0)
+                k.PairPartialSums(d.Q * sums.Blocks, partial.View, aux.View, sums);
+            k.HeadNormForwardStats(d.Q, aux.View, RunningMean.View, RunningVar.View, partial.View, cfg);
+        });
+        LaunchTimer.Run("Heads.HeadOutput", () => k.HeadOutput(n * d.Q * d.H, z.View, aux.View, input.View, oxy.View, d, ax));
         return z;
     }
 
@@ -135,10 +138,11 @@ public sealed class AttentionHeads : Module
     /// </summary>
     public DeviceTensor? Backward(DeviceTensor gradOutput, DeviceTensor? addToInputGradient)
     {
-        if (_input is null || _ox is null || _oy is null || _stats is null)
+        if (_input is null || _oxy is null || _aux is null || _wp is null || _z is null)
             throw new InvalidOperationException("AttentionHeads.Backward called before Forward.");
         var d = _dims;
-        Shape.Require(_ox.Shape, gradOutput.Shape, "AttentionHeads.Backward gradient");
+        var ax = _auxLayout;
+        Shape.Require(_z.Shape, gradOutput.Shape, "AttentionHeads.Backward gradient");
         if (addToInputGradient is not null)
             Shape.Require(_input.Shape, addToInputGradient.Shape, "AttentionHeads.Backward skip gradient");
         bool wantInput = ComputeInputGradient;
@@ -148,24 +152,30 @@ public sealed class AttentionHeads : Module
             return gx;
 
         var k = Device.Kernels<AttentionKernelSet>();
-        var rows = Scratch(ref _rows, Shape.Of(n, d.Q, d.H, 5));
-        k.BackwardRows(n * d.Q * d.H, rows.View, gradOutput.View, _input.View, _ox.View, _oy.View, _stats.View, d);
+        var input = _input;
+        var oxy = _oxy;
+        var aux = _aux;
+        var wp = _wp;
+        LaunchTimer.Run("Heads.BackwardSums", () => k.BackwardSums(n * d.Q, aux.View, gradOutput.View, input.View, oxy.View, d, ax));
 
-        var sums = new PairSumDims(n, d.Q, d.H, 5, BlockImages);
+        var sums = new PairSumDims(n, d.Q, 1, 2, ax.Images, BlockImages);
         var cfg = NormConfig(n, sums.Blocks, _forwardTraining);
         var partial = Scratch(ref _partial, Shape.Of(d.Q, sums.Blocks, 2));
-        if (_forwardTraining)
-            k.PairPartialSums(d.Q * sums.Blocks, partial.View, rows.View, sums);
-        k.HeadNormBackwardStats(d.Q, _stats.View, partial.View, cfg);
+        LaunchTimer.Run("Heads.BackwardCoefficients", () =>
+        {
+            if (cfg.Training != 0)
+                k.PairPartialSums(d.Q * sums.Blocks, partial.View, aux.View, sums);
+            k.HeadNormBackwardStats(d.Q, aux.View, partial.View, cfg);
+            k.SoftmaxCoefficients(n * d.Q, aux.View, d, ax);
+        });
 
-        var layout = new HeadBackwardLayout(n, d.C, d.W, BlockImages, Device.Kind == DeviceKind.Cpu ? d.W : 1, HasBias, addToInputGradient is not null, wantInput);
+        var layout = new HeadBackwardLayout(n, d.C, d.H, BlockImages, HasBias, addToInputGradient is not null, wantInput);
         var pw = Scratch(ref _pw, Shape.Of(HasBias ? 4 : 2, layout.Blocks, d.Q, d.H, d.W));
-        k.BackwardColumns(layout.Threads, (gx ?? gradOutput).View, pw.View, gradOutput.View, (addToInputGradient ?? _input).View,
-            _input.View, _ox.View, _oy.View, Wx.Value.View, Wy.Value.View, _stats.View, rows.View, d, layout);
+        LaunchTimer.Run("Heads.BackwardInput", () => k.BackwardInput(layout.Threads, (gx ?? gradOutput).View, pw.View, gradOutput.View,
+            (addToInputGradient ?? input).View, input.View, oxy.View, wp.View, aux.View, d, ax, layout));
 
-        int size = d.Q * d.Plane;
-        k.WeightGradients(size, Wx.Gradient.View, Wy.Gradient.View, (Bx ?? Wx).Gradient.View, (By ?? Wy).Gradient.View,
-            pw.View, size, layout.Blocks, HasBias ? 1 : 0);
+        LaunchTimer.Run("Heads.WeightGradients", () => k.WeightGradients(d.WeightSize, Wx.Gradient.View, Wy.Gradient.View, (Bx ?? Wx).Gradient.View,
+            (By ?? Wy).Gradient.View, pw.View, d.WeightSize, layout.Blocks, HasBias ? 1 : 0));
         return gx;
     }
 
@@ -175,25 +185,41 @@ public sealed class AttentionHeads : Module
     /// </summary>
     public DeviceTensor Relevance()
     {
-        if (_ox is null || _oy is null)
+        if (_oxy is null || _z is null)
             throw new InvalidOperationException("AttentionHeads.Relevance called before Forward.");
-        var r = Scratch(ref _relevance, _ox.Shape);
-        Elementwise.Multiply(_ox, _oy, r);
+        var r = Scratch(ref _relevance, _z.Shape);
+        if (r.Length > 0)
+            Device.Kernels<AttentionKernelSet>().Relevance(_dims.N * _dims.Q * _dims.H, r.View, _oxy.View, _dims);
         return r;
     }
+
+    /// <summary>The latest forward's row softmaxes Ox, [N, K·C, H, W], downloaded.</summary>
+    public float[] DownloadRowSoftmax() => DownloadHalf(0);
+
+    /// <summary>The latest forward's column softmaxes Oy, [N, K·C, H, W], downloaded.</summary>
+    public float[] DownloadColumnSoftmax() => DownloadHalf(1);
 
     /// <summary>The batchnorm statistics the latest forward used: (mean, 1/sqrt(var + eps)) per channel k·C + c.</summary>
     public (float[] Mean, float[] InvStd) LastNormStatistics()
     {
-        if (_stats is null)
+        if (_aux is null)
             throw new InvalidOperationException("AttentionHeads.LastNormStatistics called before Forward.");
-        var s = _stats.Download();
+        var s = _aux.Download();
         int q = Heads * Channels;
         return (s[..q], s[q..(2 * q)]);
+    }
+
+    private float[] DownloadHalf(int half)
+    {
+        if (_oxy is null)
+            throw new InvalidOperationException("AttentionHeads: no forward pass yet.");
+        var all = _oxy.Download();
+        int size = all.Length / 2;
+        return all[(half * size)..((half + 1) * size)];
     }
 
     private int BlockImages => Device.Kind == DeviceKind.Cpu ? CpuBlockImages : GpuBlockImages;
 
     private HeadNormConfig NormConfig(int n, int blocks, bool training) =>
-        new(Heads * Channels, blocks, n * Height * Width, 1f / (Height * Width), Momentum, Eps, training);
+        new(Heads * Channels, blocks, n * Height * Width, Momentum, Eps, training);
 }

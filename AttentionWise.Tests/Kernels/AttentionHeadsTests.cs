@@ -74,15 +74,14 @@ public abstract class AttentionHeadsSuite : DeviceTest
         var z = c.Heads.Forward(c.Input);
         // Run again with every output poisoned, so an element the kernels skip fails the comparison.
         Numerics.Poison(z);
-        Numerics.Poison(c.Heads.RowSoftmax!);
-        Numerics.Poison(c.Heads.ColumnSoftmax!);
+        Numerics.Poison(c.Heads.Softmaxes!);
         c.Heads.RunningMean.Upload(rm);
         c.Heads.RunningVar.Upload(rv);
         z = c.Heads.Forward(c.Input);
 
         var f = c.Reference(training, Numerics.ToDouble(rm), Numerics.ToDouble(rv));
-        Numerics.AssertClose(c.Heads.RowSoftmax!.Download(), f.Ox, 1e-6, 1e-5, "Ox", outShape);
-        Numerics.AssertClose(c.Heads.ColumnSoftmax!.Download(), f.Oy, 1e-6, 1e-5, "Oy", outShape);
+        Numerics.AssertClose(c.Heads.DownloadRowSoftmax(), f.Ox, 1e-6, 1e-5, "Ox", outShape);
+        Numerics.AssertClose(c.Heads.DownloadColumnSoftmax(), f.Oy, 1e-6, 1e-5, "Oy", outShape);
         Numerics.AssertClose(z.Download(), f.Z, Atol, Rtol, "Z", outShape);
         Numerics.AssertClose(c.Heads.Relevance().Download(), f.R, 1e-7, 1e-5, "R = Ox ⊙ Oy", outShape);
         var (mean, invStd) = c.Heads.LastNormStatistics();
@@ -180,6 +179,27 @@ public abstract class AttentionHeadsSuite : DeviceTest
     }
 
     [SkippableFact]
+    public void LargeLogitsTakeTheShiftedSoftmaxPath()
+    {
+        // |X·W| up to 150: beyond the unshifted-exp limit, so rows and columns are recomputed with their
+        // maximum subtracted; exp of the raw logits would overflow.
+        var s = new HeadsShape(3, 2, 1, 4, 5);
+        using var c = Make(s, true, 900, weightScale: 150f);
+        var gz = Numerics.Uniform(901, s.OutputLength);
+        using var dgz = Device.Upload(Shape.Of(s.N, s.Q, s.H, s.W), gz);
+        var z = c.Heads.Forward(c.Input);
+        var gx = c.Heads.Backward(dgz)!;
+        var f = c.Reference(true, new double[s.Q], Ones(s.Q));
+        Assert.Contains(c.Wx, v => Math.Abs(v) > AttentionWise.Kernels.AttentionKernels.UnshiftedExpLimit);
+        Numerics.AssertClose(c.Heads.DownloadRowSoftmax(), f.Ox, 1e-6, 1e-4, "Ox");
+        Numerics.AssertClose(c.Heads.DownloadColumnSoftmax(), f.Oy, 1e-6, 1e-4, "Oy");
+        Numerics.AssertClose(z.Download(), f.Z, 1e-4, 1e-3, "Z");
+        var (rgx, _, _, _, _) = AttentionReference.HeadsBackward(s, f, Numerics.ToDouble(c.X), Numerics.ToDouble(c.Wx),
+            Numerics.ToDouble(c.Wy), Numerics.ToDouble(gz), true);
+        Numerics.AssertClose(gx.Download(), rgx, 1e-3, 1e-3, "dL/dX");
+    }
+
+    [SkippableFact]
     public void BackwardTwiceDoublesEveryParameterGradient()
     {
         using var c = Make(Odd, true, 500);
@@ -203,8 +223,8 @@ public abstract class AttentionHeadsSuite : DeviceTest
     {
         using var c = Make(Odd, true, 600, weightScale: 3f);
         c.Heads.Forward(c.Input);
-        var ox = c.Heads.RowSoftmax!.Download();
-        var oy = c.Heads.ColumnSoftmax!.Download();
+        var ox = c.Heads.DownloadRowSoftmax();
+        var oy = c.Heads.DownloadColumnSoftmax();
         int images = Odd.N * Odd.Q;
         for (int img = 0; img < images; img++)
         {
