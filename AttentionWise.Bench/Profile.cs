@@ -20,6 +20,9 @@ public static class Profile
             case "heads":
                 Heads(device, Arg(args, 2, 4096), Arg(args, 3, 8));
                 return 0;
+            case "step":
+                Step(device, Arg(args, 2, 4096), Arg(args, 3, 8), Arg(args, 4, 2));
+                return 0;
             default:
                 Console.Error.WriteLine($"profile: unknown target '{what}'");
                 return 2;
@@ -72,6 +75,65 @@ public static class Profile
         Time("module Forward", () => module.Forward(x));
         Time("module Backward", () => module.Backward(gz, skip));
         Time("reference: Multiply", () => Elementwise.Multiply(ta, tb, z));
+    }
+
+    /// <summary>A whole training step of an attention model (configuration B by default) on Fashion-MNIST images
+    /// when the Debian package's files exist, else on uniform random pixels.</summary>
+    private static void Step(ComputeDevice device, int n, int heads, int layers)
+    {
+        var (images, labels, source) = BenchData.FashionMnist(n);
+        Console.WriteLine($"training step: attention model, {heads} heads, {layers} layers, no post-conv BN, batch {n}, {source}, on {device.Name}");
+        using var model = new AttentionWise.Training.Models.AttentionModel(device, new AttentionWise.Training.Models.AttentionModelOptions(1, 28, 28, heads, layers, false));
+        Init.Apply(model, new Rng(1));
+        using var x = device.Upload(Shape.Of(n, 1, 28, 28), images);
+        using var y = device.Upload(Shape.Of(n), labels);
+        using var loss = new LogSoftmaxNllLoss(device);
+        using var adam = new Adam(device, model.NamedParameters());
+        void TrainStep()
+        {
+            LaunchTimer.Run("Adam.ZeroGrad", adam.ZeroGrad);
+            DeviceTensor logits = null!;
+            LaunchTimer.Run("Classifier.Forward", () => logits = model.Classifier.Forward(LayersForward(model, x)));
+            LaunchTimer.Run("Loss", () =>
+            {
+                loss.Forward(logits, y);
+                loss.Result();
+            });
+            DeviceTensor g = null!;
+            LaunchTimer.Run("Loss.Backward", () => g = loss.Backward());
+            DeviceTensor gl = null!;
+            LaunchTimer.Run("Classifier.Backward", () => gl = model.Classifier.Backward(g)!);
+            LayersBackward(model, gl);
+            LaunchTimer.Run("Adam.Step", adam.Step);
+        }
+        TimeLaunches(5, TrainStep);
+        Time("whole step", () =>
+        {
+            adam.ZeroGrad();
+            loss.Forward(model.Forward(x), y);
+            loss.Result();
+            model.Backward(loss.Backward());
+            adam.Step();
+        }, reps: 5);
+    }
+
+    private static DeviceTensor LayersForward(AttentionWise.Training.Models.AttentionModel model, DeviceTensor x)
+    {
+        foreach (var layer in model.Layers)
+            x = layer.Forward(x);
+        return x;
+    }
+
+    private static void LayersBackward(AttentionWise.Training.Models.AttentionModel model, DeviceTensor g)
+    {
+        var layers = model.Layers;
+        for (int i = layers.Count - 1; i >= 0; i--)
+        {
+            layers[i].ComputeInputGradient = i > 0;
+            var gi = layers[i].Backward(g);
+            if (i > 0)
+                g = gi!;
+        }
     }
 
     internal static void TimeLaunches(int reps, Action pass)

@@ -188,6 +188,10 @@ public static class AttentionKernels
         }
     }
 
+    /// <summary>exp(v), skipping the call for v = 0 (exactly 1): zero pixels and post-ReLU zeros make zero
+    /// logits common, and a call is the costly part of the row kernel on CPUs.</summary>
+    public static float ExpOrOne(float v) => v == 0f ? 1f : XMath.Exp(v);
+
     /// <summary>The shift for exp: 0 when the maximum logit m is within ±UnshiftedExpLimit (the usual case:
     /// nothing overflows, and no whole row underflows), else m (the textbook max-subtracted softmax).</summary>
     public static float SoftmaxShift(float m) => m > UnshiftedExpLimit || m < -UnshiftedExpLimit ? m : 0f;
@@ -217,37 +221,52 @@ public static class AttentionKernels
         // Logits, the x maximum and the largest |y logit|.
         float m0 = float.NegativeInfinity, m1 = float.NegativeInfinity;
         float my0 = 0f, my1 = 0f;
-        for (int j = 0; j < w; j++)
+        int bx = wo + 2 * d.WeightSize, by = wy + 2 * d.WeightSize;
+        int j = 0;
+        // Two columns per iteration: two independent max chains.
+        for (; j + 1 < w; j += 2)
         {
-            float xv = x[xo + j];
-            float px = xv * wp[wo + j];
-            float py = xv * wp[wy + j];
+            float x0 = x[xo + j], x1 = x[xo + j + 1];
+            float px0 = x0 * wp[wo + j], px1 = x1 * wp[wo + j + 1];
+            float py0 = x0 * wp[wy + j], py1 = x1 * wp[wy + j + 1];
             if (hasBias != 0)
             {
-                px += wp[wo + 2 * d.WeightSize + j];
-                py += wp[wy + 2 * d.WeightSize + j];
+                px0 += wp[bx + j];
+                px1 += wp[bx + j + 1];
+                py0 += wp[by + j];
+                py1 += wp[by + j + 1];
             }
-            oxy[o + j] = px;
-            oxy[oy + j] = py;
-            // Two independent chains (even and odd j) instead of one serial one.
-            if ((j & 1) == 0)
+            oxy[o + j] = px0;
+            oxy[o + j + 1] = px1;
+            oxy[oy + j] = py0;
+            oxy[oy + j + 1] = py1;
+            m0 = XMath.Max(m0, px0);
+            m1 = XMath.Max(m1, px1);
+            my0 = XMath.Max(my0, XMath.Abs(py0));
+            my1 = XMath.Max(my1, XMath.Abs(py1));
+        }
+        if (j < w)
+        {
+            float x0 = x[xo + j];
+            float px0 = x0 * wp[wo + j];
+            float py0 = x0 * wp[wy + j];
+            if (hasBias != 0)
             {
-                m0 = XMath.Max(m0, px);
-                my0 = XMath.Max(my0, XMath.Abs(py));
+                px0 += wp[bx + j];
+                py0 += wp[by + j];
             }
-            else
-            {
-                m1 = XMath.Max(m1, px);
-                my1 = XMath.Max(my1, XMath.Abs(py));
-            }
+            oxy[o + j] = px0;
+            oxy[oy + j] = py0;
+            m0 = XMath.Max(m0, px0);
+            my0 = XMath.Max(my0, XMath.Abs(py0));
         }
         float my = XMath.Max(my0, my1);
         // Exponentials in place (only the sum is live across exp).
         float shift = SoftmaxShift(XMath.Max(m0, m1));
         float s = 0f;
-        for (int j = 0; j < w; j++)
+        for (j = 0; j < w; j++)
         {
-            float e = XMath.Exp(oxy[o + j] - shift);
+            float e = ExpOrOne(oxy[o + j] - shift);
             oxy[o + j] = e;
             s += e;
         }
@@ -255,8 +274,8 @@ public static class AttentionKernels
         int yOk = my <= UnshiftedExpLimit ? 1 : 0;
         if (yOk != 0)
         {
-            for (int j = 0; j < w; j++)
-                oxy[oy + j] = XMath.Exp(oxy[oy + j]);
+            for (j = 0; j < w; j++)
+                oxy[oy + j] = ExpOrOne(oxy[oy + j]);
         }
         aux[a.YRowOk + row] = yOk;
     }

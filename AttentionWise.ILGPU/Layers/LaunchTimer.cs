@@ -10,7 +10,8 @@ public static class LaunchTimer
     /// <summary>Called with the kernel's name and the launch; must run the launch exactly once.</summary>
     public static Action<string, Action>? Hook { get; set; }
 
-    internal static void Run(string name, Action launch)
+    /// <summary>Runs <paramref name="launch"/>, through the hook when one is set.</summary>
+    public static void Run(string name, Action launch)
     {
         var hook = Hook;
         if (hook is null)
