@@ -20,6 +20,9 @@ public static class Profile
             case "heads":
                 Heads(device, Arg(args, 2, 4096), Arg(args, 3, 8));
                 return 0;
+            case "dia":
+                Dia(device, Arg(args, 2, 256), Arg(args, 3, 3));
+                return 0;
             case "step":
                 Step(device, Arg(args, 2, 4096), Arg(args, 3, 8), Arg(args, 4, 2));
                 return 0;
@@ -134,6 +137,24 @@ public static class Profile
             if (i > 0)
                 g = gi!;
         }
+    }
+
+    /// <summary>A DIA stage of pass-through modules at C = 200, 14×14 (DIA-control's stage 2 without its convs).</summary>
+    private static void Dia(ComputeDevice device, int n, int uses)
+    {
+        Console.WriteLine($"DIA stage: C 200, 14x14, batch {n}, {uses} uses, on {device.Name}");
+        using var stage = new DiaStage(device, 200, Enumerable.Range(0, uses).Select(i => ($"m{i}", (Module)new PassThrough(device))).ToList());
+        Init.Apply(stage, new Rng(3));
+        var shape = Shape.Of(n, 200, 14, 14);
+        using var x = device.Upload(shape, QuickTiming.Random(shape.Length, 4));
+        using var g = device.Upload(shape, QuickTiming.Random(shape.Length, 5));
+        TimeLaunches(9, () =>
+        {
+            stage.Forward(x);
+            stage.Backward(g);
+        });
+        Time("stage Forward", () => stage.Forward(x), reps: 9);
+        Time("stage Backward", () => stage.Backward(g), reps: 9);
     }
 
     internal static void TimeLaunches(int reps, Action pass)

@@ -68,10 +68,25 @@ public static class DiaKernels
         int c = t % channels;
         int n = t / channels;
         int ai = n * hidden;
-        float gi = Gate(aIh, aHh, w2Ih, b2Ih, w2Hh, b2Hh, ai, c, hidden);
-        float gf = Gate(aIh, aHh, w2Ih, b2Ih, w2Hh, b2Hh, ai, channels + c, hidden);
-        float gg = Gate(aIh, aHh, w2Ih, b2Ih, w2Hh, b2Hh, ai, 2 * channels + c, hidden);
-        float go = Gate(aIh, aHh, w2Ih, b2Ih, w2Hh, b2Hh, ai, 3 * channels + c, hidden);
+        // The four gate rows of channel c in both branches: one pass over the hidden units, eight independent sums.
+        int r0 = c * hidden, r1 = (channels + c) * hidden, r2 = (2 * channels + c) * hidden, r3 = (3 * channels + c) * hidden;
+        float i0 = b2Ih[c] + b2Hh[c], f0 = b2Ih[channels + c] + b2Hh[channels + c];
+        float g0 = b2Ih[2 * channels + c] + b2Hh[2 * channels + c], o0 = b2Ih[3 * channels + c] + b2Hh[3 * channels + c];
+        float i1 = 0f, f1 = 0f, g1 = 0f, o1 = 0f;
+        for (int j = 0; j < hidden; j++)
+        {
+            float x = aIh[ai + j];
+            float y = aHh[ai + j];
+            i0 += x * w2Ih[r0 + j];
+            i1 += y * w2Hh[r0 + j];
+            f0 += x * w2Ih[r1 + j];
+            f1 += y * w2Hh[r1 + j];
+            g0 += x * w2Ih[r2 + j];
+            g1 += y * w2Hh[r2 + j];
+            o0 += x * w2Ih[r3 + j];
+            o1 += y * w2Hh[r3 + j];
+        }
+        float gi = i0 + i1, gf = f0 + f1, gg = g0 + g1, go = o0 + o1;
         float i = Sigmoid(gi);
         float f = Sigmoid(gf);
         float g = XMath.Tanh(gg);
@@ -92,13 +107,11 @@ public static class DiaKernels
         int o = nc * plane;
         float hv = h[nc];
         for (int p = 0; p < plane; p++)
-        {
-            float v = f[o + p] * hv;
-            output[o + p] = v > 0f ? v : 0f;
-        }
+            output[o + p] = XMath.Max(f[o + p] * hv, 0f);
     }
 
-    /// <summary>Backward of out = ReLU(F⊙h), one thread per (n, c): gh[n, c] = Σ_p [out &gt; 0]·gOut·F.</summary>
+    /// <summary>Backward of out = ReLU(F⊙h), one thread per (n, c): gh[n, c] = Σ_p [out &gt; 0]·gOut·F, computed as
+    /// Σ_p gOut·max(F, 0) (h is a sigmoid product, so out &gt; 0 exactly when F &gt; 0): no data-dependent branch.</summary>
     public static void ScaleReluBackwardMask(Index1D nc, ArrayView<float> gh, ArrayView<float> gOut, ArrayView<float> output, ArrayView<float> f, int plane)
     {
         int o = nc * plane;
@@ -106,13 +119,11 @@ public static class DiaKernels
         int p = 0;
         for (; p + 1 < plane; p += 2)
         {
-            if (output[o + p] > 0f)
-                s0 += gOut[o + p] * f[o + p];
-            if (output[o + p + 1] > 0f)
-                s1 += gOut[o + p + 1] * f[o + p + 1];
+            s0 += gOut[o + p] * XMath.Max(f[o + p], 0f);
+            s1 += gOut[o + p + 1] * XMath.Max(f[o + p + 1], 0f);
         }
-        if (p < plane && output[o + p] > 0f)
-            s0 += gOut[o + p] * f[o + p];
+        if (p < plane)
+            s0 += gOut[o + p] * XMath.Max(f[o + p], 0f);
         gh[nc] = s0 + s1;
     }
 
@@ -125,7 +136,7 @@ public static class DiaKernels
         float hv = h[nc];
         float pooled = gs[nc] / plane;
         for (int p = 0; p < plane; p++)
-            gf[o + p] = (output[o + p] > 0f ? gOut[o + p] * hv : 0f) + pooled;
+            gf[o + p] = gOut[o + p] * hv * ReluMask(output[o + p]) + pooled;
     }
 
     /// <summary>
@@ -201,56 +212,55 @@ public static class DiaKernels
         gIn[t] = s0 + s1;
     }
 
+    /// <summary>Threads of <see cref="DenseWeightGradient"/> for a Linear of these sizes: one per output o and group of
+    /// four inputs, the bias counted as input number inFeatures.</summary>
+    public static int WeightGradientThreads(int inFeatures, int outFeatures) => outFeatures * ((inFeatures + 4) / 4);
+
     /// <summary>
-    /// Linear weight gradients, one thread per (o, i) with i = inFeatures standing for the bias:
-    /// gW[o, i] += Σ_n gOut[n, o]·in[n, i], gb[o] += Σ_n gOut[n, o]; the batch is summed in order.
+    /// Linear weight gradients, one thread per (o, group of four inputs i, with i = inFeatures standing for the
+    /// bias): gW[o, i] += Σ_n gOut[n, o]·in[n, i], gb[o] += Σ_n gOut[n, o]; the batch is summed in order, and the
+    /// four weights of a thread share each gOut load.
     /// </summary>
     public static void DenseWeightGradient(Index1D t, ArrayView<float> gWeight, ArrayView<float> gBias, ArrayView<float> gOut, ArrayView<float> input,
         int n, int inFeatures, int outFeatures)
     {
-        int stride = inFeatures + 1;
-        int i = t % stride;
-        int o = t / stride;
-        float s0 = 0f, s1 = 0f;
-        int k = 0;
-        if (i == inFeatures)
+        int groups = (inFeatures + 4) / 4;
+        int g = t % groups;
+        int o = t / groups;
+        int i0 = 4 * g;
+        // Lanes past the last input read input 0 and are not written.
+        int x0 = i0 < inFeatures ? i0 : 0;
+        int x1 = i0 + 1 < inFeatures ? i0 + 1 : 0;
+        int x2 = i0 + 2 < inFeatures ? i0 + 2 : 0;
+        int x3 = i0 + 3 < inFeatures ? i0 + 3 : 0;
+        float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, ab = 0f;
+        for (int k = 0, go = o, xi = 0; k < n; k++, go += outFeatures, xi += inFeatures)
         {
-            for (; k + 1 < n; k += 2)
-            {
-                s0 += gOut[k * outFeatures + o];
-                s1 += gOut[(k + 1) * outFeatures + o];
-            }
-            if (k < n)
-                s0 += gOut[k * outFeatures + o];
-            gBias[o] += s0 + s1;
+            float v = gOut[go];
+            a0 += v * input[xi + x0];
+            a1 += v * input[xi + x1];
+            a2 += v * input[xi + x2];
+            a3 += v * input[xi + x3];
+            ab += v;
         }
-        else
-        {
-            for (; k + 1 < n; k += 2)
-            {
-                s0 += gOut[k * outFeatures + o] * input[k * inFeatures + i];
-                s1 += gOut[(k + 1) * outFeatures + o] * input[(k + 1) * inFeatures + i];
-            }
-            if (k < n)
-                s0 += gOut[k * outFeatures + o] * input[k * inFeatures + i];
-            gWeight[o * inFeatures + i] += s0 + s1;
-        }
+        int w = o * inFeatures + i0;
+        if (i0 < inFeatures)
+            gWeight[w] += a0;
+        if (i0 + 1 < inFeatures)
+            gWeight[w + 1] += a1;
+        if (i0 + 2 < inFeatures)
+            gWeight[w + 2] += a2;
+        if (i0 + 3 < inFeatures)
+            gWeight[w + 3] += a3;
+        if (i0 <= inFeatures && inFeatures < i0 + 4)
+            gBias[o] += ab;
     }
 
     private static float Sigmoid(float v) => 1f / (1f + XMath.Exp(-v));
 
-    private static float Gate(ArrayView<float> aIh, ArrayView<float> aHh, ArrayView<float> w2Ih, ArrayView<float> b2Ih, ArrayView<float> w2Hh,
-        ArrayView<float> b2Hh, int ai, int row, int hidden)
-    {
-        int wi = row * hidden;
-        float s0 = b2Ih[row], s1 = b2Hh[row];
-        for (int j = 0; j < hidden; j++)
-        {
-            s0 += aIh[ai + j] * w2Ih[wi + j];
-            s1 += aHh[ai + j] * w2Hh[wi + j];
-        }
-        return s0 + s1;
-    }
+    /// <summary>1 where a ReLU output is positive, 0 where it is 0, without a data-dependent branch (random signs
+    /// make branches mispredict half the time): min(max(out·2^126, 0), 1), exact for every normal float output.</summary>
+    public static float ReluMask(float output) => XMath.Min(XMath.Max(output * 8.507059e37f, 0f), 1f);
 }
 
 /// <summary>The DIA kernels, loaded once per accelerator.</summary>

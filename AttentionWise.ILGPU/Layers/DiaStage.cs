@@ -154,10 +154,11 @@ public sealed class DiaStage : Module
                 });
                 LaunchTimer.Run("Dia.WeightGradients", () =>
                 {
-                    k.DenseWeightGradient(4 * c * (r + 1), Unit.Ih2Weight.Gradient.View, Unit.Ih2Bias.Gradient.View, gGates.View, aIh.View, n, r, 4 * c);
-                    k.DenseWeightGradient(4 * c * (r + 1), Unit.Hh2Weight.Gradient.View, Unit.Hh2Bias.Gradient.View, gGates.View, aHh.View, n, r, 4 * c);
-                    k.DenseWeightGradient(r * (c + 1), Unit.Ih1Weight.Gradient.View, Unit.Ih1Bias.Gradient.View, gzIh.View, s.View, n, c, r);
-                    k.DenseWeightGradient(r * (c + 1), Unit.Hh1Weight.Gradient.View, Unit.Hh1Bias.Gradient.View, gzHh.View, hPrev.View, n, c, r);
+                    int second = DiaKernels.WeightGradientThreads(r, 4 * c), first = DiaKernels.WeightGradientThreads(c, r);
+                    k.DenseWeightGradient(second, Unit.Ih2Weight.Gradient.View, Unit.Ih2Bias.Gradient.View, gGates.View, aIh.View, n, r, 4 * c);
+                    k.DenseWeightGradient(second, Unit.Hh2Weight.Gradient.View, Unit.Hh2Bias.Gradient.View, gGates.View, aHh.View, n, r, 4 * c);
+                    k.DenseWeightGradient(first, Unit.Ih1Weight.Gradient.View, Unit.Ih1Bias.Gradient.View, gzIh.View, s.View, n, c, r);
+                    k.DenseWeightGradient(first, Unit.Hh1Weight.Gradient.View, Unit.Hh1Bias.Gradient.View, gzHh.View, hPrev.View, n, c, r);
                 });
                 LaunchTimer.Run("Dia.ScaleReluBackwardInput", () => k.ScaleReluBackwardInput(n * c, gf.View, gOut.View, output.View, h.View, gs.View, plane));
             }
