@@ -171,7 +171,7 @@ public sealed class AttentionHeads : Module
 
         var layout = new HeadBackwardLayout(n, d.C, d.H, BlockImages, HasBias, addToInputGradient is not null, wantInput);
         var pw = Scratch(ref _pw, Shape.Of(HasBias ? 4 : 2, layout.Blocks, d.Q, d.H, d.W));
-        LaunchTimer.Run("Heads.BackwardInput", () => k.BackwardInput(layout.Threads, (gx ?? gradOutput).View, pw.View, gradOutput.View,
+        LaunchTimer.Run(wantInput ? "Heads.BackwardInput" : "Heads.BackwardInput (no input gradient)", () => k.BackwardInput(layout.Threads, (gx ?? gradOutput).View, pw.View, gradOutput.View,
             (addToInputGradient ?? input).View, input.View, oxy.View, wp.View, aux.View, d, ax, layout));
 
         LaunchTimer.Run("Heads.WeightGradients", () => k.WeightGradients(d.WeightSize, Wx.Gradient.View, Wy.Gradient.View, (Bx ?? Wx).Gradient.View,
