@@ -7,7 +7,8 @@ namespace AttentionWise.Bench;
 
 /// <summary>
 /// A quick per-kernel timing harness for iterating on hot kernels (not BenchmarkDotNet): runs each kernel
-/// of a pass several times and prints the median. `dotnet run -c Release --project AttentionWise.Bench -- profile heads [N] [K]`.
+/// of a pass several times and prints the median. `dotnet run -c Release --project AttentionWise.Bench -- profile heads [N] [K]`,
+/// `profile step [N] [K] [layers]` (a training step of an attention model), `profile dia [N] [uses]`, `profile learn [N] [steps]`.
 /// </summary>
 public static class Profile
 {
@@ -22,6 +23,9 @@ public static class Profile
                 return 0;
             case "dia":
                 Dia(device, Arg(args, 2, 256), Arg(args, 3, 3));
+                return 0;
+            case "learn":
+                Learn(device, Arg(args, 2, 512), Arg(args, 3, 40));
                 return 0;
             case "step":
                 Step(device, Arg(args, 2, 4096), Arg(args, 3, 8), Arg(args, 4, 2));
@@ -155,6 +159,33 @@ public static class Profile
         });
         Time("stage Forward", () => stage.Forward(x), reps: 9);
         Time("stage Backward", () => stage.Backward(g), reps: 9);
+    }
+
+    /// <summary>A sanity check that configuration B learns: a few Adam steps on consecutive Fashion-MNIST batches,
+    /// printing the loss, batch accuracy and the paper's gradient metric.</summary>
+    private static void Learn(ComputeDevice device, int batch, int steps)
+    {
+        var (images, labels, source) = BenchData.FashionMnist(batch * steps);
+        Console.WriteLine($"configuration B, batch {batch}, {steps} steps on {source}");
+        using var model = new AttentionWise.Training.Models.AttentionModel(device, new AttentionWise.Training.Models.AttentionModelOptions(1, 28, 28, 8, 2, false));
+        Init.Apply(model, new Rng(1));
+        using var loss = new LogSoftmaxNllLoss(device);
+        using var adam = new Adam(device, model.NamedParameters());
+        using var x = device.Allocate(Shape.Of(batch, 1, 28, 28));
+        using var y = device.Allocate(Shape.Of(batch));
+        for (int step = 0; step < steps; step++)
+        {
+            x.Upload(images[(step * batch * 784)..((step + 1) * batch * 784)]);
+            y.Upload(labels[(step * batch)..((step + 1) * batch)]);
+            adam.ZeroGrad();
+            loss.Forward(model.Forward(x), y);
+            var (value, correct) = loss.Result();
+            model.Backward(loss.Backward());
+            float g = model.FirstHeadWxGradientMean();
+            adam.Step();
+            if (step % 5 == 0 || step == steps - 1)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  step {step,3}: loss {value:F4}, batch accuracy {100.0 * correct / batch:F1}%, head-0 Wx gradient mean {g:G3}"));
+        }
     }
 
     internal static void TimeLaunches(int reps, Action pass)
