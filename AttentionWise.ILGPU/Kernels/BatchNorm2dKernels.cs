@@ -1,0 +1,133 @@
+// Batch normalisation over NCHW (statistics per channel over N·H·W), as PyTorch's BatchNorm2d.
+//
+//   x, y, gy, gx: [N, C, S]      S = H·W; thread p handles plane p = n·C + c (S contiguous elements)
+//   mean, var:    [C]            batch statistics (biased variance), from ChannelReductions.MeanVariance
+//   gamma, beta:  [C]            affine weight and bias (unused when affine = 0)
+//   runMean, runVar: [C]         running statistics (updated in training, used in evaluation)
+//   coef:         [4, C]         per-channel coefficients of the current pass:
+//                                  forward:  coef[0] = scale = γ·invstd, coef[1] = shift = β − mean·scale,
+//                                            coef[2] = mean used, coef[3] = invstd used
+//                                  backward: coef[0] = a, coef[1] = b, coef[2] = mean of gy, coef[3] = mean used
+//                                            with gx = a·(gy − coef[2]) + b·(x − coef[3])
+//
+// Forward y = x·scale + shift. Backward (training): gx = γ·invstd·(gy − mean(gy) − x̂·mean(gy·x̂)) with
+// x̂ = (x − mean)·invstd; in evaluation the statistics are constants and gx = γ·invstd·gy.
+// dγ += Σ gy·x̂ = invstd·Σ gy·(x − mean); dβ += Σ gy.
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Runtime;
+
+namespace AttentionWise.Kernels;
+
+public static class BatchNorm2dKernels
+{
+    /// <summary>Thread c: forward coefficients from the batch (training = 1: mean/var given, running statistics
+    /// updated with <paramref name="momentum"/> and the unbiased variance var·count/(count − 1)) or from the
+    /// running statistics (training = 0).</summary>
+    public static void Prepare(Index1D c, ArrayView<float> coef, ArrayView<float> runMean, ArrayView<float> runVar,
+        ArrayView<float> mean, ArrayView<float> variance, ArrayView<float> gamma, ArrayView<float> beta,
+        int channels, int affine, int training, float momentum, float eps, float unbias)
+    {
+        float mu, v;
+        if (training != 0)
+        {
+            mu = mean[c];
+            v = variance[c];
+            runMean[c] = (1f - momentum) * runMean[c] + momentum * mu;
+            runVar[c] = (1f - momentum) * runVar[c] + momentum * (v * unbias);
+        }
+        else
+        {
+            mu = runMean[c];
+            v = runVar[c];
+        }
+        float invstd = 1f / XMath.Sqrt(v + eps);
+        float g = affine != 0 ? gamma[c] : 1f;
+        float b = affine != 0 ? beta[c] : 0f;
+        float scale = g * invstd;
+        coef[c] = scale;
+        coef[channels + c] = b - mu * scale;
+        coef[2 * channels + c] = mu;
+        coef[3 * channels + c] = invstd;
+    }
+
+    /// <summary>Thread p (plane n·C + c): y = x·coef[0, c] + coef[1, c].</summary>
+    public static void Normalize(Index1D p, ArrayView<float> y, ArrayView<float> x, ArrayView<float> coef, int channels, int spatial)
+    {
+        int c = p % channels;
+        float scale = coef[c];
+        float shift = coef[channels + c];
+        int start = p * spatial;
+        int end = start + spatial;
+        for (int e = start; e < end; e++)
+            y[e] = x[e] * scale + shift;
+    }
+
+    /// <summary>Thread c: backward coefficients from Σ gy and Σ gy·(x − mean) (see the header); adds the affine
+    /// gradients dγ += invstd·Σ gy·(x − mean) and dβ += Σ gy. <paramref name="fwdCoef"/> is the forward pass's coef.</summary>
+    public static void PrepareBackward(Index1D c, ArrayView<float> coef, ArrayView<float> gradGamma, ArrayView<float> gradBeta,
+        ArrayView<float> fwdCoef, ArrayView<float> sumG, ArrayView<float> sumGx, ArrayView<float> gamma,
+        int channels, int affine, int training, float count)
+    {
+        float mu = fwdCoef[2 * channels + c];
+        float invstd = fwdCoef[3 * channels + c];
+        float sg = sumG[c];
+        float sgx = sumGx[c];
+        float g = affine != 0 ? gamma[c] : 1f;
+        if (affine != 0)
+        {
+            gradGamma[c] += sgx * invstd;
+            gradBeta[c] += sg;
+        }
+        float a = g * invstd;
+        if (training != 0)
+        {
+            coef[c] = a;
+            coef[channels + c] = -a * invstd * invstd * sgx / count;
+            coef[2 * channels + c] = sg / count;
+        }
+        else
+        {
+            coef[c] = a;
+            coef[channels + c] = 0f;
+            coef[2 * channels + c] = 0f;
+        }
+        coef[3 * channels + c] = mu;
+    }
+
+    /// <summary>Thread p (plane n·C + c): gx = a·(gy − mgy) + b·(x − mean) with the coefficients of PrepareBackward.</summary>
+    public static void BackwardInput(Index1D p, ArrayView<float> gx, ArrayView<float> gy, ArrayView<float> x, ArrayView<float> coef, int channels, int spatial)
+    {
+        int c = p % channels;
+        float a = coef[c];
+        float b = coef[channels + c];
+        float mg = coef[2 * channels + c];
+        float mu = coef[3 * channels + c];
+        int start = p * spatial;
+        int end = start + spatial;
+        for (int e = start; e < end; e++)
+            gx[e] = a * (gy[e] - mg) + b * (x[e] - mu);
+    }
+}
+
+/// <summary>The batchnorm kernels, loaded once per accelerator.</summary>
+public sealed class BatchNorm2dKernelSet : IKernelSet<BatchNorm2dKernelSet>
+{
+    private BatchNorm2dKernelSet(Accelerator accelerator)
+    {
+        Prepare = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, int, int, int, float, float, float>(BatchNorm2dKernels.Prepare);
+        Normalize = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(BatchNorm2dKernels.Normalize);
+        PrepareBackward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, int, int, int, float>(BatchNorm2dKernels.PrepareBackward);
+        BackwardInput = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(
+            BatchNorm2dKernels.BackwardInput);
+    }
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float, float, float> Prepare { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> Normalize { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float> PrepareBackward { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> BackwardInput { get; }
+
+    public static BatchNorm2dKernelSet Load(Accelerator accelerator) => new(accelerator);
+}

@@ -1,0 +1,181 @@
+// Fully connected layer, as PyTorch's nn.Linear: y = x·Wᵀ + b.
+//
+//   x, gx: [N, I]      (any [N, …] input flattened to I = ItemLength features)
+//   w, gw: [O, I]
+//   b:     [O]
+//   y, gy: [N, O]
+//
+// Forward: thread (o-block of 4, n) computes y[n, o..o+3] (one read of the x row for 4 dot products).
+// Input gradient: thread (i-chunk of ChunkI, n) computes gx[n, i] = Σ_o gy[n, o]·w[o, i] for its chunk.
+// Weight gradient: thread (i-block of 4, o-block of 2) owns gw[o..o+1, i..i+3] and reduces over the batch
+// (no atomics); it adds into gw. The bias gradient is a per-channel sum of gy (ChannelReductions).
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace AttentionWise.Kernels;
+
+public static class LinearKernels
+{
+    /// <summary>Input columns per thread of the input-gradient kernel.</summary>
+    public const int ChunkI = 64;
+
+    /// <summary>Thread (ob, n): y[n, 4·ob + j] = b[·] + Σ_i x[n, i]·w[4·ob + j, i] for the valid j.</summary>
+    public static void Forward(Index2D index, ArrayView<float> y, ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias,
+        int inFeatures, int outFeatures, int hasBias)
+    {
+        int ob = index.X;
+        int n = index.Y;
+        int o0 = ob * 4;
+        // Rows past the last output repeat the last row (computed, not stored) so the loop has no branch.
+        int last = outFeatures - 1;
+        int r0 = o0 * inFeatures;
+        int r1 = (o0 + 1 > last ? last : o0 + 1) * inFeatures;
+        int r2 = (o0 + 2 > last ? last : o0 + 2) * inFeatures;
+        int r3 = (o0 + 3 > last ? last : o0 + 3) * inFeatures;
+        int xr = n * inFeatures;
+        float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, c0 = 0f, c1 = 0f, c2 = 0f, c3 = 0f;
+        int i = 0;
+        for (; i + 1 < inFeatures; i += 2)
+        {
+            float x0 = x[xr + i];
+            float x1 = x[xr + i + 1];
+            a0 += x0 * w[r0 + i];
+            c0 += x1 * w[r0 + i + 1];
+            a1 += x0 * w[r1 + i];
+            c1 += x1 * w[r1 + i + 1];
+            a2 += x0 * w[r2 + i];
+            c2 += x1 * w[r2 + i + 1];
+            a3 += x0 * w[r3 + i];
+            c3 += x1 * w[r3 + i + 1];
+        }
+        if (i < inFeatures)
+        {
+            float x0 = x[xr + i];
+            a0 += x0 * w[r0 + i];
+            a1 += x0 * w[r1 + i];
+            a2 += x0 * w[r2 + i];
+            a3 += x0 * w[r3 + i];
+        }
+        int yr = n * outFeatures + o0;
+        y[yr] = a0 + c0 + (hasBias != 0 ? bias[o0] : 0f);
+        if (o0 + 1 <= last)
+            y[yr + 1] = a1 + c1 + (hasBias != 0 ? bias[o0 + 1] : 0f);
+        if (o0 + 2 <= last)
+            y[yr + 2] = a2 + c2 + (hasBias != 0 ? bias[o0 + 2] : 0f);
+        if (o0 + 3 <= last)
+            y[yr + 3] = a3 + c3 + (hasBias != 0 ? bias[o0 + 3] : 0f);
+    }
+
+    /// <summary>Thread (chunk, n): gx[n, i] = Σ_o gy[n, o]·w[o, i] for i in the chunk (4 columns at a time).</summary>
+    public static void BackwardInput(Index2D index, ArrayView<float> gx, ArrayView<float> gy, ArrayView<float> w,
+        int inFeatures, int outFeatures)
+    {
+        int start = index.X * ChunkI;
+        int n = index.Y;
+        int end = start + ChunkI;
+        if (end > inFeatures)
+            end = inFeatures;
+        int gr = n * outFeatures;
+        int xr = n * inFeatures;
+        int i = start;
+        for (; i + 3 < end; i += 4)
+        {
+            float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
+            int wr = i;
+            for (int o = 0; o < outFeatures; o++)
+            {
+                float g = gy[gr + o];
+                s0 += g * w[wr];
+                s1 += g * w[wr + 1];
+                s2 += g * w[wr + 2];
+                s3 += g * w[wr + 3];
+                wr += inFeatures;
+            }
+            gx[xr + i] = s0;
+            gx[xr + i + 1] = s1;
+            gx[xr + i + 2] = s2;
+            gx[xr + i + 3] = s3;
+        }
+        for (; i < end; i++)
+        {
+            float s0 = 0f;
+            int wr = i;
+            for (int o = 0; o < outFeatures; o++)
+            {
+                s0 += gy[gr + o] * w[wr];
+                wr += inFeatures;
+            }
+            gx[xr + i] = s0;
+        }
+    }
+
+    /// <summary>Thread (ib, ob): gw[o, i] += Σ_n gy[n, o]·x[n, i] for o in [2·ob, 2·ob + 2), i in [4·ib, 4·ib + 4)
+    /// (the valid ones).</summary>
+    public static void BackwardWeight(Index2D index, ArrayView<float> gw, ArrayView<float> gy, ArrayView<float> x,
+        int batch, int inFeatures, int outFeatures)
+    {
+        int i0 = index.X * 4;
+        int o0 = index.Y * 2;
+        // Clamp the columns and rows read (computed, not stored) so the loop has no branch.
+        int lastI = inFeatures - 1;
+        int c1 = i0 + 1 > lastI ? lastI : i0 + 1;
+        int c2 = i0 + 2 > lastI ? lastI : i0 + 2;
+        int c3 = i0 + 3 > lastI ? lastI : i0 + 3;
+        int o1 = o0 + 1 >= outFeatures ? outFeatures - 1 : o0 + 1;
+        float a00 = 0f, a01 = 0f, a02 = 0f, a03 = 0f, a10 = 0f, a11 = 0f, a12 = 0f, a13 = 0f;
+        int xr = 0;
+        int gr = 0;
+        for (int n = 0; n < batch; n++)
+        {
+            float g0 = gy[gr + o0];
+            float g1 = gy[gr + o1];
+            float x0 = x[xr + i0], x1 = x[xr + c1], x2 = x[xr + c2], x3 = x[xr + c3];
+            a00 += g0 * x0;
+            a01 += g0 * x1;
+            a02 += g0 * x2;
+            a03 += g0 * x3;
+            a10 += g1 * x0;
+            a11 += g1 * x1;
+            a12 += g1 * x2;
+            a13 += g1 * x3;
+            xr += inFeatures;
+            gr += outFeatures;
+        }
+        int w0 = o0 * inFeatures + i0;
+        gw[w0] += a00;
+        if (i0 + 1 <= lastI)
+            gw[w0 + 1] += a01;
+        if (i0 + 2 <= lastI)
+            gw[w0 + 2] += a02;
+        if (i0 + 3 <= lastI)
+            gw[w0 + 3] += a03;
+        if (o0 + 1 < outFeatures)
+        {
+            int w1 = w0 + inFeatures;
+            gw[w1] += a10;
+            if (i0 + 1 <= lastI)
+                gw[w1 + 1] += a11;
+            if (i0 + 2 <= lastI)
+                gw[w1 + 2] += a12;
+            if (i0 + 3 <= lastI)
+                gw[w1 + 3] += a13;
+        }
+    }
+}
+
+/// <summary>The linear-layer kernels, loaded once per accelerator.</summary>
+public sealed class LinearKernelSet : IKernelSet<LinearKernelSet>
+{
+    private LinearKernelSet(Accelerator accelerator)
+    {
+        Forward = accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(LinearKernels.Forward);
+        BackwardInput = accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(LinearKernels.BackwardInput);
+        BackwardWeight = accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(LinearKernels.BackwardWeight);
+    }
+
+    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> Forward { get; }
+    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> BackwardInput { get; }
+    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> BackwardWeight { get; }
+
+    public static LinearKernelSet Load(Accelerator accelerator) => new(accelerator);
+}

@@ -1,0 +1,295 @@
+// Deterministic reductions: every thread sums its own range in a fixed order, then one fixed-order
+// combine. No atomics.
+//
+// Whole tensor:   x: [n]  → partials: [blocks] (block b = elements [b·blockLength, (b+1)·blockLength))
+//                 partials → result[0] = scale · Σ_b partials[b]
+// Per channel:    x viewed as [N, C, S] (S = H·W, or 1 for [N, C]); channel c reduces over N·S elements.
+//                 The N items are cut into K slices of consecutive items (slice k = items
+//                 [k·itemsPerSlice, (k+1)·itemsPerSlice)); thread (c, k) reduces one slice of one channel
+//                 into partials[k, ·, c]; a combine thread per channel folds the K partials in order k = 0, 1, …
+//   Sums:     partials [K, 2, C] = (Σ a, Σ a·(b − shift[c]))
+//   Moments:  partials [K, 2, C] = (mean, M2 = Σ (x − mean)²) of the slice; combined with Chan's formula.
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Runtime;
+
+namespace AttentionWise.Kernels;
+
+/// <summary>How a per-channel reduction views its input: [N, C, S], cut into K slices of items. Passed by value.</summary>
+public readonly struct ChannelGeometry
+{
+    public ChannelGeometry(int items, int channels, int spatial, int slices, int itemsPerSlice)
+    {
+        Items = items;
+        Channels = channels;
+        Spatial = spatial;
+        Slices = slices;
+        ItemsPerSlice = itemsPerSlice;
+    }
+
+    /// <summary>N: batch items.</summary>
+    public readonly int Items;
+
+    /// <summary>C: channels (one result each).</summary>
+    public readonly int Channels;
+
+    /// <summary>S: contiguous elements of one channel of one item (H·W).</summary>
+    public readonly int Spatial;
+
+    /// <summary>K: slices of items per channel (partial results per channel).</summary>
+    public readonly int Slices;
+
+    public readonly int ItemsPerSlice;
+
+    /// <summary>Chooses the slices from the shape only, so the summation order never depends on the machine.</summary>
+    public static ChannelGeometry For(int items, int channels, int spatial)
+    {
+        // About 16 K elements per partial: enough work per thread, and enough threads for every core even
+        // with few channels.
+        long total = (long)items * spatial;
+        int slices = (int)Math.Clamp((total + 16383) / 16384, 1, Math.Max(1, items));
+        int perSlice = items == 0 ? 0 : (items + slices - 1) / slices;
+        slices = perSlice == 0 ? 1 : (items + perSlice - 1) / perSlice;
+        return new ChannelGeometry(items, channels, spatial, slices, perSlice);
+    }
+
+    public override string ToString() =>
+        $"ChannelGeometry(N {Items}, C {Channels}, S {Spatial}, {Slices} slices of {ItemsPerSlice} items)";
+}
+
+public static class ReductionKernels
+{
+    /// <summary>Block length of the whole-tensor sum (fixed: the summation order depends on the length only).</summary>
+    public const int SumBlockLength = 8192;
+
+    /// <summary>partials[b] = Σ x[b·blockLength ..] over one block, four interleaved accumulators.</summary>
+    public static void SumBlocks(Index1D block, ArrayView<float> partials, ArrayView<float> x, int blockLength, int length)
+    {
+        int start = block * blockLength;
+        int end = start + blockLength;
+        if (end > length)
+            end = length;
+        float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
+        int e = start;
+        for (; e + 3 < end; e += 4)
+        {
+            s0 += x[e];
+            s1 += x[e + 1];
+            s2 += x[e + 2];
+            s3 += x[e + 3];
+        }
+        for (; e < end; e++)
+            s0 += x[e];
+        partials[block] = (s0 + s1) + (s2 + s3);
+    }
+
+    /// <summary>result[index] = scale · Σ_b partials[b], in order b = 0, 1, … (one thread).</summary>
+    public static void SumPartials(Index1D index, ArrayView<float> result, ArrayView<float> partials, int count, float scale)
+    {
+        float s = 0f;
+        for (int b = 0; b < count; b++)
+            s += partials[b];
+        result[index] = s * scale;
+    }
+
+    /// <summary>Thread (c, k): partials[k, 0, c] = Σ a and, when <paramref name="withDot"/> ≠ 0,
+    /// partials[k, 1, c] = Σ a·(b − shift[c]) over slice k of channel c.</summary>
+    public static void ChannelSumsPartial(
+        Index2D index, ArrayView<float> partials, ArrayView<float> a, ArrayView<float> b, ArrayView<float> shift,
+        ChannelGeometry geo, int withDot)
+    {
+        int c = index.X;
+        int k = index.Y;
+        int first = k * geo.ItemsPerSlice;
+        int last = first + geo.ItemsPerSlice;
+        if (last > geo.Items)
+            last = geo.Items;
+        int S = geo.Spatial;
+        int itemStride = geo.Channels * S;
+        float sa0 = 0f, sa1 = 0f, sd0 = 0f, sd1 = 0f;
+        if (withDot != 0)
+        {
+            float mu = shift[c];
+            for (int n = first; n < last; n++)
+            {
+                int row = n * itemStride + c * S;
+                int end = row + S;
+                int e = row;
+                for (; e + 1 < end; e += 2)
+                {
+                    float g0 = a[e], g1 = a[e + 1];
+                    sa0 += g0;
+                    sa1 += g1;
+                    sd0 += g0 * (b[e] - mu);
+                    sd1 += g1 * (b[e + 1] - mu);
+                }
+                if (e < end)
+                {
+                    float g0 = a[e];
+                    sa0 += g0;
+                    sd0 += g0 * (b[e] - mu);
+                }
+            }
+        }
+        else
+        {
+            for (int n = first; n < last; n++)
+            {
+                int row = n * itemStride + c * S;
+                int end = row + S;
+                int e = row;
+                for (; e + 1 < end; e += 2)
+                {
+                    sa0 += a[e];
+                    sa1 += a[e + 1];
+                }
+                if (e < end)
+                    sa0 += a[e];
+            }
+        }
+        int p = k * 2 * geo.Channels + c;
+        partials[p] = sa0 + sa1;
+        partials[p + geo.Channels] = sd0 + sd1;
+    }
+
+    /// <summary>Thread c folds the K partials of channel c in order: sumA[c] (+)= Σ_k partials[k, 0, c], and
+    /// when <paramref name="withDot"/> ≠ 0, sumDot[c] (+)= Σ_k partials[k, 1, c]. Adds when
+    /// <paramref name="accumulate"/> ≠ 0, else overwrites.</summary>
+    public static void ChannelSumsCombine(
+        Index1D c, ArrayView<float> sumA, ArrayView<float> sumDot, ArrayView<float> partials,
+        ChannelGeometry geo, int withDot, int accumulate)
+    {
+        float sa = 0f, sd = 0f;
+        for (int k = 0; k < geo.Slices; k++)
+        {
+            int p = k * 2 * geo.Channels + c;
+            sa += partials[p];
+            sd += partials[p + geo.Channels];
+        }
+        if (accumulate != 0)
+        {
+            sumA[c] += sa;
+            if (withDot != 0)
+                sumDot[c] += sd;
+        }
+        else
+        {
+            sumA[c] = sa;
+            if (withDot != 0)
+                sumDot[c] = sd;
+        }
+    }
+
+    /// <summary>Thread (c, k): mean and M2 = Σ (x − mean)² of slice k of channel c. Each item's S values are
+    /// read twice (mean, then centred squares) while they are still in cache, and items are merged with
+    /// Chan's formula, so a channel with a large mean loses no precision.</summary>
+    public static void ChannelMomentsPartial(Index2D index, ArrayView<float> partials, ArrayView<float> x, ChannelGeometry geo)
+    {
+        int c = index.X;
+        int k = index.Y;
+        int first = k * geo.ItemsPerSlice;
+        int last = first + geo.ItemsPerSlice;
+        if (last > geo.Items)
+            last = geo.Items;
+        int S = geo.Spatial;
+        int itemStride = geo.Channels * S;
+        float invS = 1f / S;
+        float mean = 0f, m2 = 0f, count = 0f;
+        for (int n = first; n < last; n++)
+        {
+            int row = n * itemStride + c * S;
+            int end = row + S;
+            float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
+            int e = row;
+            for (; e + 3 < end; e += 4)
+            {
+                s0 += x[e];
+                s1 += x[e + 1];
+                s2 += x[e + 2];
+                s3 += x[e + 3];
+            }
+            for (; e < end; e++)
+                s0 += x[e];
+            float m = ((s0 + s1) + (s2 + s3)) * invS;
+            float q0 = 0f, q1 = 0f, q2 = 0f, q3 = 0f;
+            e = row;
+            for (; e + 3 < end; e += 4)
+            {
+                float d0 = x[e] - m, d1 = x[e + 1] - m, d2 = x[e + 2] - m, d3 = x[e + 3] - m;
+                q0 += d0 * d0;
+                q1 += d1 * d1;
+                q2 += d2 * d2;
+                q3 += d3 * d3;
+            }
+            for (; e < end; e++)
+            {
+                float d0 = x[e] - m;
+                q0 += d0 * d0;
+            }
+            float q = (q0 + q1) + (q2 + q3);
+            // Chan: merge (count, mean, m2) with (S, m, q).
+            float total = count + S;
+            float delta = m - mean;
+            float w = S / total;
+            mean += delta * w;
+            m2 += q + delta * delta * count * w;
+            count = total;
+        }
+        int p = k * 2 * geo.Channels + c;
+        partials[p] = mean;
+        partials[p + geo.Channels] = m2;
+    }
+
+    /// <summary>Thread c merges the K slice moments of channel c in order and writes its mean and its
+    /// biased variance M2 / (N·S).</summary>
+    public static void ChannelMomentsCombine(Index1D c, ArrayView<float> mean, ArrayView<float> variance, ArrayView<float> partials, ChannelGeometry geo)
+    {
+        float mu = 0f, m2 = 0f, count = 0f;
+        for (int k = 0; k < geo.Slices; k++)
+        {
+            int first = k * geo.ItemsPerSlice;
+            int last = first + geo.ItemsPerSlice;
+            if (last > geo.Items)
+                last = geo.Items;
+            float cnt = (float)(last - first) * geo.Spatial;
+            int p = k * 2 * geo.Channels + c;
+            float m = partials[p];
+            float q = partials[p + geo.Channels];
+            float total = count + cnt;
+            float delta = m - mu;
+            float w = cnt / total;
+            mu += delta * w;
+            m2 += q + delta * delta * count * w;
+            count = total;
+        }
+        mean[c] = mu;
+        variance[c] = m2 / count;
+    }
+}
+
+/// <summary>The reduction kernels, loaded once per accelerator.</summary>
+public sealed class ReductionKernelSet : IKernelSet<ReductionKernelSet>
+{
+    private ReductionKernelSet(Accelerator accelerator)
+    {
+        SumBlocks = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(ReductionKernels.SumBlocks);
+        SumPartials = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float>(ReductionKernels.SumPartials);
+        ChannelSumsPartial = accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry, int>(
+            ReductionKernels.ChannelSumsPartial);
+        ChannelSumsCombine = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry, int, int>(
+            ReductionKernels.ChannelSumsCombine);
+        ChannelMomentsPartial = accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<float>, ChannelGeometry>(
+            ReductionKernels.ChannelMomentsPartial);
+        ChannelMomentsCombine = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry>(
+            ReductionKernels.ChannelMomentsCombine);
+    }
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> SumBlocks { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, int, float> SumPartials { get; }
+    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry, int> ChannelSumsPartial { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry, int, int> ChannelSumsCombine { get; }
+    public Action<Index2D, ArrayView<float>, ArrayView<float>, ChannelGeometry> ChannelMomentsPartial { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry> ChannelMomentsCombine { get; }
+
+    public static ReductionKernelSet Load(Accelerator accelerator) => new(accelerator);
+}

@@ -1,0 +1,82 @@
+using AttentionWise.Kernels;
+using ILGPU;
+
+namespace AttentionWise.Layers;
+
+/// <summary>
+/// Fully connected layer, as PyTorch's nn.Linear: y = x·Wᵀ + b. Accepts any [N, …] input whose items have
+/// <see cref="InFeatures"/> elements (an NCHW map is flattened, as torch.flatten(x, 1)); the output is
+/// [N, out] and Backward returns the input gradient in the input's own shape. Parameters "weight"
+/// [out, in] (normal init) and optional "bias" [out] (zeros). Keeps its input for the backward pass.
+/// </summary>
+public sealed class Linear : Module
+{
+    private DeviceTensor? _output;
+    private DeviceTensor? _gradInput;
+    private DeviceTensor? _workspace;
+    private DeviceTensor? _input;
+
+    public Linear(ComputeDevice device, int inFeatures, int outFeatures, bool bias = true)
+        : base(device)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inFeatures);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outFeatures);
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        Weight = AddParameter("weight", Shape.Of(outFeatures, inFeatures), ParameterInit.Normal);
+        Bias = bias ? AddParameter("bias", Shape.Of(outFeatures), ParameterInit.Zeros) : null;
+    }
+
+    public int InFeatures { get; }
+    public int OutFeatures { get; }
+
+    /// <summary>"weight" [out, in].</summary>
+    public Parameter Weight { get; }
+
+    /// <summary>"bias" [out], or null without bias.</summary>
+    public Parameter? Bias { get; }
+
+    public override Shape OutputShape(Shape input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        if (input.Rank < 2 || input.ItemLength != InFeatures)
+            throw new ShapeMismatchException($"Linear input (items of {InFeatures} features)", Shape.Of(input.Rank >= 1 ? input[0] : 0, InFeatures), input);
+        return Shape.Of(input.N, OutFeatures);
+    }
+
+    public override DeviceTensor Forward(DeviceTensor input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var shape = OutputShape(input.Shape);
+        var y = Scratch(ref _output, shape);
+        _input = input;
+        if (shape.N == 0)
+            return y;
+        var k = Device.Kernels<LinearKernelSet>();
+        var bias = Bias?.Value ?? Weight.Value;
+        k.Forward(new Index2D((OutFeatures + 3) / 4, shape.N), y.View, input.View, Weight.Value.View, bias.View, InFeatures, OutFeatures, Bias is null ? 0 : 1);
+        return y;
+    }
+
+    public override DeviceTensor? Backward(DeviceTensor gradOutput)
+    {
+        ArgumentNullException.ThrowIfNull(gradOutput);
+        if (_input is null || _output is null)
+            throw new InvalidOperationException("Linear.Backward called before Forward.");
+        Shape.Require(_output.Shape, gradOutput.Shape, "Linear.Backward gradient");
+        int n = gradOutput.Shape.N;
+        var k = Device.Kernels<LinearKernelSet>();
+        if (n > 0)
+        {
+            k.BackwardWeight(new Index2D((InFeatures + 3) / 4, (OutFeatures + 1) / 2), Weight.Gradient.View, gradOutput.View, _input.View, n, InFeatures, OutFeatures);
+            if (Bias is not null)
+                ChannelReductions.Sum(gradOutput, Bias.Gradient, accumulate: true, Scratch(ref _workspace, Shape.Of(1)));
+        }
+        if (!ComputeInputGradient)
+            return null;
+        var gx = Scratch(ref _gradInput, _input.Shape);
+        if (n > 0)
+            k.BackwardInput(new Index2D((InFeatures + LinearKernels.ChunkI - 1) / LinearKernels.ChunkI, n), gx.View, gradOutput.View, Weight.Value.View, InFeatures, OutFeatures);
+        return gx;
+    }
+}

@@ -1,0 +1,188 @@
+using AttentionWise.Layers;
+using AttentionWise.Tests.Infrastructure;
+using AttentionWise.Tests.Reference;
+
+namespace AttentionWise.Tests.Layers;
+
+/// <summary>Conv2d on each accelerator against the float64 reference: forward, the three gradients,
+/// accumulation, poisoned outputs, odd shapes and every tiling the host chooses.</summary>
+public abstract class Conv2dSuite : DeviceTest
+{
+    public static TheoryData<int[]> Cases => new()
+    {
+        // N, Ci, Co, H, W, KH, KW, SY, SX, PY, PX
+        new[] { 3, 3, 5, 5, 7, 3, 3, 1, 1, 1, 1 },     // odd everything, Co not a multiple of the channel tile
+        new[] { 3, 3, 4, 5, 7, 2, 2, 2, 2, 0, 0 },     // the control model's downsampling conv, odd input
+        new[] { 2, 4, 3, 6, 7, 3, 2, 2, 1, 2, 0 },     // non-square kernel, stride (2, 1), padding (2, 0)
+        new[] { 2, 3, 1, 5, 7, 3, 3, 1, 1, 2, 2 },     // one output channel, padding 2
+        new[] { 2, 16, 9, 9, 11, 3, 3, 1, 1, 1, 1 },   // several channel blocks plus a partial one
+        new[] { 3, 5, 6, 4, 5, 1, 1, 1, 1, 0, 0 },     // 1×1
+        new[] { 2, 8, 1, 10, 12, 3, 3, 1, 1, 1, 1 },   // attention-layer style: heads·C → C = 1
+        new[] { 2, 6, 3, 8, 9, 3, 3, 1, 1, 1, 1 },     // CIFAR attention style: 6 → 3
+        new[] { 1, 3, 7, 9, 8, 3, 3, 2, 2, 1, 1 },     // 3×3 stride 2
+        new[] { 2, 2, 3, 4, 4, 2, 2, 1, 1, 2, 2 },     // padding larger than kernel − 1 (input gradient crops)
+    };
+
+    private static (Conv2dReference R, Conv2d Conv) Make(ComputeDevice device, int n, int ci, int co, int h, int w, int kh, int kw, int sy, int sx, int py, int px, bool bias = true) =>
+        (new Conv2dReference(n, ci, co, h, w, kh, kw, sy, sx, py, px), new Conv2d(device, ci, co, (kh, kw), (sy, sx), (py, px), bias));
+
+    /// <summary>float32 against float64 over sums of Ci·KH·KW (forward) or N·Ho·Wo (weights) terms of size ≤ 1.</summary>
+    private static double Tol(int terms) => 2e-6 * Math.Sqrt(terms) + 1e-6;
+
+    [SkippableTheory]
+    [MemberData(nameof(Cases))]
+    public void ForwardMatchesReference(int[] c)
+    {
+        var (n, ci, co, h, w, kh, kw, sy, sx, py, px) = (c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]);
+        var (r, conv) = Make(Device, n, ci, co, h, w, kh, kw, sy, sx, py, px);
+        using var _ = conv;
+        var x = Numerics.Uniform(1, r.InputLength);
+        var wt = Numerics.Uniform(2, r.WeightLength);
+        var b = Numerics.Uniform(3, co);
+        conv.Weight.Value.Upload(wt);
+        conv.Bias!.Value.Upload(b);
+        using var dx = Device.Upload(Shape.Of(n, ci, h, w), x);
+
+        var y = conv.Forward(dx);
+        Numerics.Poison(y);
+        y = conv.Forward(dx);
+
+        var shape = Shape.Of(n, co, r.Ho, r.Wo);
+        Assert.Equal(shape, y.Shape);
+        Assert.Equal(shape, conv.OutputShape(dx.Shape));
+        var expected = r.Forward(Numerics.ToDouble(x), Numerics.ToDouble(wt), Numerics.ToDouble(b));
+        double tol = Tol(ci * kh * kw);
+        Numerics.AssertClose(y.Download(), expected, tol, tol, "conv forward", shape);
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Cases))]
+    public void BackwardMatchesReferenceAndAccumulates(int[] c)
+    {
+        var (n, ci, co, h, w, kh, kw, sy, sx, py, px) = (c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]);
+        var (r, conv) = Make(Device, n, ci, co, h, w, kh, kw, sy, sx, py, px);
+        using var _ = conv;
+        var x = Numerics.Uniform(4, r.InputLength);
+        var wt = Numerics.Uniform(5, r.WeightLength);
+        var gy = Numerics.Uniform(6, r.OutputLength);
+        conv.Weight.Value.Upload(wt);
+        conv.Bias!.Value.Upload(Numerics.Uniform(7, co));
+        conv.ZeroGrad();
+        using var dx = Device.Upload(Shape.Of(n, ci, h, w), x);
+        using var dgy = Device.Upload(Shape.Of(n, co, r.Ho, r.Wo), gy);
+
+        conv.Forward(dx);
+        var gx = conv.Backward(dgy)!;
+        Numerics.Poison(gx);
+        gx = conv.Backward(dgy)!;
+
+        var (rgx, rgw, rgb) = r.Backward(Numerics.ToDouble(x), Numerics.ToDouble(wt), Numerics.ToDouble(gy));
+        Assert.Equal(Shape.Of(n, ci, h, w), gx.Shape);
+        double tolX = Tol(co * kh * kw), tolW = Tol(n * r.Ho * r.Wo);
+        Numerics.AssertClose(gx.Download(), rgx, tolX, tolX, "conv input gradient", gx.Shape);
+        Numerics.AssertClose(conv.Weight.Gradient.Download(), Array.ConvertAll(rgw, v => 2 * v), 2 * tolW, tolW, "conv weight gradient (two backward calls)", conv.Weight.Shape);
+        Numerics.AssertClose(conv.Bias.Gradient.Download(), Array.ConvertAll(rgb, v => 2 * v), 2 * tolW, tolW, "conv bias gradient (two backward calls)", conv.Bias.Shape);
+    }
+
+    [SkippableFact]
+    public void WithoutBiasOrInputGradient()
+    {
+        var (r, conv) = Make(Device, 3, 4, 5, 6, 6, 2, 2, 2, 2, 0, 0, bias: false);
+        using var _ = conv;
+        Assert.Null(conv.Bias);
+        Assert.Equal(new[] { "weight" }, conv.NamedParameters().Select(p => p.Name));
+        var x = Numerics.Uniform(8, r.InputLength);
+        var wt = Numerics.Uniform(9, r.WeightLength);
+        var gy = Numerics.Uniform(10, r.OutputLength);
+        conv.Weight.Value.Upload(wt);
+        conv.ZeroGrad();
+        using var dx = Device.Upload(Shape.Of(3, 4, 6, 6), x);
+        using var dgy = Device.Upload(Shape.Of(3, 5, 3, 3), gy);
+        var y = conv.Forward(dx);
+        Numerics.AssertClose(y.Download(), r.Forward(Numerics.ToDouble(x), Numerics.ToDouble(wt), null), 1e-5, 1e-5, "conv forward without bias", y.Shape);
+        conv.ComputeInputGradient = false;
+        Assert.Null(conv.Backward(dgy));
+        var (_, rgw, _) = r.Backward(Numerics.ToDouble(x), Numerics.ToDouble(wt), Numerics.ToDouble(gy));
+        Numerics.AssertClose(conv.Weight.Gradient.Download(), rgw, 1e-5, 1e-5, "conv weight gradient", conv.Weight.Shape);
+    }
+
+    [SkippableFact]
+    public void ChangingTheBatchSizeBetweenCallsWorks()
+    {
+        var (r, conv) = Make(Device, 3, 3, 5, 5, 7, 3, 3, 1, 1, 1, 1);
+        using var _ = conv;
+        var wt = Numerics.Uniform(11, r.WeightLength);
+        conv.Weight.Value.Upload(wt);
+        conv.Bias!.Value.Zero();
+        foreach (int n in new[] { 3, 1, 2 })
+        {
+            var rn = r with { N = n };
+            var x = Numerics.Uniform(12 + n, rn.InputLength);
+            using var dx = Device.Upload(Shape.Of(n, 3, 5, 7), x);
+            var y = conv.Forward(dx);
+            Numerics.AssertClose(y.Download(), rn.Forward(Numerics.ToDouble(x), Numerics.ToDouble(wt), null), 1e-5, 1e-5, $"conv forward, batch {n}", y.Shape);
+            var gy = Numerics.Uniform(20 + n, rn.OutputLength);
+            using var dgy = Device.Upload(y.Shape, gy);
+            var gx = conv.Backward(dgy)!;
+            Numerics.AssertClose(gx.Download(), rn.Backward(Numerics.ToDouble(x), Numerics.ToDouble(wt), Numerics.ToDouble(gy)).Gx, 1e-5, 1e-5, $"conv input gradient, batch {n}", gx.Shape);
+        }
+    }
+
+    [SkippableFact]
+    public void WrongInputShapeNamesBothShapes()
+    {
+        using var conv = new Conv2d(Device, 3, 4, 3, padding: 1);
+        using var x = Device.Zeros(Shape.Of(2, 5, 6, 6));
+        var e = Assert.Throws<ShapeMismatchException>(() => conv.Forward(x));
+        Assert.Contains("[2, 5, 6, 6]", e.Message);
+        Assert.Contains("[2, 3, 6, 6]", e.Message);
+    }
+
+    [SkippableFact]
+    public void ParametersHaveTheirNamesShapesAndInitKinds()
+    {
+        using var conv = new Conv2d(Device, 3, 8, (3, 2), (1, 2), (1, 0), bias: true);
+        Assert.Equal(3, conv.InChannels);
+        Assert.Equal(8, conv.OutChannels);
+        Assert.Equal((3, 2), conv.Kernel);
+        Assert.Equal((1, 2), conv.Stride);
+        Assert.Equal((1, 0), conv.Padding);
+        var ps = conv.NamedParameters().ToList();
+        Assert.Equal(new[] { "weight", "bias" }, ps.Select(p => p.Name));
+        Assert.Equal(Shape.Of(8, 3, 3, 2), conv.Weight.Shape);
+        Assert.Equal(ParameterInit.Normal, conv.Weight.Init);
+        Assert.Equal(ParameterInit.Zeros, conv.Bias!.Init);
+        Assert.Equal(8 * 3 * 6 + 8, conv.ParameterCount);
+    }
+
+    [SkippableFact]
+    public void InitWithTheSameSeedGivesTheSameNumbers()
+    {
+        using var a = new Conv2d(Device, 3, 5, 3);
+        using var b = new Conv2d(Device, 3, 5, 3);
+        Init.Apply(a, new Rng(42));
+        Init.Apply(b, new Rng(42));
+        var wa = a.Weight.Value.Download();
+        Assert.Equal(wa, b.Weight.Value.Download());
+        Assert.All(a.Bias!.Value.Download(), v => Assert.Equal(0f, v));
+        double std = Math.Sqrt(wa.Sum(v => (double)v * v) / wa.Length);
+        Assert.InRange(std, 0.012, 0.028);
+        Init.Apply(b, new Rng(43));
+        Assert.NotEqual(wa, b.Weight.Value.Download());
+    }
+}
+
+public sealed class Conv2dCpuTests : Conv2dSuite
+{
+    protected override DeviceKind Kind => DeviceKind.Cpu;
+}
+
+public sealed class Conv2dCudaTests : Conv2dSuite
+{
+    protected override DeviceKind Kind => DeviceKind.Cuda;
+}
+
+public sealed class Conv2dOpenCLTests : Conv2dSuite
+{
+    protected override DeviceKind Kind => DeviceKind.OpenCL;
+}
