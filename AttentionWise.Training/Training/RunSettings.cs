@@ -18,6 +18,7 @@ public sealed record TrainRequest
     public string? Run { get; init; }
     public string RunsDirectory { get; init; } = "runs";
     public int? TrainLimit { get; init; }
+    public int? TestLimit { get; init; }
     public bool Resume { get; init; }
     public AttentionOverrides Overrides { get; init; } = new();
 }
@@ -42,6 +43,9 @@ public sealed record RunSettings
 
     /// <summary>Only the first N training images (quick runs); null: all.</summary>
     public int? TrainLimit { get; init; }
+
+    /// <summary>Only the first N test images (quick runs); null: all.</summary>
+    public int? TestLimit { get; init; }
 
     public string ToJson() => JsonSerializer.Serialize(this, ModelConfig.Json);
 
