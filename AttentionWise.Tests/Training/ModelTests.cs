@@ -1,0 +1,67 @@
+using AttentionWise.Layers;
+using AttentionWise.Tests.Infrastructure;
+using AttentionWise.Training.Models;
+
+namespace AttentionWise.Tests.Training;
+
+/// <summary>The registry's models: parameter counts (SPEC §1–§3), output shapes and the gradient-metric parameter.</summary>
+public class ModelTests
+{
+    private static ComputeDevice Cpu => TestDevices.Cpu;
+
+    private static long Count(string name, int c, int h, int w, AttentionOverrides? overrides = null)
+    {
+        using var model = ModelRegistry.Create(Cpu, ModelRegistry.Configure(name, c, h, w, 10, overrides));
+        return model.Network.ParameterCount;
+    }
+
+    [Theory]
+    [InlineData("control", 1, 28, 28, 929_510)]
+    [InlineData("control", 3, 32, 32, 961_310)]
+    public void ParameterCountsMatchTheSpecification(string name, int c, int h, int w, long expected) =>
+        Assert.Equal(expected, Count(name, c, h, w));
+
+    [Fact]
+    public void TheControlModelMapsImagesToLogitsAndExposesConv1()
+    {
+        using var model = ModelRegistry.Create(Cpu, ModelRegistry.Configure("control", 3, 8, 12));
+        Init.Apply(model.Network, new Rng(3));
+        var conv1 = model.Network.NamedParameters().First();
+        Assert.Equal("features.conv1.weight", conv1.Name);
+        Assert.Same(conv1.Parameter, model.FirstLayerWeight);
+        Assert.Equal(Shape.Of(100, 3, 3, 3), model.FirstLayerWeight.Shape);
+        Assert.Equal(Shape.Of(5, 10), model.Network.OutputShape(Shape.Of(5, 3, 8, 12)));
+        // The classifier sees 200 × (8/4) × (12/4) features.
+        Assert.Equal(Shape.Of(10, 200 * 2 * 3), model.Network.NamedParameters().Single(p => p.Name == "classifier.weight").Parameter.Shape);
+
+        using var x = Cpu.Upload(Shape.Of(3, 3, 8, 12), Numerics.Uniform(4, 3 * 3 * 8 * 12, 0f, 1f));
+        var logits = model.Network.Forward(x);
+        Assert.Equal(Shape.Of(3, 10), logits.Shape);
+        Assert.All(logits.Download(), v => Assert.True(float.IsFinite(v)));
+        // Backward fills the first layer's gradient (and returns no input gradient).
+        using var g = Cpu.Upload(Shape.Of(3, 10), Numerics.Uniform(5, 30));
+        model.Network.ZeroGrad();
+        Assert.Null(model.Network.Backward(g));
+        Assert.Contains(model.FirstLayerWeight.Gradient.Download(), v => v != 0f);
+    }
+
+    [Fact]
+    public void TheRegistryNamesEveryModelAndRejectsUnknownOnes()
+    {
+        Assert.Equal(
+            new[] { "control", "attention-a", "attention-b", "attention-c", "attention-d", "attention-e", "attention-f", "attention-g", "attention-h", "attention-cifar", "dia-control" },
+            ModelRegistry.Names);
+        var e = Assert.Throws<ArgumentException>(() => ModelRegistry.Find("attention-z"));
+        Assert.Contains("attention-h", e.Message);
+        Assert.Equal(new AttentionOptions(16, 4, true), ModelRegistry.Find("attention-g").Attention);
+        Assert.Equal(new AttentionOptions(8, 2, false), ModelRegistry.Find("ATTENTION-B").Attention);
+        Assert.Equal(33_084, ModelRegistry.Find("attention-b").PaperCount("fashion-mnist"));
+        Assert.Equal(506_560, ModelRegistry.Find("attention-cifar").PaperCount("cifar10"));
+        Assert.Null(ModelRegistry.Find("dia-control").PaperCount("fashion-mnist"));
+
+        var overridden = ModelRegistry.Configure("attention-b", 1, 28, 28, 10, new AttentionOverrides(Heads: 1, Skip: false, HeadBias: true));
+        Assert.Equal(new AttentionOptions(1, 2, false, Skip: false, HeadBias: true), overridden.Attention);
+        Assert.Throws<ArgumentException>(() => ModelRegistry.Configure("control", 1, 28, 28, 10, new AttentionOverrides(Layers: 3)));
+        Assert.Equal(overridden, ModelConfig.FromJson(overridden.ToJson()));
+    }
+}
