@@ -47,17 +47,23 @@ namespace ILGPU
     }
 
     /// <summary>A contiguous one-dimensional view on a memory buffer (ILGPU.ArrayView&lt;T&gt;).</summary>
-    public readonly struct ArrayView<T> : IContiguousArrayView where T : unmanaged
+    public readonly unsafe struct ArrayView<T> : IContiguousArrayView where T : unmanaged
     {
         private readonly T[]? _array;
         private readonly long _offset;
         private readonly long _length;
+
+        // The address of element 0. Buffers live on the pinned object heap (see Accelerator.Allocate1D), so
+        // the address is stable for the buffer's lifetime, and _array keeps the storage alive while any view
+        // exists. Element access is one bounds check and one load or store.
+        private readonly T* _pointer;
 
         internal ArrayView(T[] array, long offset, long length)
         {
             _array = array;
             _offset = offset;
             _length = length;
+            _pointer = (T*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array)) + offset;
         }
 
         /// <summary>An empty, invalid view.</summary>
@@ -82,9 +88,10 @@ namespace ILGPU
             [MethodImpl(MethodImplOptions.AggressiveInlining)]
             get
             {
-                if ((ulong)(long)index >= (ulong)_length)
-                    ThrowOutOfRange(index, _length);
-                return ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_array!), (nint)(_offset + index));
+                long i = index;
+                if ((ulong)i >= (ulong)_length)
+                    ThrowOutOfRange(i, _length);
+                return ref _pointer[i];
             }
         }
 
@@ -95,7 +102,7 @@ namespace ILGPU
             {
                 if ((ulong)index >= (ulong)_length)
                     ThrowOutOfRange(index, _length);
-                return ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_array!), (nint)(_offset + index));
+                return ref _pointer[index];
             }
         }
 
@@ -160,7 +167,6 @@ namespace ILGPU
         public static implicit operator ArrayView<T>(ArrayView1D<T, Stride1D.Dense> view) => view.BaseView;
 
         [DoesNotReturn]
-        [MethodImpl(MethodImplOptions.NoInlining)]
         private static void ThrowOutOfRange(long index, long length) =>
             throw new IndexOutOfRangeException(
                 $"Index {index} is out of range of an ArrayView<{typeof(T).Name}> of length {length} (valid: 0 to {length - 1}).");
