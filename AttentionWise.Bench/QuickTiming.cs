@@ -29,6 +29,10 @@ public static class QuickTiming
     {
         using var device = ComputeDevice.Open(Environment.GetEnvironmentVariable("AW_DEVICE"));
         Console.WriteLine($"{device} ({ComputeDevice.IlgpuFlavor})");
+        if (args.Contains("step"))
+            Step(device, args.Contains("profile"));
+        if (args.Contains("bn"))
+            BatchNorm(device);
         int repeats = int.TryParse(Environment.GetEnvironmentVariable("AW_QUICK_REPEATS"), out int r) ? r : 3;
         int batchDiv = int.TryParse(Environment.GetEnvironmentVariable("AW_QUICK_BATCH_DIV"), out int d) ? d : 1;
         foreach (var shape in Shapes)
@@ -52,6 +56,100 @@ public static class QuickTiming
                 $"weight grad {bwdW * 1e3,8:F1} ms {flops / bwdW / 1e9,6:F2} GFLOP/s | input grad {bwdX * 1e3,8:F1} ms {flops / bwdX / 1e9,6:F2} GFLOP/s"));
         }
     }
+
+    /// <summary>BatchNorm2d with few channels over a huge batch (attention layers: 8 channels × 4096 × 28 × 28).</summary>
+    private static void BatchNorm(ComputeDevice device)
+    {
+        foreach (var (n, c) in new[] { (4096, 8), (4096, 16), (256, 100) })
+        {
+            var shape = Shape.Of(n, c, 28, 28);
+            using var bn = new BatchNorm2d(device, c);
+            using var x = device.Upload(shape, Random(shape.Length, 6));
+            using var gy = device.Upload(shape, Random(shape.Length, 7));
+            double mb = shape.Length * 4.0 / 1e6;
+            double fwd = Best(3, () => bn.Forward(x), device);
+            double bwd = Best(3, () => bn.Backward(gy), device);
+            // Least traffic: forward reads x twice (statistics, normalise) and writes y; backward reads gy and x
+            // twice (sums, then the input gradient) and writes gx.
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"batchnorm {shape}: forward {fwd * 1e3,7:F1} ms ({3 * mb / fwd / 1e3,5:F1} GB/s) | backward {bwd * 1e3,7:F1} ms ({5 * mb / bwd / 1e3,5:F1} GB/s)"));
+        }
+        {
+            var shape = Shape.Of(4096, 8, 28, 28);
+            using var x = device.Upload(shape, Random(shape.Length, 6));
+            using var m = device.Allocate(Shape.Of(8));
+            using var v = device.Allocate(Shape.Of(8));
+            using var work = device.Allocate(Shape.Of(1));
+            double stats = Best(3, () => ChannelReductions.MeanVariance(x, m, v, work), device);
+            double sums = Best(3, () => ChannelReductions.Sum(x, m, false, work), device);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {shape}: mean/variance {stats * 1e3:F1} ms ({shape.Length * 4.0 / stats / 1e9:F1} GB/s), sum {sums * 1e3:F1} ms ({shape.Length * 4.0 / sums / 1e9:F1} GB/s)"));
+        }
+        using var big = device.Allocate(Shape.Of(4096 * 8 * 784));
+        using var big2 = device.Upload(big.Shape, Random(big.Length, 8));
+        double copy = Best(3, () => Elementwise.Scale(big2, 2f, big), device);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"reference: y = 2x over {big.Length} floats {copy * 1e3:F1} ms ({2 * big.Length * 4.0 / copy / 1e9:F1} GB/s)"));
+    }
+
+    /// <summary>Times control-model training steps at batch 256, optionally per module.</summary>
+    private static void Step(ComputeDevice device, bool profile)
+    {
+        const int batch = 256;
+        using var model = ControlStepBenchmarks.ControlModel(device, 1, 28, 28);
+        model.ComputeInputGradient = false;
+        Init.Apply(model, new Rng(1));
+        using var loss = new LogSoftmaxNllLoss(device);
+        using var adam = new Adam(device, model.NamedParameters());
+        using var x = device.Upload(Shape.Of(batch, 1, 28, 28), Random(batch * 784, 4));
+        var rng = new Random(5);
+        using var labels = device.Upload(Shape.Of(batch), Enumerable.Range(0, batch).Select(_ => (float)rng.Next(10)).ToArray());
+        for (int i = 0; i < 3; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            float l = ControlStepBenchmarks.Step(model, loss, adam, x, labels);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"step {i}: {sw.Elapsed.TotalSeconds:F2} s, {batch / sw.Elapsed.TotalSeconds:F1} images/s, loss {l:F4}"));
+        }
+        if (!profile)
+            return;
+        // Per-module times of one more step.
+        adam.ZeroGrad();
+        var t = new List<(string, double)>();
+        DeviceTensor h = x;
+        foreach (var m in model.Modules)
+        {
+            var sw = Stopwatch.StartNew();
+            h = m.Forward(h);
+            device.Synchronize();
+            t.Add(("forward " + Describe(m), sw.Elapsed.TotalMilliseconds));
+        }
+        var s2 = Stopwatch.StartNew();
+        loss.Forward(h, labels);
+        loss.Result();
+        DeviceTensor g = loss.Backward();
+        t.Add(("loss", s2.Elapsed.TotalMilliseconds));
+        for (int i = model.Modules.Count - 1; i >= 0; i--)
+        {
+            var sw = Stopwatch.StartNew();
+            g = model.Modules[i].Backward(g)!;
+            device.Synchronize();
+            t.Add(("backward " + Describe(model.Modules[i]), sw.Elapsed.TotalMilliseconds));
+            if (g is null)
+                break;
+        }
+        var s3 = Stopwatch.StartNew();
+        adam.Step();
+        device.Synchronize();
+        t.Add(("adam", s3.Elapsed.TotalMilliseconds));
+        foreach (var (name, ms) in t)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name,-32} {ms,9:F1} ms"));
+    }
+
+    private static string Describe(AttentionWise.Layers.Module m) => m switch
+    {
+        Conv2d c => $"conv {c.InChannels}→{c.OutChannels} k{c.Kernel.H} s{c.Stride.H}",
+        Linear l => $"linear {l.InFeatures}→{l.OutFeatures}",
+        _ => m.GetType().Name,
+    };
 
     private static double Best(int repeats, Action action, ComputeDevice device)
     {

@@ -88,7 +88,7 @@ public static class ChannelReductions
     }
 
     /// <summary>mean[c] and biased variance[c] = mean of (x − mean[c])² over every item and position, in one
-    /// pass over memory (per-item two-pass in cache, merged with Chan's formula).</summary>
+    /// pass over memory (per item: sums shifted by its first value; merged with Chan's formula).</summary>
     public static void MeanVariance(DeviceTensor x, DeviceTensor mean, DeviceTensor variance, DeviceTensor? workspace = null)
     {
         ArgumentNullException.ThrowIfNull(x);

@@ -236,6 +236,79 @@ public static class Conv2dKernels
         }
     }
 
+    /// <summary>Forward tile: 2 output channels × 4 output columns, column stride 1, KernelW = 3: the 6 weights of a
+    /// kernel row stay in registers and each of the 6 input values of the row is loaded once.</summary>
+    public static void ForwardS1C2P4K3(Index3D index, ArrayView<float> y, ArrayView<float> xp, ArrayView<float> wb, ArrayView<float> bias,
+        ConvGeometry g, int hasBias)
+    {
+        int tile = index.X;
+        int ob = index.Y;
+        int n = index.Z;
+        int group = tile / g.TilesX;
+        int ox0 = (tile - group * g.TilesX) * 4;
+        int oyEnd = (group + 1) * g.RowsPerThread;
+        if (oyEnd > g.OutH)
+            oyEnd = g.OutH;
+        int kh = g.KernelH, inW = g.InW;
+        int plane = g.InH * inW;
+        int co = ob * 2;
+        int cols = g.OutW - ox0;
+        float b0 = hasBias != 0 ? bias[co] : 0f;
+        float b1 = hasBias != 0 && co + 1 < g.OutChannels ? bias[co + 1] : 0f;
+        for (int oy = group * g.RowsPerThread; oy < oyEnd; oy++)
+        {
+            int r = (n * g.InChannels * g.InH + oy * g.StrideY) * inW + ox0;
+            int wi = ob * g.InChannels * kh * 6;
+            float a00 = 0f, a01 = 0f, a02 = 0f, a03 = 0f, a10 = 0f, a11 = 0f, a12 = 0f, a13 = 0f;
+            for (int ci = 0; ci < g.InChannels; ci++)
+            {
+                int row = r;
+                for (int ky = 0; ky < kh; ky++)
+                {
+                    // Blocked layout [t][2]: (w0k, w1k) for tap k.
+                    float w00 = wb[wi], w10 = wb[wi + 1], w01 = wb[wi + 2], w11 = wb[wi + 3], w02 = wb[wi + 4], w12 = wb[wi + 5];
+                    wi += 6;
+                    float x = xp[row];
+                    a00 += w00 * x;
+                    a10 += w10 * x;
+                    x = xp[row + 1];
+                    a00 += w01 * x;
+                    a01 += w00 * x;
+                    a10 += w11 * x;
+                    a11 += w10 * x;
+                    x = xp[row + 2];
+                    a00 += w02 * x;
+                    a01 += w01 * x;
+                    a02 += w00 * x;
+                    a10 += w12 * x;
+                    a11 += w11 * x;
+                    a12 += w10 * x;
+                    x = xp[row + 3];
+                    a01 += w02 * x;
+                    a02 += w01 * x;
+                    a03 += w00 * x;
+                    a11 += w12 * x;
+                    a12 += w11 * x;
+                    a13 += w10 * x;
+                    x = xp[row + 4];
+                    a02 += w02 * x;
+                    a03 += w01 * x;
+                    a12 += w12 * x;
+                    a13 += w11 * x;
+                    x = xp[row + 5];
+                    a03 += w02 * x;
+                    a13 += w12 * x;
+                    row += inW;
+                }
+                r += plane;
+            }
+            int o = ((n * g.OutChannels + co) * g.OutH + oy) * g.OutW + ox0;
+            Store4(y, o, cols, a00 + b0, a01 + b0, a02 + b0, a03 + b0);
+            if (co + 1 < g.OutChannels)
+                Store4(y, o + g.OutH * g.OutW, cols, a10 + b1, a11 + b1, a12 + b1, a13 + b1);
+        }
+    }
+
     /// <summary>Forward tile: 1 output channel × 6 output columns, column stride 1, any kernel and row stride
     /// (for convolutions with very few output channels).</summary>
     public static void ForwardS1C1P6(Index3D index, ArrayView<float> y, ArrayView<float> xp, ArrayView<float> wb, ArrayView<float> bias,
@@ -974,6 +1047,7 @@ public sealed class Conv2dKernelSet : IKernelSet<Conv2dKernelSet>
         Pad = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, PadGeometry>(Conv2dKernels.Pad);
         BlockWeights = accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<float>, int, int, int, int, int>(Conv2dKernels.BlockWeights);
         ForwardS1C2P4 = LoadForward(accelerator, Conv2dKernels.ForwardS1C2P4);
+        ForwardS1C2P4K3 = LoadForward(accelerator, Conv2dKernels.ForwardS1C2P4K3);
         ForwardS1C1P6 = LoadForward(accelerator, Conv2dKernels.ForwardS1C1P6);
         ForwardS1C1P8K3 = LoadForward(accelerator, Conv2dKernels.ForwardS1C1P8K3);
         ForwardC4P2 = LoadForward(accelerator, Conv2dKernels.ForwardC4P2);
@@ -989,6 +1063,7 @@ public sealed class Conv2dKernelSet : IKernelSet<Conv2dKernelSet>
     public Action<Index1D, ArrayView<float>, ArrayView<float>, PadGeometry> Pad { get; }
     public Action<Index2D, ArrayView<float>, ArrayView<float>, int, int, int, int, int> BlockWeights { get; }
     public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int> ForwardS1C2P4 { get; }
+    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int> ForwardS1C2P4K3 { get; }
     public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int> ForwardS1C1P6 { get; }
     public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int> ForwardS1C1P8K3 { get; }
     public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int> ForwardC4P2 { get; }

@@ -8,7 +8,8 @@
 //                 [k·itemsPerSlice, (k+1)·itemsPerSlice)); thread (c, k) reduces one slice of one channel
 //                 into partials[k, ·, c]; a combine thread per channel folds the K partials in order k = 0, 1, …
 //   Sums:     partials [K, 2, C] = (Σ a, Σ a·(b − shift[c]))
-//   Moments:  partials [K, 2, C] = (mean, M2 = Σ (x − mean)²) of the slice; combined with Chan's formula.
+//   Moments:  partials [K, 2, C] = (mean, M2 = Σ (x − mean)²) of the slice (per item: sums shifted by the
+//             item's first value, one read); items and slices are merged with Chan's formula.
 using ILGPU;
 using ILGPU.Algorithms;
 using ILGPU.Runtime;
@@ -180,9 +181,9 @@ public static class ReductionKernels
         }
     }
 
-    /// <summary>Thread (c, k): mean and M2 = Σ (x − mean)² of slice k of channel c. Each item's S values are
-    /// read twice (mean, then centred squares) while they are still in cache, and items are merged with
-    /// Chan's formula, so a channel with a large mean loses no precision.</summary>
+    /// <summary>Thread (c, k): mean and M2 = Σ (x − mean)² of slice k of channel c, in one read of the data. Each
+    /// item's S values are summed shifted by the item's first value (d = x − x₀: Σd and Σd² stay small, so
+    /// M2 = Σd² − (Σd)²/S loses no precision however large the mean), and items are merged with Chan's formula.</summary>
     public static void ChannelMomentsPartial(Index2D index, ArrayView<float> partials, ArrayView<float> x, ChannelGeometry geo)
     {
         int c = index.X;
@@ -199,23 +200,17 @@ public static class ReductionKernels
         {
             int row = n * itemStride + c * S;
             int end = row + S;
+            float shift = x[row];
             float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
+            float q0 = 0f, q1 = 0f, q2 = 0f, q3 = 0f;
             int e = row;
             for (; e + 3 < end; e += 4)
             {
-                s0 += x[e];
-                s1 += x[e + 1];
-                s2 += x[e + 2];
-                s3 += x[e + 3];
-            }
-            for (; e < end; e++)
-                s0 += x[e];
-            float m = ((s0 + s1) + (s2 + s3)) * invS;
-            float q0 = 0f, q1 = 0f, q2 = 0f, q3 = 0f;
-            e = row;
-            for (; e + 3 < end; e += 4)
-            {
-                float d0 = x[e] - m, d1 = x[e + 1] - m, d2 = x[e + 2] - m, d3 = x[e + 3] - m;
+                float d0 = x[e] - shift, d1 = x[e + 1] - shift, d2 = x[e + 2] - shift, d3 = x[e + 3] - shift;
+                s0 += d0;
+                s1 += d1;
+                s2 += d2;
+                s3 += d3;
                 q0 += d0 * d0;
                 q1 += d1 * d1;
                 q2 += d2 * d2;
@@ -223,10 +218,15 @@ public static class ReductionKernels
             }
             for (; e < end; e++)
             {
-                float d0 = x[e] - m;
+                float d0 = x[e] - shift;
+                s0 += d0;
                 q0 += d0 * d0;
             }
-            float q = (q0 + q1) + (q2 + q3);
+            float sd = (s0 + s1) + (s2 + s3);
+            float q = (q0 + q1) + (q2 + q3) - sd * sd * invS;
+            if (q < 0f)
+                q = 0f;
+            float m = shift + sd * invS;
             // Chan: merge (count, mean, m2) with (S, m, q).
             float total = count + S;
             float delta = m - mean;

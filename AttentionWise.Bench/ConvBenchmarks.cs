@@ -1,0 +1,135 @@
+using System.Globalization;
+using AttentionWise.Layers;
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Columns;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Reports;
+using BenchmarkDotNet.Running;
+
+namespace AttentionWise.Bench;
+
+/// <summary>
+/// The control model's two big convolutions (SPEC §1) at batch 256: forward, input gradient and weight
+/// gradient (with the bias gradient) as separate passes, in GFLOP/s (2·N·Co·Ho·Wo·Ci·kH·kW per pass).
+/// `flock /tmp/aw-cpu.lock dotnet run -c Release --project AttentionWise.Bench -- --filter '*Conv*'`.
+/// </summary>
+[Config(typeof(Config))]
+public class ConvBenchmarks : IDisposable
+{
+    private ComputeDevice _device = null!;
+    private Conv2d _conv = null!;
+    private DeviceTensor _x = null!;
+    private DeviceTensor _gy = null!;
+
+    /// <summary>conv2: 100→100 at 28×28; conv5: 200→200 at 14×14 (3×3, stride 1, padding 1).</summary>
+    [Params("conv2", "conv5")]
+    public string Conv { get; set; } = "conv2";
+
+    [Params(256)]
+    public int Batch { get; set; }
+
+    public static (int Ci, int Co, int H, int W) ShapeOf(string conv) => conv switch
+    {
+        "conv2" => (100, 100, 28, 28),
+        "conv5" => (200, 200, 14, 14),
+        _ => throw new ArgumentException($"Unknown convolution '{conv}'."),
+    };
+
+    /// <summary>Flops of one pass: 2·N·Co·Ho·Wo·Ci·kH·kW (3×3, padding 1: Ho·Wo = H·W).</summary>
+    public static double Flops(string conv, int batch)
+    {
+        var (ci, co, h, w) = ShapeOf(conv);
+        return 2.0 * batch * co * h * w * ci * 9;
+    }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _device = ComputeDevice.Open(Environment.GetEnvironmentVariable("AW_DEVICE"));
+        var (ci, co, h, w) = ShapeOf(Conv);
+        _conv = new Conv2d(_device, ci, co, 3, 1, 1);
+        Init.Apply(_conv, new Rng(1));
+        var shape = Shape.Of(Batch, ci, h, w);
+        _x = _device.Upload(shape, QuickTiming.Random(shape.Length, 2));
+        var outShape = _conv.OutputShape(shape);
+        _gy = _device.Upload(outShape, QuickTiming.Random(outShape.Length, 3));
+        _conv.Forward(_x);
+        _device.Synchronize();
+    }
+
+    [Benchmark]
+    public void Forward()
+    {
+        _conv.Forward(_x);
+        _device.Synchronize();
+    }
+
+    [Benchmark]
+    public void BackwardInput()
+    {
+        _conv.BackwardInput(_gy);
+        _device.Synchronize();
+    }
+
+    [Benchmark]
+    public void BackwardWeight()
+    {
+        _conv.BackwardParameters(_gy);
+        _device.Synchronize();
+    }
+
+    [GlobalCleanup]
+    public void Dispose()
+    {
+        _x?.Dispose();
+        _gy?.Dispose();
+        _conv?.Dispose();
+        _device?.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    private sealed class Config : ManualConfig
+    {
+        public Config()
+        {
+            // One pass takes seconds on a 2-core CPU: a few iterations give a stable mean.
+            AddJob(Job.Default.WithLaunchCount(1).WithWarmupCount(2).WithIterationCount(5).WithInvocationCount(1).WithUnrollFactor(1));
+            AddColumn(new RateColumn("GFLOP/s", c => Flops((string)c.Parameters["Conv"], (int)c.Parameters["Batch"]) / 1e9));
+        }
+    }
+}
+
+/// <summary>A column of work per second: <c>work(case) / mean time</c> (e.g. GFLOP/s or images/s).</summary>
+public sealed class RateColumn : IColumn
+{
+    private readonly Func<BenchmarkCase, double> _work;
+
+    public RateColumn(string name, Func<BenchmarkCase, double> work)
+    {
+        ColumnName = name;
+        Id = "Rate." + name;
+        _work = work;
+    }
+
+    public string Id { get; }
+    public string ColumnName { get; }
+    public bool AlwaysShow => true;
+    public ColumnCategory Category => ColumnCategory.Custom;
+    public int PriorityInCategory => 0;
+    public bool IsNumeric => true;
+    public UnitType UnitType => UnitType.Dimensionless;
+    public string Legend => $"{ColumnName} = work per operation / mean time";
+
+    public string GetValue(Summary summary, BenchmarkCase benchmarkCase)
+    {
+        var stats = summary[benchmarkCase]?.ResultStatistics;
+        if (stats is null || stats.Mean <= 0)
+            return "-";
+        return (_work(benchmarkCase) / (stats.Mean * 1e-9)).ToString("F2", CultureInfo.InvariantCulture);
+    }
+
+    public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style) => GetValue(summary, benchmarkCase);
+    public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
+    public bool IsAvailable(Summary summary) => true;
+}
