@@ -64,4 +64,17 @@ public class ModelTests
         Assert.Throws<ArgumentException>(() => ModelRegistry.Configure("control", 1, 28, 28, 10, new AttentionOverrides(Layers: 3)));
         Assert.Equal(overridden, ModelConfig.FromJson(overridden.ToJson()));
     }
+
+    [Fact]
+    public void TheGradientMetricAveragesTheChosenPartOfTheFirstLayerWeight()
+    {
+        using var p = new Parameter(Cpu, "wx", Shape.Of(2, 3));
+        p.Gradient.Upload([1f, 2f, 6f, 100f, 200f, 300f]);
+        var config = ModelRegistry.Configure("control", 1, 4, 4);
+        using var whole = new TrainableModel(config, new Sequential(Cpu), p);
+        Assert.Equal(609f / 6f, whole.FirstLayerGradientMean(), 4);
+        using var head0 = new TrainableModel(config, new Sequential(Cpu), p, 0, 3);
+        Assert.Equal(3f, head0.FirstLayerGradientMean());
+        Assert.Throws<ArgumentOutOfRangeException>(() => new TrainableModel(config, new Sequential(Cpu), p, 4, 3));
+    }
 }

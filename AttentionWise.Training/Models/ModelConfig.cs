@@ -57,7 +57,7 @@ public sealed record ModelConfig
 }
 
 /// <summary>The model contract of the training loop: a network that maps [N, C, H, W] images to
-/// [N, classes] logits, the parameter the paper's gradient metric reads, and what rebuilds it.</summary>
+/// [N, classes] logits, the first-layer weight the paper's gradient metric reads, and what rebuilds it.</summary>
 public interface ITrainableModel : IDisposable
 {
     /// <summary>The registry name and options (config.json, checkpoints).</summary>
@@ -66,25 +66,53 @@ public interface ITrainableModel : IDisposable
     /// <summary>The network: Forward gives logits, Backward accumulates parameter gradients.</summary>
     Module Network { get; }
 
-    /// <summary>The first layer's weight, whose gradient mean is the paper's "last gradients average"
-    /// (control: conv 1 weight; attention: Wx of head 0 of layer 0).</summary>
+    /// <summary>The parameter that holds the first layer's weights (control: conv 1 weight; attention: the
+    /// Wx tensor of layer 0, all heads).</summary>
     Parameter FirstLayerWeight { get; }
+
+    /// <summary>The paper's "last gradients average" read now: the mean of the gradient of the first layer's
+    /// weight (control: conv 1 weight; attention: Wx of head 0 of layer 0).</summary>
+    float FirstLayerGradientMean();
 }
 
 /// <summary>A built model: a network plus what the loop needs to know about it.</summary>
 public sealed class TrainableModel : ITrainableModel
 {
-    public TrainableModel(ModelConfig config, Module network, Parameter firstLayerWeight)
+    private readonly int _offset;
+    private readonly int _length;
+
+    /// <param name="config">What rebuilds the model.</param>
+    /// <param name="network">The network.</param>
+    /// <param name="firstLayerWeight">The first layer's weight parameter.</param>
+    /// <param name="offset">Start of the part of <paramref name="firstLayerWeight"/> the gradient metric averages (e.g. head 0).</param>
+    /// <param name="length">Length of that part; null: to the end.</param>
+    public TrainableModel(ModelConfig config, Module network, Parameter firstLayerWeight, int offset = 0, int? length = null)
     {
         Config = config;
         Network = network;
         FirstLayerWeight = firstLayerWeight;
+        _offset = offset;
+        _length = length ?? firstLayerWeight.Length - offset;
+        if (offset < 0 || _length <= 0 || offset + _length > firstLayerWeight.Length)
+            throw new ArgumentOutOfRangeException(nameof(offset), $"Elements {offset}..{offset + _length - 1} are not within {firstLayerWeight}.");
     }
 
     public ModelConfig Config { get; }
     public Module Network { get; }
     public Parameter FirstLayerWeight { get; }
     public long ParameterCount => Network.ParameterCount;
+
+    public float FirstLayerGradientMean()
+    {
+        if (_offset == 0 && _length == FirstLayerWeight.Length)
+            return Reductions.Mean(FirstLayerWeight.Gradient);
+        // A part of the tensor (one head): small, so averaged on the host, in a fixed order.
+        var g = FirstLayerWeight.Gradient.Download();
+        double sum = 0;
+        for (int i = _offset; i < _offset + _length; i++)
+            sum += g[i];
+        return (float)(sum / _length);
+    }
 
     public void Dispose() => Network.Dispose();
 }

@@ -258,7 +258,7 @@ public static class Trainer
                 loss.Forward(logits, y);
                 var (batchLoss, batchCorrect) = loss.Result();
                 net.Backward(loss.Backward());
-                gradMean = Reductions.Mean(model.FirstLayerWeight.Gradient);
+                gradMean = model.FirstLayerGradientMean();
                 steps.Write(new StepRow { Epoch = epoch, Step = step + 1, Loss = batchLoss, GradMean = gradMean });
                 if (!float.IsFinite(batchLoss))
                 {
