@@ -234,13 +234,11 @@ internal sealed class ConvPlan
     public (int H, int W) Padding { get; }
     public int Taps => Kernel.H * Kernel.W;
 
-    /// <summary>For experiments: forces a forward tile (null: choose per shape).</summary>
-    public static ForwardTile? ForcedForwardTile { get; set; } =
-        Enum.TryParse<ForwardTile>(Environment.GetEnvironmentVariable("AW_CONV_FORWARD_TILE"), out var f) ? f : null;
+    /// <summary>For tests and experiments: forces a forward tile where it applies (null: choose per shape).</summary>
+    public static ForwardTile? ForcedForwardTile { get; set; }
 
-    /// <summary>For experiments: forces a weight-gradient tile (null: choose per shape).</summary>
-    public static WeightTile? ForcedWeightTile { get; set; } =
-        Enum.TryParse<WeightTile>(Environment.GetEnvironmentVariable("AW_CONV_WEIGHT_TILE"), out var w) ? w : null;
+    /// <summary>For tests and experiments: forces a weight-gradient tile where it applies (null: choose per shape).</summary>
+    public static WeightTile? ForcedWeightTile { get; set; }
 
     /// <summary>A valid-convolution pass over a padded buffer: its geometry and tile, the padded input shape and how to pad.</summary>
     public sealed record Pass(ConvGeometry Geometry, ForwardTile Tile, int BlockSize, Shape PaddedShape, PadGeometry Pad, bool NeedsPad)

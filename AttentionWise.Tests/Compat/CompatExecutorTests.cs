@@ -41,9 +41,10 @@ public sealed class CompatExecutorTests : IDisposable
 
     private static void RecordThread(Index1D index, ArrayView<int> ids)
     {
-        // Enough work per index that the launch cannot finish on one thread before the others start.
+        // Enough work per index (about 1 ms) that the launch cannot finish on one thread before the others start,
+        // even though this code is optimised (the whole launch takes about 0.1 s on 2 cores).
         double x = index;
-        for (int k = 0; k < 20_000; k++)
+        for (int k = 0; k < 250_000; k++)
             x = Math.Sqrt(x + k);
         ids[index] = Environment.CurrentManagedThreadId + (x < 0 ? 1 : 0);
     }

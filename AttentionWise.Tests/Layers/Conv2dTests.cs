@@ -84,6 +84,66 @@ public abstract class Conv2dSuite : DeviceTest
         Numerics.AssertClose(conv.Bias.Gradient.Download(), Array.ConvertAll(rgb, v => 2 * v), 2 * tolW, tolW, "conv bias gradient (two backward calls)", conv.Bias.Shape);
     }
 
+    public static TheoryData<string, int[]> TileCases()
+    {
+        var data = new TheoryData<string, int[]>();
+        var shapes = new[]
+        {
+            new[] { 3, 5, 6, 5, 9, 3, 3, 1, 1, 1, 1 },   // stride 1, 3-wide: every forward tile applies
+            new[] { 2, 4, 3, 7, 6, 2, 3, 2, 1, 0, 2 },   // row stride 2, 3-wide
+            new[] { 2, 3, 5, 6, 7, 3, 2, 1, 1, 1, 0 },   // stride 1, 2-wide
+            new[] { 2, 6, 5, 9, 8, 3, 3, 2, 2, 1, 1 },   // strided
+        };
+        foreach (var tile in Enum.GetNames<ForwardTile>())
+            foreach (var shape in shapes)
+                data.Add("forward " + tile, shape);
+        foreach (var tile in Enum.GetNames<WeightTile>())
+            foreach (var shape in shapes)
+                data.Add("weight " + tile, shape);
+        return data;
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(TileCases))]
+    public void EveryTileVariantMatchesReference(string variant, int[] c)
+    {
+        var (n, ci, co, h, w, kh, kw, sy, sx, py, px) = (c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]);
+        var parts = variant.Split(' ');
+        try
+        {
+            if (parts[0] == "forward")
+                ConvPlan.ForcedForwardTile = Enum.Parse<ForwardTile>(parts[1]);
+            else
+                ConvPlan.ForcedWeightTile = Enum.Parse<WeightTile>(parts[1]);
+            var (r, conv) = Make(Device, n, ci, co, h, w, kh, kw, sy, sx, py, px);
+            using var _ = conv;
+            var x = Numerics.Uniform(30, r.InputLength);
+            var wt = Numerics.Uniform(31, r.WeightLength);
+            var b = Numerics.Uniform(32, co);
+            var gy = Numerics.Uniform(33, r.OutputLength);
+            conv.Weight.Value.Upload(wt);
+            conv.Bias!.Value.Upload(b);
+            conv.ZeroGrad();
+            using var dx = Device.Upload(Shape.Of(n, ci, h, w), x);
+            using var dgy = Device.Upload(Shape.Of(n, co, r.Ho, r.Wo), gy);
+            var y = conv.Forward(dx);
+            Numerics.Poison(y);
+            y = conv.Forward(dx);
+            var gx = conv.Backward(dgy)!;
+            double[] rx = Numerics.ToDouble(x), rw = Numerics.ToDouble(wt);
+            var (rgx, rgw, rgb) = r.Backward(rx, rw, Numerics.ToDouble(gy));
+            Numerics.AssertClose(y.Download(), r.Forward(rx, rw, Numerics.ToDouble(b)), 1e-5, 1e-5, $"{variant}: forward", y.Shape);
+            Numerics.AssertClose(gx.Download(), rgx, 1e-5, 1e-5, $"{variant}: input gradient", gx.Shape);
+            Numerics.AssertClose(conv.Weight.Gradient.Download(), rgw, 1e-5, 1e-5, $"{variant}: weight gradient", conv.Weight.Shape);
+            Numerics.AssertClose(conv.Bias.Gradient.Download(), rgb, 1e-5, 1e-5, $"{variant}: bias gradient");
+        }
+        finally
+        {
+            ConvPlan.ForcedForwardTile = null;
+            ConvPlan.ForcedWeightTile = null;
+        }
+    }
+
     [SkippableFact]
     public void WithoutBiasOrInputGradient()
     {
