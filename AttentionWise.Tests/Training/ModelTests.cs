@@ -18,6 +18,16 @@ public class ModelTests
     [Theory]
     [InlineData("control", 1, 28, 28, 929_510)]
     [InlineData("control", 3, 32, 32, 961_310)]
+    [InlineData("attention-a", 1, 28, 28, 33_088)]
+    [InlineData("attention-b", 1, 28, 28, 33_084)]
+    [InlineData("attention-c", 1, 28, 28, 58_320)]
+    [InlineData("attention-d", 1, 28, 28, 58_316)]
+    [InlineData("attention-e", 1, 28, 28, 58_326)]
+    [InlineData("attention-f", 1, 28, 28, 58_318)]
+    [InlineData("attention-g", 1, 28, 28, 108_790)]
+    [InlineData("attention-h", 1, 28, 28, 108_782)]
+    [InlineData("attention-cifar", 3, 32, 32, 229_942)]
+    [InlineData("dia-control", 1, 28, 28, 1_057_060)]
     public void ParameterCountsMatchTheSpecification(string name, int c, int h, int w, long expected) =>
         Assert.Equal(expected, Count(name, c, h, w));
 
@@ -76,5 +86,35 @@ public class ModelTests
         using var head0 = new TrainableModel(config, new Sequential(Cpu), p, 0, 3);
         Assert.Equal(3f, head0.FirstLayerGradientMean());
         Assert.Throws<ArgumentOutOfRangeException>(() => new TrainableModel(config, new Sequential(Cpu), p, 4, 3));
+    }
+
+    [Fact]
+    public void AttentionModelsMeasureHeadZeroOfTheFirstLayer()
+    {
+        using var model = ModelRegistry.Create(Cpu, ModelRegistry.Configure("attention-b", 1, 5, 7));
+        Init.Apply(model.Network, new Rng(9));
+        Assert.Equal("layers.0.heads.wx", model.Network.NamedParameters().First().Name);
+        Assert.Same(model.Network.NamedParameters().First().Parameter, model.FirstLayerWeight);
+        Assert.Equal(Shape.Of(8, 1, 5, 7), model.FirstLayerWeight.Shape);
+        using var x = Cpu.Upload(Shape.Of(3, 1, 5, 7), Numerics.Uniform(6, 105, 0f, 1f));
+        var logits = model.Network.Forward(x);
+        Assert.Equal(Shape.Of(3, 10), logits.Shape);
+        using var g = Cpu.Upload(Shape.Of(3, 10), Numerics.Uniform(7, 30));
+        model.Network.ZeroGrad();
+        model.Network.Backward(g);
+        var grad = model.FirstLayerWeight.Gradient.Download();
+        Assert.Equal(grad[..35].Select(v => (double)v).Average(), model.FirstLayerGradientMean(), 6);
+        Assert.Equal(((AttentionModel)model.Network).FirstHeadWxGradientMean(), model.FirstLayerGradientMean());
+        Assert.NotEqual(grad.Select(v => (double)v).Average(), model.FirstLayerGradientMean(), 9);
+    }
+
+    [Fact]
+    public void TheDiaControlModelMapsImagesToLogitsAndMeasuresConv1()
+    {
+        using var model = ModelRegistry.Create(Cpu, ModelRegistry.Configure("dia-control", 1, 4, 8));
+        Init.Apply(model.Network, new Rng(2));
+        Assert.Same(((DiaControlModel)model.Network).Conv1.Weight, model.FirstLayerWeight);
+        using var x = Cpu.Upload(Shape.Of(2, 1, 4, 8), Numerics.Uniform(8, 64, 0f, 1f));
+        Assert.Equal(Shape.Of(2, 10), model.Network.Forward(x).Shape);
     }
 }

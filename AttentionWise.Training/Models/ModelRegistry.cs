@@ -85,8 +85,20 @@ public static class ModelRegistry
                 var model = new ControlModel(device, config.Channels, config.Height, config.Width, config.Classes);
                 return new TrainableModel(config, model, model.Conv1.Weight);
             }
+            case ModelFamily.Attention:
+            {
+                var a = config.Attention ?? entry.Attention!;
+                var model = new AttentionModel(device, new AttentionModelOptions(
+                    config.Channels, config.Height, config.Width, a.Heads, a.Layers, a.PostConvBatchNorm, a.Skip, a.HeadBias, config.Classes));
+                return new TrainableModel(config, model, model.FirstLayerWx, 0, model.HeadLength);
+            }
+            case ModelFamily.DiaControl:
+            {
+                var model = new DiaControlModel(device, config.Channels, config.Height, config.Width, config.Classes);
+                return new TrainableModel(config, model, model.Conv1.Weight);
+            }
             default:
-                throw new NotSupportedException($"Model '{config.Name}' is not available in this build yet.");
+                throw new NotSupportedException($"Model family {entry.Family} has no factory.");
         }
     }
 
