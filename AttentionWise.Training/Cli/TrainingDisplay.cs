@@ -52,7 +52,7 @@ internal sealed class TrainingDisplay : ITrainingObserver
     {
         _start = s;
         var settings = s.Settings;
-        Line($"run {s.RunDirectory}: {s.Model.Name} ({s.Model}), {s.ParameterCount:N0} parameters");
+        Line($"run {s.RunDirectory}: {s.Model}, {s.ParameterCount:N0} parameters");
         Line($"data {settings.Dataset}: {s.TrainImages:N0} training images, {s.TestImages:N0} test images; batch {settings.BatchSize}, " +
              $"{s.StepsPerEpoch} steps per epoch; Adam lr {F(settings.LearningRate)}" +
              (settings.AttentionLearningRate is float a ? $" (attention weights {F(a)})" : "") + $"; seed {settings.Seed}");
