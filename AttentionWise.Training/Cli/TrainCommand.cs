@@ -21,7 +21,7 @@ internal static class TrainCommand
         var data = CliOptions.Data();
         var run = new Option<string>("--run") { Description = "Run name: results go to <runs-dir>/<run>/. Default: <model>-<yyyyMMdd-HHmmss>. Required with --resume.", HelpName = "NAME" };
         var runsDir = new Option<string>("--runs-dir") { Description = "Directory that holds the runs.", DefaultValueFactory = _ => "runs", HelpName = "DIR" };
-        var trainLimit = CliOptions.Positive("--train-limit", "Train on the first N training images only (quick runs); the test set stays whole.");
+        var trainLimit = CliOptions.Positive("--train-limit", "Train on the first N training images only (quick runs).");
         var testLimit = CliOptions.Positive("--test-limit", "Evaluate on the first N test images only (quick runs; the paper's accuracy is on all 10,000).");
         var resume = new Option<bool>("--resume") { Description = "Continue the run named by --run from its checkpoint.safetensors, with the run's own settings." };
         var heads = CliOptions.Positive("--heads", "Attention models: heads per layer (overrides the configuration's).");
