@@ -1,0 +1,85 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+using AttentionWise.Training.Data;
+using AttentionWise.Training.Models;
+
+namespace AttentionWise.Training.Cli;
+
+/// <summary>Options shared by commands, with validators that name the valid choices.</summary>
+internal static class CliOptions
+{
+    public static Option<string> Model(string description) => Choice("--model", description, ModelRegistry.Names, "model");
+
+    public static Option<string> Dataset(string description) => Choice("--dataset", description, Datasets.Names, "dataset", Datasets.IsKnown);
+
+    public static Option<string> Device() => new("--device")
+    {
+        Description = "Device: auto (CUDA, then OpenCL, then CPU), cuda, opencl, cpu, or a number from 'aw devices'.",
+        DefaultValueFactory = _ => "auto",
+        HelpName = "auto|cuda|opencl|cpu|N",
+    };
+
+    public static Option<string> Data() => new("--data")
+    {
+        Description = $"Directory with the dataset files (Fashion-MNIST default: {FashionMnist.DefaultDirectory}; CIFAR-10: required, the binary version's .bin files).",
+        HelpName = "DIR",
+    };
+
+    public static Option<int> Positive(string name, string description, string helpName = "N")
+    {
+        var o = new Option<int>(name) { Description = description, HelpName = helpName };
+        o.Validators.Add(r => Check(r, o, v => v >= 1, "at least 1"));
+        return o;
+    }
+
+    public static Option<int> NonNegative(string name, string description, string helpName = "N")
+    {
+        var o = new Option<int>(name) { Description = description, HelpName = helpName };
+        o.Validators.Add(r => Check(r, o, v => v >= 0, "0 or more"));
+        return o;
+    }
+
+    public static Option<float> PositiveFloat(string name, string description)
+    {
+        var o = new Option<float>(name) { Description = description, HelpName = "RATE" };
+        o.Validators.Add(r => Check(r, o, v => v > 0 && float.IsFinite(v), "a positive number"));
+        return o;
+    }
+
+    /// <summary>The value when the option was given on the command line, else null.</summary>
+    public static T? Given<T>(ParseResult parse, Option<T> option) where T : struct =>
+        parse.GetResult(option) is { Implicit: false } ? parse.GetValue(option) : null;
+
+    public static string? Given(ParseResult parse, Option<string> option) =>
+        parse.GetResult(option) is { Implicit: false } ? parse.GetValue(option) : null;
+
+    private static Option<string> Choice(string name, string description, IReadOnlyList<string> choices, string what, Func<string, bool>? accepts = null)
+    {
+        var o = new Option<string>(name) { Description = $"{description} One of: {string.Join(", ", choices)}.", HelpName = what.ToUpperInvariant() };
+        o.Validators.Add(r =>
+        {
+            string? v = r.GetValueOrDefault<string>();
+            if (v is not null && !(accepts?.Invoke(v) ?? choices.Contains(v.Trim().ToLowerInvariant())))
+                r.AddError($"Unknown {what} '{v}' for {name}. Valid {what}s: {string.Join(", ", choices)}.");
+        });
+        return o;
+    }
+
+    private static void Check<T>(OptionResult r, Option<T> o, Func<T, bool> ok, string expected)
+    {
+        if (r.Implicit)
+            return;
+        T v;
+        try
+        {
+            v = r.GetValueOrDefault<T>();
+        }
+        catch (InvalidOperationException)
+        {
+            return; // not a number: the parser reports it
+        }
+        if (v is not null && !ok(v))
+            r.AddError(string.Create(CultureInfo.InvariantCulture, $"{o.Name} must be {expected}, not {v}."));
+    }
+}

@@ -1,0 +1,111 @@
+using AttentionWise.Training.Data;
+
+namespace AttentionWise.Training.Models;
+
+/// <summary>The kinds of network the registry builds.</summary>
+public enum ModelFamily
+{
+    Control,
+    Attention,
+    DiaControl,
+}
+
+/// <summary>One named model of the registry.</summary>
+/// <param name="Name">The --model name.</param>
+/// <param name="Description">One line for --help and `aw params`.</param>
+/// <param name="Attention">The preset of an attention model (SPEC §2 table).</param>
+/// <param name="PaperCountFashionMnist">The paper's parameter count on Fashion-MNIST, where it gives one.</param>
+/// <param name="PaperCountCifar10">The paper's parameter count on CIFAR-10, where it gives one.</param>
+/// <param name="DefaultDataset">The dataset used when --dataset is not given.</param>
+public sealed record ModelEntry(
+    string Name,
+    string Description,
+    ModelFamily Family,
+    AttentionOptions? Attention,
+    long? PaperCountFashionMnist,
+    long? PaperCountCifar10,
+    string DefaultDataset = Datasets.FashionMnistName)
+{
+    public long? PaperCount(string dataset) =>
+        Datasets.Canonical(dataset) == Datasets.Cifar10Name ? PaperCountCifar10 : PaperCountFashionMnist;
+}
+
+/// <summary>Every model the command line can train, by name, and the factory that builds them.</summary>
+public static class ModelRegistry
+{
+    public const string Default = "attention-b";
+
+    public static readonly IReadOnlyList<ModelEntry> Entries =
+    [
+        new("control", "VGG-like control CNN", ModelFamily.Control, null, 929_510, 961_310),
+        Attention('a', 8, 2, true, 33_104),
+        Attention('b', 8, 2, false, 33_084),
+        Attention('c', 16, 2, true, 58_208),
+        Attention('d', 16, 2, false, 58_172),
+        Attention('e', 8, 4, true, 58_342),
+        Attention('f', 8, 4, false, 58_318),
+        Attention('g', 16, 4, true, 108_534),
+        Attention('h', 16, 4, false, 108_494),
+        new("attention-cifar", "paper's CIFAR-10 attention model: 8 heads, 4 layers, no post-conv BN", ModelFamily.Attention,
+            new AttentionOptions(8, 4, false), null, 506_560, Datasets.Cifar10Name),
+        new("dia-control", "control CNN + one DIA shared-attention unit per stage", ModelFamily.DiaControl, null, null, null),
+    ];
+
+    public static IReadOnlyList<string> Names => Entries.Select(e => e.Name).ToList();
+
+    public static bool IsKnown(string name) => Entries.Any(e => e.Name == Normalize(name));
+
+    /// <summary>The entry of a name (case-insensitive); throws an <see cref="ArgumentException"/> naming the valid ones.</summary>
+    public static ModelEntry Find(string name) =>
+        Entries.FirstOrDefault(e => e.Name == Normalize(name))
+        ?? throw new ArgumentException($"Unknown model '{name}'. Valid models: {string.Join(", ", Names)}.");
+
+    /// <summary>The configuration of a named model for an input shape, with command-line overrides.</summary>
+    public static ModelConfig Configure(string name, int channels, int height, int width, int classes = 10, AttentionOverrides? overrides = null)
+    {
+        var entry = Find(name);
+        if (overrides is { Any: true } && entry.Attention is null)
+            throw new ArgumentException($"Model '{entry.Name}' has no attention options (--heads, --layers, --post-conv-bn, --no-skip, --head-bias apply to attention models).");
+        var attention = entry.Attention is null ? null : (overrides ?? new()).Apply(entry.Attention);
+        if (attention is not null && (attention.Heads < 1 || attention.Layers < 1))
+            throw new ArgumentException($"An attention model needs at least one head and one layer, not {attention.Heads} heads and {attention.Layers} layers.");
+        return new ModelConfig { Name = entry.Name, Channels = channels, Height = height, Width = width, Classes = classes, Attention = attention };
+    }
+
+    /// <summary>Builds the model a configuration describes (parameters uninitialised: call Init.Apply).</summary>
+    public static TrainableModel Create(ComputeDevice device, ModelConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(config);
+        var entry = Find(config.Name);
+        switch (entry.Family)
+        {
+            case ModelFamily.Control:
+            {
+                var model = new ControlModel(device, config.Channels, config.Height, config.Width, config.Classes);
+                return new TrainableModel(config, model, model.Conv1.Weight);
+            }
+            case ModelFamily.Attention:
+            {
+                var a = config.Attention ?? entry.Attention!;
+                var model = new AttentionModel(device, new AttentionModelOptions(
+                    config.Channels, config.Height, config.Width, a.Heads, a.Layers, a.PostConvBatchNorm, a.Skip, a.HeadBias, config.Classes));
+                return new TrainableModel(config, model, model.FirstLayerWx, 0, model.HeadLength);
+            }
+            case ModelFamily.DiaControl:
+            {
+                var model = new DiaControlModel(device, config.Channels, config.Height, config.Width, config.Classes);
+                return new TrainableModel(config, model, model.Conv1.Weight);
+            }
+            default:
+                throw new NotSupportedException($"Model family {entry.Family} has no factory.");
+        }
+    }
+
+    private static ModelEntry Attention(char letter, int heads, int layers, bool bn, long paper) =>
+        new($"attention-{letter}",
+            $"attention config {char.ToUpperInvariant(letter)}: {heads} heads, {layers} layers, {(bn ? "post-conv BN" : "no post-conv BN")}",
+            ModelFamily.Attention, new AttentionOptions(heads, layers, bn), paper, null);
+
+    private static string Normalize(string name) => name.Trim().ToLowerInvariant();
+}
