@@ -103,11 +103,13 @@ public static class QuickTiming
         using var x = device.Upload(Shape.Of(batch, 1, 28, 28), Random(batch * 784, 4));
         var rng = new Random(5);
         using var labels = device.Upload(Shape.Of(batch), Enumerable.Range(0, batch).Select(_ => (float)rng.Next(10)).ToArray());
-        for (int i = 0; i < 3; i++)
+        int steps = int.TryParse(Environment.GetEnvironmentVariable("AW_QUICK_STEPS"), out int st) ? st : 3;
+        for (int i = 0; i < steps; i++)
         {
             var sw = Stopwatch.StartNew();
             float l = ControlStepBenchmarks.Step(model, loss, adam, x, labels);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"step {i}: {sw.Elapsed.TotalSeconds:F2} s, {batch / sw.Elapsed.TotalSeconds:F1} images/s, loss {l:F4}"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"step {i}: {sw.Elapsed.TotalSeconds:F2} s, {batch / sw.Elapsed.TotalSeconds:F1} images/s, loss {l:F4}, peak device memory {device.PeakAllocatedBytes / 1e9:F2} GB"));
         }
         if (!profile)
             return;
@@ -142,6 +144,24 @@ public static class QuickTiming
         t.Add(("adam", s3.Elapsed.TotalMilliseconds));
         foreach (var (name, ms) in t)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name,-32} {ms,9:F1} ms"));
+        // The same module again, on the input it saw in the model (is it slower in the model than alone?).
+        var relu1 = model.Modules[1].Forward(model.Modules[0].Forward(x));
+        var conv2 = (Conv2d)model.Modules[2];
+        for (int i = 0; i < 3; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            conv2.Forward(relu1);
+            device.Synchronize();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  conv2 forward again: {sw.Elapsed.TotalMilliseconds:F1} ms"));
+        }
+        using var random = device.Upload(relu1.Shape, Random(relu1.Length, 9));
+        for (int i = 0; i < 2; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            conv2.Forward(random);
+            device.Synchronize();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  conv2 forward on random input: {sw.Elapsed.TotalMilliseconds:F1} ms"));
+        }
     }
 
     private static string Describe(AttentionWise.Layers.Module m) => m switch

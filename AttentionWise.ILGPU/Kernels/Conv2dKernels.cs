@@ -8,8 +8,8 @@
 //
 // The kernels never test for padding: the host first copies the input into a zero-bordered buffer
 //   xp: [N, Ci, Hp, Wp]       xp[n,ci,y,x] = x[n,ci,y − offY, x − offX] inside x, else 0 (Pad)
-// and then every kernel runs a "valid" convolution on xp. Wp is wide enough for the last column tile
-// to read past Wo without leaving the row.
+// and then every kernel runs a "valid" convolution on xp. For the sliding-row tiles Wp is wide enough for
+// the last column tile to read past Wo without leaving the row; the strided tiles clamp instead.
 //
 // Weights are re-laid out per pass into register-tile order ("blocked", BlockWeights):
 //   wb: [OB, Cin, KH·KW, B]   wb[ob, ci, t, j] = w[ob·B + j, ci, t]   (0 past the last output channel)
@@ -461,6 +461,9 @@ public static class Conv2dKernels
             int kh = g.KernelH, kw = g.KernelW, inW = g.InW;
             int plane = g.InH * inW;
             int sx = g.StrideX;
+        // A partial last tile reads its missing column from the last valid one (computed, not stored), so the
+        // input needs no slack past its padded width.
+        int d1 = (ox0 + 1 < g.OutW ? 1 : 0) * sx;
             int r = (n * g.InChannels * g.InH + oy * g.StrideY) * inW + ox0 * sx;
             int wi = ob * g.InChannels * kh * kw * 4;
             float a00 = 0f, a01 = 0f, a10 = 0f, a11 = 0f, a20 = 0f, a21 = 0f, a30 = 0f, a31 = 0f;
@@ -474,7 +477,7 @@ public static class Conv2dKernels
                     for (; wi < wEnd; wi += 4)
                     {
                         float x0 = xp[e];
-                        float x1 = xp[e + sx];
+                        float x1 = xp[e + d1];
                         float w0 = wb[wi];
                         a00 += w0 * x0;
                         a01 += w0 * x1;
@@ -524,6 +527,9 @@ public static class Conv2dKernels
             int kh = g.KernelH, kw = g.KernelW, inW = g.InW;
             int plane = g.InH * inW;
             int sx = g.StrideX;
+        // Missing columns of a partial last tile read the last valid one (computed, not stored).
+        int d1 = (ox0 + 1 < g.OutW ? 1 : 0) * sx;
+        int d2 = (ox0 + 2 < g.OutW ? 2 : ox0 + 1 < g.OutW ? 1 : 0) * sx;
             int r = (n * g.InChannels * g.InH + oy * g.StrideY) * inW + ox0 * sx;
             int wi = ob * g.InChannels * kh * kw * 4;
             float a00 = 0f, a01 = 0f, a02 = 0f, a10 = 0f, a11 = 0f, a12 = 0f, a20 = 0f, a21 = 0f, a22 = 0f, a30 = 0f, a31 = 0f, a32 = 0f;
@@ -537,8 +543,8 @@ public static class Conv2dKernels
                     for (; wi < wEnd; wi += 4)
                     {
                         float x0 = xp[e];
-                        float x1 = xp[e + sx];
-                        float x2 = xp[e + 2 * sx];
+                        float x1 = xp[e + d1];
+                        float x2 = xp[e + d2];
                         float w0 = wb[wi];
                         a00 += w0 * x0;
                         a01 += w0 * x1;

@@ -6,16 +6,16 @@ namespace AttentionWise.Layers;
 /// <summary>
 /// 2-D convolution over NCHW input, as PyTorch's nn.Conv2d (cross-correlation, zero padding, no dilation
 /// or groups). Parameters: "weight" [Co, Ci, kH, kW] (normal init) and optional "bias" [Co] (zeros).
-/// Keeps its (padded) input for the backward pass.
+/// Keeps a reference to its input (not a copy) for the backward pass, so the input must not change
+/// between Forward and Backward. Zero-bordered copies live in one workspace per device shared by every
+/// convolution (they are transient: the backward pass makes its own).
 /// </summary>
 public sealed class Conv2d : Module
 {
     private readonly ConvPlan _plan;
-    private DeviceTensor? _padded;
     private DeviceTensor? _input;
     private DeviceTensor? _blocked;
     private DeviceTensor? _output;
-    private DeviceTensor? _gradPadded;
     private DeviceTensor? _gradInput;
     private DeviceTensor? _workspace;
     private DeviceTensor? _partials;
@@ -70,25 +70,25 @@ public sealed class Conv2d : Module
         var k = Device.Kernels<Conv2dKernelSet>();
         var fwd = _plan.Forward(input.Shape);
 
-        // Zero-bordered copy of the input, unless the input already has the layout the kernel reads.
-        DeviceTensor xp;
-        if (fwd.NeedsPad)
-        {
-            xp = Scratch(ref _padded, fwd.PaddedShape);
-            ConvPlan.LaunchPad(k, xp, input, fwd.Pad);
-            _input = null;
-        }
-        else
-        {
-            xp = input;
-            _input = input;
-        }
+        var xp = PaddedInput(input, fwd);
         var wb = Scratch(ref _blocked, fwd.BlockedShape);
         ConvPlan.LaunchBlockWeights(k, wb, Weight.Value, fwd, mode: 0);
         ConvPlan.LaunchForward(k, y, xp, wb, Bias?.Value ?? wb, fwd, Bias is not null);
         _pass = fwd;
+        _input = input;
         _inputShape = input.Shape;
         return y;
+    }
+
+    /// <summary>The input as the kernels read it: itself when it needs no border, else a zero-bordered copy in the
+    /// shared workspace (valid until the next convolution call on this device).</summary>
+    private DeviceTensor PaddedInput(DeviceTensor input, ConvPlan.Pass pass)
+    {
+        if (!pass.NeedsPad)
+            return input;
+        var xp = ConvWorkspace.Rent(Device, pass.PaddedShape);
+        ConvPlan.LaunchPad(Device.Kernels<Conv2dKernelSet>(), xp, input, pass.Pad);
+        return xp;
     }
 
     public override DeviceTensor? Backward(DeviceTensor gradOutput)
@@ -103,7 +103,7 @@ public sealed class Conv2d : Module
     {
         CheckBackward(gradOutput);
         var k = Device.Kernels<Conv2dKernelSet>();
-        var xp = _input ?? _padded!;
+        var xp = PaddedInput(_input!, _pass!);
         var plan = _plan.WeightGradient(_pass!);
         if (plan.Partial)
         {
@@ -139,7 +139,7 @@ public sealed class Conv2d : Module
             // A stride-1 convolution's input gradient is the forward kernel over the gradient padded by K − 1 − P,
             // with the weight transposed and flipped.
             var bwd = _plan.BackwardInput(xShape, gradOutput.Shape);
-            var gp = Scratch(ref _gradPadded, bwd.PaddedShape);
+            var gp = ConvWorkspace.Rent(Device, bwd.PaddedShape);
             ConvPlan.LaunchPad(k, gp, gradOutput, bwd.Pad);
             var wb = Scratch(ref _blocked, bwd.BlockedShape);
             ConvPlan.LaunchBlockWeights(k, wb, Weight.Value, bwd, mode: 1);
@@ -148,7 +148,7 @@ public sealed class Conv2d : Module
         else
         {
             var ph = _plan.Phased(xShape, gradOutput.Shape);
-            var gp = Scratch(ref _gradPadded, Shape.Of(xShape.N, OutChannels, ph.Hg, ph.Wg));
+            var gp = ConvWorkspace.Rent(Device, Shape.Of(xShape.N, OutChannels, ph.Hg, ph.Wg));
             ConvPlan.LaunchPad(k, gp, gradOutput, new PadGeometry(xShape.N * OutChannels, gradOutput.Shape.H, gradOutput.Shape.W, ph.Hg, ph.Wg, ph.OffY, ph.OffX));
             int blocks = (InChannels + 3) / 4;
             var wb = Scratch(ref _blocked, Shape.Of(blocks * OutChannels * _plan.Taps * 4));
@@ -161,9 +161,33 @@ public sealed class Conv2d : Module
     private void CheckBackward(DeviceTensor gradOutput)
     {
         ArgumentNullException.ThrowIfNull(gradOutput);
-        if (_output is null || _pass is null)
+        if (_output is null || _pass is null || _input is null)
             throw new InvalidOperationException("Conv2d.Backward called before Forward.");
+        if (_input.IsDisposed || !_input.Shape.Equals(_inputShape))
+            throw new InvalidOperationException($"Conv2d.Backward: the input of the latest Forward ({_inputShape}) was disposed or reshaped since.");
         Shape.Require(_output.Shape, gradOutput.Shape, "Conv2d.Backward gradient");
+    }
+}
+
+/// <summary>One tensor per device, shared by every convolution for its transient zero-bordered copies (input and
+/// output gradient), so that a deep model keeps none of them between calls.</summary>
+internal static class ConvWorkspace
+{
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ComputeDevice, Holder> Table = new();
+
+    public static DeviceTensor Rent(ComputeDevice device, Shape shape)
+    {
+        var holder = Table.GetValue(device, _ => new Holder());
+        if (holder.Tensor is null || holder.Tensor.IsDisposed)
+            holder.Tensor = device.Allocate(shape);
+        else if (!holder.Tensor.Shape.Equals(shape))
+            holder.Tensor.Resize(shape);
+        return holder.Tensor;
+    }
+
+    private sealed class Holder
+    {
+        public DeviceTensor? Tensor;
     }
 }
 
@@ -297,7 +321,8 @@ internal sealed class ConvPlan
         var (block, cols) = TileSize(tile);
         int tilesX = (outW + cols - 1) / cols;
         int hp = minH;
-        int wp = Math.Max(minW, (tilesX * cols - 1) * stride.W + Kernel.W);
+        // Sliding-row tiles (stride 1) read up to the last tile's end; the strided tiles clamp their columns.
+        int wp = tile is ForwardTile.C4P2 or ForwardTile.C4P3 ? minW : Math.Max(minW, (tilesX * cols - 1) * stride.W + Kernel.W);
         // Rows per thread: enough multiply-adds per thread (≥ MinThreadWork) to amortise the cost of a thread.
         long perRow = (long)block * cols * inChannels * Kernel.H * Kernel.W;
         int rows = (int)Math.Clamp((MinThreadWork + perRow - 1) / perRow, 1, Math.Max(1, outH));

@@ -54,23 +54,16 @@ namespace ILGPU.Runtime
 
             long chunkSize = (total + chunks - 1) / chunks;
             chunks = (int)((total + chunkSize - 1) / chunkSize);
-            var options = new ParallelOptions { MaxDegreeOfParallelism = threads };
-            try
+            Workers.Run(chunks, threads, chunk =>
             {
-                Parallel.For(0, chunks, options, chunk =>
-                {
-                    long start = chunk * chunkSize;
-                    long end = Math.Min(total, start + chunkSize);
-                    RunRange(extent, call, (int)start, (int)end);
-                });
-            }
-            catch (AggregateException e) when (e.InnerExceptions.Count > 0)
-            {
-                // Surface the kernel's own exception (e.g. an out-of-range view access), not the wrapper.
-                ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
-                throw;
-            }
+                long start = chunk * chunkSize;
+                long end = Math.Min(total, start + chunkSize);
+                RunRange(extent, call, (int)start, (int)end);
+            });
         }
+
+        /// <summary>The process's kernel worker threads (one per core besides the launching thread).</summary>
+        private static readonly WorkerPool Workers = new(Environment.ProcessorCount - 1);
 
         private static long Size<TIndex>(TIndex extent) where TIndex : struct, IIndex
         {
@@ -136,6 +129,93 @@ namespace ILGPU.Runtime
                             z++;
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Dedicated background threads that run the chunks of a launch together with the launching thread. Unlike
+    /// the .NET thread pool, they are always available at once: a launch never waits for a pool thread to be
+    /// injected (with a busy pool, e.g. under a test runner, a short launch would otherwise run on one core).
+    /// Launches are serialised; chunks are taken from a shared counter; the first exception of a kernel is
+    /// rethrown on the launching thread with its own stack trace.
+    /// </summary>
+    internal sealed class WorkerPool
+    {
+        private readonly object _launchLock = new();
+        private readonly SemaphoreSlim _start = new(0);
+        private readonly int _workers;
+        private Action<int>? _job;
+        private int _chunks;
+        private int _next;
+        private CountdownEvent? _done;
+        private ExceptionDispatchInfo? _error;
+
+        public WorkerPool(int workers)
+        {
+            _workers = Math.Max(0, workers);
+            for (int i = 0; i < _workers; i++)
+            {
+                var thread = new Thread(Work) { IsBackground = true, Name = $"ILGPU compat worker {i}" };
+                thread.Start();
+            }
+        }
+
+        /// <summary>Runs job(0 … chunks − 1) on at most <paramref name="threads"/> threads (this one included) and returns
+        /// when every chunk is done.</summary>
+        public void Run(int chunks, int threads, Action<int> job)
+        {
+            int helpers = Math.Min(_workers, Math.Min(threads, chunks) - 1);
+            if (helpers <= 0)
+            {
+                for (int c = 0; c < chunks; c++)
+                    job(c);
+                return;
+            }
+            lock (_launchLock)
+            {
+                _job = job;
+                _chunks = chunks;
+                _error = null;
+                Volatile.Write(ref _next, 0);
+                _done = new CountdownEvent(helpers);
+                _start.Release(helpers);
+                Drain(job, chunks);
+                _done.Wait();
+                _done.Dispose();
+                _done = null;
+                _job = null;
+                _error?.Throw();
+            }
+        }
+
+        private void Work()
+        {
+            while (true)
+            {
+                _start.Wait();
+                var job = _job!;
+                var done = _done!;
+                Drain(job, _chunks);
+                done.Signal();
+            }
+        }
+
+        private void Drain(Action<int> job, int chunks)
+        {
+            int c;
+            while ((c = Interlocked.Increment(ref _next) - 1) < chunks)
+            {
+                try
+                {
+                    job(c);
+                }
+                catch (Exception e)
+                {
+                    // Keep the first failure; stop handing out chunks.
+                    Interlocked.CompareExchange(ref _error, ExceptionDispatchInfo.Capture(e), null);
+                    Volatile.Write(ref _next, chunks);
                 }
             }
         }
