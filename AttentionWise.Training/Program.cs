@@ -44,6 +44,9 @@ public static class Program
         root.Subcommands.Add(TrainCommand.Build(io));
         root.Subcommands.Add(EvalCommand.Build(io));
         root.Subcommands.Add(ParamsCommand.Build(io));
+        root.Subcommands.Add(ReproduceCommand.Build(io));
+        root.Subcommands.Add(SweepCommand.Build(io));
+        root.Subcommands.Add(VisualizeCommand.Build(io));
         root.Subcommands.Add(DevicesCommand(io));
         return root;
     }

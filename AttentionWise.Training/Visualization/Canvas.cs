@@ -102,6 +102,30 @@ public sealed class Canvas
         }
     }
 
+    /// <summary>
+    /// Draws three planes (red, green, blue; each <paramref name="rows"/>×<paramref name="cols"/>) as a colour image,
+    /// all three scaled together so that <paramref name="lo"/> is black and <paramref name="hi"/> full intensity.
+    /// </summary>
+    public void RgbImage(int x, int y, ReadOnlySpan<float> red, ReadOnlySpan<float> green, ReadOnlySpan<float> blue, int rows, int cols, int cell, float lo, float hi)
+    {
+        int n = rows * cols;
+        if (red.Length < n || green.Length < n || blue.Length < n)
+            throw new ArgumentException($"A {rows}×{cols} colour image needs {n} values per plane.");
+        float span = hi > lo ? hi - lo : 1f;
+        byte B(float v) => float.IsFinite(v) ? (byte)Math.Round(255 * Math.Clamp((v - lo) / span, 0f, 1f)) : (byte)0;
+        for (int r = 0; r < rows; r++)
+        {
+            for (int c = 0; c < cols; c++)
+            {
+                int i = r * cols + c;
+                var colour = float.IsFinite(red[i]) && float.IsFinite(green[i]) && float.IsFinite(blue[i])
+                    ? (B(red[i]), B(green[i]), B(blue[i]))
+                    : ((byte)255, (byte)0, (byte)255);
+                Fill(x + c * cell, y + r * cell, cell, cell, colour);
+            }
+        }
+    }
+
     /// <summary>Draws a vertical colour bar with its end values written beside it.</summary>
     public void ColorBar(int x, int y, int width, int height, ColormapKind map, float lo, float hi, int textScale = 1)
     {
@@ -122,7 +146,16 @@ public sealed class Canvas
 
     public void Save(string path) => Png.Write(path, Width, Height, _rgb);
 
-    /// <summary>A compact number for labels: 3 significant digits.</summary>
-    public static string Format(float v) =>
-        v.ToString(Math.Abs(v) is >= 1e-3f and < 1e4f or 0 ? "0.###" : "0.##E+0", System.Globalization.CultureInfo.InvariantCulture);
+    /// <summary>A compact number for labels: 3 significant digits (0.00128, 0.999, 12.3, 1.23E+5).</summary>
+    public static string Format(float v)
+    {
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        if (v == 0 || !float.IsFinite(v))
+            return v.ToString(inv);
+        double a = Math.Abs(v);
+        if (a < 1e-3 || a >= 1e5)
+            return v.ToString("0.##E+0", inv);
+        int decimals = Math.Clamp(2 - (int)Math.Floor(Math.Log10(a)), 0, 5);
+        return Math.Round(v, decimals).ToString("0." + new string('#', Math.Max(decimals, 1)), inv);
+    }
 }

@@ -1,0 +1,127 @@
+using System.CommandLine;
+using System.Globalization;
+using AttentionWise.Training.Models;
+using AttentionWise.Training.Reproduction;
+using AttentionWise.Training.Training;
+using Spectre.Console;
+
+namespace AttentionWise.Training.Cli;
+
+/// <summary>`aw sweep`.</summary>
+internal static class SweepCommand
+{
+    public static Command Build(CliIO io)
+    {
+        var models = new Option<string>("--models")
+        {
+            Description = $"Comma list of models. Default: every model ({string.Join(", ", ModelRegistry.Names)}); CIFAR-10 models only with CIFAR-10 data.",
+            HelpName = "MODELS",
+        };
+        models.Validators.Add(r =>
+        {
+            string? v = r.GetValueOrDefault<string>();
+            foreach (var m in (v ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (!ModelRegistry.IsKnown(m))
+                    r.AddError($"Unknown model '{m}' for --models. Valid models: {string.Join(", ", ModelRegistry.Names)}.");
+            }
+        });
+        var steps = CliOptions.Positive("--steps", "Timed training steps per model (after the warm-up). Default: 5.");
+        var warmup = CliOptions.NonNegative("--warmup", "Untimed warm-up steps per model. Default: 2.");
+        var epochs = CliOptions.NonNegative("--epochs", "Epochs of training for the test accuracy (0: timing only). Default: 1.");
+        var trainLimit = CliOptions.Positive("--train-limit", "Train on the first N training images only (shorter accuracy runs).");
+        var testLimit = CliOptions.Positive("--test-limit", "Evaluate on the first N test images only.");
+        var batch = CliOptions.Positive("--batch-size", "Batch size of the timing and the training. Default: the paper's, 4096 on Fashion-MNIST and 1024 on CIFAR-10.");
+        var seed = new Option<ulong>("--seed") { Description = $"Seed of the initial weights and the shuffles. Default: {RunSettings.DefaultSeed}.", HelpName = "N" };
+        var device = CliOptions.Device();
+        var data = CliOptions.Data();
+        var cifar = new Option<string>("--cifar-data") { Description = "Directory with CIFAR-10's binary version (for attention-cifar).", HelpName = "DIR" };
+        var output = new Option<string>("--out") { Description = "Directory for sweep.csv and sweep.png.", DefaultValueFactory = _ => "reports", HelpName = "DIR" };
+        var runsDir = new Option<string>("--runs-dir") { Description = "Directory for the accuracy runs (sweep-<model>, replaced each time).", DefaultValueFactory = _ => "runs", HelpName = "DIR" };
+        var fresh = new Option<bool>("--fresh") { Description = "Start sweep.csv afresh (default: rows of models not measured this time are kept)." };
+        var plotScript = new Option<string>("--plot-script") { Description = "Path of scripts/plot.py. Default: found above the current directory or the tool.", HelpName = "FILE" };
+        var noPlot = new Option<bool>("--no-plot") { Description = "Write the CSV only." };
+
+        var command = new Command("sweep",
+            "Parameter / speed / accuracy trade-off of the models: per model its parameters, milliseconds per training step at its batch size " +
+            "(warm-up steps, then timed steps with device synchronisation), images/s, peak device memory, and the test accuracy after --epochs of training " +
+            "(the same loop as 'aw train'). Writes <out>/sweep.csv (columns model, parameters, batch_size, ms_per_step, images_per_second, peak_memory_mb, " +
+            "epochs, train_limit, test_accuracy, device, status, date) and draws <out>/sweep.png with scripts/plot.py (python3 + matplotlib). " +
+            "A model whose loss goes non-finite is a row (status diverged), not an error.")
+        {
+            models, steps, warmup, epochs, trainLimit, testLimit, batch, seed, device, data, cifar, output, runsDir, fresh, plotScript, noPlot,
+        };
+
+        command.SetAction(parse => io.Guard(() =>
+        {
+            string? list = CliOptions.Given(parse, models);
+            var names = list is null
+                ? ModelRegistry.Names
+                : ModelRegistry.Names.Where(n => list.Split(',', StringSplitOptions.TrimEntries).Any(m => ModelRegistry.IsKnown(m) && ModelRegistry.Find(m).Name == n)).ToList();
+            var request = new SweepRequest
+            {
+                Models = names,
+                ModelsNamed = list is not null,
+                Steps = CliOptions.Given(parse, steps) ?? 5,
+                WarmupSteps = CliOptions.Given(parse, warmup) ?? 2,
+                Epochs = CliOptions.Given(parse, epochs) ?? 1,
+                TrainLimit = CliOptions.Given(parse, trainLimit),
+                TestLimit = CliOptions.Given(parse, testLimit),
+                BatchSize = CliOptions.Given(parse, batch),
+                Seed = CliOptions.Given(parse, seed) ?? RunSettings.DefaultSeed,
+                Device = parse.GetValue(device),
+                FashionData = CliOptions.Given(parse, data),
+                CifarData = CliOptions.Given(parse, cifar),
+                OutDirectory = parse.GetValue(output) ?? "reports",
+                RunsDirectory = parse.GetValue(runsDir) ?? "runs",
+                Fresh = parse.GetValue(fresh),
+            };
+            var console = Consoles.Create(io.Out, io.Interactive);
+            void Line(string s)
+            {
+                console.MarkupLine(Markup.Escape(s));
+                io.Out.Flush();
+            }
+
+            var (csv, rows, skipped) = Sweep.Run(request, train =>
+            {
+                var display = new TrainingDisplay(io);
+                var o = display.Run(train);
+                display.Summary(o);
+                return o;
+            }, Line);
+
+            var table = new Table().Border(TableBorder.Rounded).Title("sweep");
+            foreach (var h in new[] { "model", "parameters", "batch", "ms/step", "images/s", "peak MiB", "epochs", "test acc. %", "status" })
+                table.AddColumn(new TableColumn(h));
+            foreach (var r in rows)
+            {
+                table.AddRow(r.Model, r.Parameters.ToString("N0", CultureInfo.InvariantCulture), r.BatchSize.ToString(CultureInfo.InvariantCulture),
+                    r.MsPerStep.ToString("0.0", CultureInfo.InvariantCulture), r.ImagesPerSecond.ToString("N0", CultureInfo.InvariantCulture),
+                    r.PeakMemoryMb.ToString("N1", CultureInfo.InvariantCulture), r.Epochs.ToString(CultureInfo.InvariantCulture),
+                    double.IsNaN(r.TestAccuracy) ? "—" : r.TestAccuracy.ToString("0.00", CultureInfo.InvariantCulture), Markup.Escape(r.Status));
+            }
+            console.Write(table);
+            Line($"wrote {csv}");
+
+            if (!parse.GetValue(noPlot))
+            {
+                string? script = CliOptions.Given(parse, plotScript) ?? Sweep.FindPlotScript();
+                string how = $"python3 {script ?? "scripts/plot.py"} --sweep {csv}";
+                if (script is null || !File.Exists(script))
+                {
+                    Line($"no plot: scripts/plot.py not found (pass --plot-script FILE); to draw it: {how}");
+                }
+                else
+                {
+                    string? failure = Sweep.Plot(script, csv, request.OutDirectory, TimeSpan.FromMinutes(2));
+                    Line(failure is null
+                        ? $"wrote {Path.Combine(request.OutDirectory, Sweep.PlotFile)}"
+                        : $"no plot: {failure}. The CSV is written; to draw it, install python3 and matplotlib (scripts/setup) and run: {how}");
+                }
+            }
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+}

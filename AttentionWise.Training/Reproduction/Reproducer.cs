@@ -1,0 +1,229 @@
+using AttentionWise.Training.Checkpoints;
+using AttentionWise.Training.Data;
+using AttentionWise.Training.Training;
+
+namespace AttentionWise.Training.Reproduction;
+
+/// <summary>What `aw reproduce` was asked for.</summary>
+public sealed record ReproduceRequest
+{
+    /// <summary>The rows to train, in table order.</summary>
+    public required IReadOnlyList<Table1Row> Rows { get; init; }
+
+    /// <summary>Whether --models named the rows (then a CIFAR-10 row without data is an error, not a skip).</summary>
+    public bool RowsNamed { get; init; }
+
+    public required Budget Budget { get; init; }
+    public string? Device { get; init; }
+
+    /// <summary>Fashion-MNIST directory (null: the Debian package's).</summary>
+    public string? FashionData { get; init; }
+
+    /// <summary>CIFAR-10 directory as given with --cifar-data (null: look in <see cref="FashionData"/>).</summary>
+    public string? CifarData { get; init; }
+
+    public string OutDirectory { get; init; } = "reports";
+    public string RunsDirectory { get; init; } = "runs";
+    public bool Force { get; init; }
+}
+
+/// <summary>What one invocation did with one row.</summary>
+public enum RowAction
+{
+    Trained,
+    Resumed,
+    AlreadyDone,
+    Skipped,
+    Failed,
+}
+
+/// <summary>The end of `aw reproduce`: the report's rows, the files written and what went wrong (if anything).</summary>
+public sealed record ReproduceOutcome(
+    IReadOnlyList<Table1Result> Results,
+    IReadOnlyDictionary<string, RowAction> Actions,
+    string MarkdownPath,
+    string CsvPath,
+    IReadOnlyList<string> Problems,
+    string DeviceName);
+
+/// <summary>
+/// Trains the rows of the paper's Table 1 through the same training loop as `aw train` (one normal run folder per row,
+/// table1-&lt;key&gt; plus a budget suffix), continuing where a previous invocation stopped, then writes the report.
+/// A row whose loss goes non-finite is a result; the next row is trained anyway.
+/// </summary>
+public static class Reproducer
+{
+    /// <param name="request">What to train.</param>
+    /// <param name="train">Runs one training request (the command line shows its progress).</param>
+    /// <param name="line">Writes one progress line.</param>
+    public static ReproduceOutcome Run(ReproduceRequest request, Func<TrainRequest, TrainingOutcome> train, Action<string> line)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(line);
+        var budget = request.Budget;
+        // A wrong --device is a usage error before anything is trained.
+        var device = ComputeDevice.Choose(ComputeDevice.List(), request.Device);
+
+        var skips = new Dictionary<string, string>(StringComparer.Ordinal);
+        var problems = new List<string>();
+        var notes = new List<string>();
+        string? cifarDir = ResolveCifar(request, skips, notes);
+        foreach (var n in notes)
+            line(n);
+
+        var actions = new Dictionary<string, RowAction>(StringComparer.Ordinal);
+        foreach (var r in request.Rows.Where(r => skips.ContainsKey(r.Key)))
+            actions[r.Key] = RowAction.Skipped;
+        var todo = request.Rows.Where(r => !skips.ContainsKey(r.Key)).ToList();
+        var started = DateTimeOffset.Now;
+        var missingData = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (int i = 0; i < todo.Count; i++)
+        {
+            var row = todo[i];
+            string prefix = $"[{i + 1}/{todo.Count}] {row.Key}";
+            void Line(string s) => line($"{prefix}: {s}");
+            if (missingData.TryGetValue(row.Dataset, out var why))
+            {
+                Line("error: " + why);
+                problems.Add($"{row.Key}: {why}");
+                actions[row.Key] = RowAction.Failed;
+                continue;
+            }
+            try
+            {
+                actions[row.Key] = RunRow(row, request, budget, row.IsCifar ? cifarDir : request.FashionData, train, Line, problems);
+            }
+            catch (Exception e) when (e is DatasetException or CheckpointException or UsageException or IOException or UnauthorizedAccessException)
+            {
+                // The next row may still run (another dataset, another run folder); the exit code says something failed.
+                Line("error: " + e.Message);
+                problems.Add($"{row.Key}: {e.Message}");
+                actions[row.Key] = RowAction.Failed;
+                if (e is DatasetException)
+                    missingData[row.Dataset] = e.Message;
+            }
+        }
+
+        var results = Table1Report.Collect(request.RunsDirectory, budget, skips);
+        var (md, csv) = Table1Report.Write(request.OutDirectory, results, budget, device.Name, started, notes);
+        return new ReproduceOutcome(results, actions, md, csv, problems, device.Name);
+    }
+
+    /// <summary>Rewrites the report from the runs that exist, without training.</summary>
+    public static (string Markdown, string Csv) WriteReport(string runsDirectory, string outDirectory, Budget budget, string deviceName)
+    {
+        var results = Table1Report.Collect(runsDirectory, budget);
+        return Table1Report.Write(outDirectory, results, budget, deviceName, DateTimeOffset.Now, []);
+    }
+
+    private static RowAction RunRow(Table1Row row, ReproduceRequest request, Budget budget, string? dataDirectory,
+        Func<TrainRequest, TrainingOutcome> train, Action<string> line, List<string> problems)
+    {
+        string name = budget.RunName(row);
+        string dir = Path.Combine(request.RunsDirectory, name);
+        var run = RunFolder.Read(dir);
+        if (request.Force && run.Exists)
+        {
+            line($"--force: removing the previous run {dir}");
+            Directory.Delete(dir, recursive: true);
+            run = RunFolder.Read(dir);
+        }
+        if (run.Exists && run.HasConfig)
+        {
+            var differences = budget.Differences(row, run);
+            if (differences.Count > 0)
+            {
+                string message = $"{dir} holds a different experiment ({string.Join("; ", differences)}); not touched. Use --force to replace it, or --runs-dir to train elsewhere.";
+                line("error: " + message);
+                problems.Add($"{row.Key}: {message}");
+                return RowAction.Failed;
+            }
+        }
+
+        switch (run.Progress)
+        {
+            case RunProgress.Diverged:
+            {
+                var d = run.Divergence!.Value;
+                line(FormattableString.Invariant($"already done: the loss became non-finite at epoch {d.Epoch} step {d.Step} ({dir}); --force trains it again"));
+                return RowAction.AlreadyDone;
+            }
+            case RunProgress.Complete when run.CheckpointEpoch >= budget.Epochs:
+                line(FormattableString.Invariant($"already done: {run.CheckpointEpoch} epoch(s) in {dir}; --force trains it again"));
+                return RowAction.AlreadyDone;
+            case RunProgress.Complete:
+            case RunProgress.Partial:
+            {
+                line(FormattableString.Invariant($"resuming {dir} after epoch {run.CheckpointEpoch} of {budget.Epochs}"));
+                var outcome = train(new TrainRequest
+                {
+                    Resume = true,
+                    Run = name,
+                    RunsDirectory = request.RunsDirectory,
+                    Epochs = budget.Epochs,
+                    Device = request.Device,
+                    DataDirectory = dataDirectory,
+                });
+                line(End(outcome));
+                return RowAction.Resumed;
+            }
+            default:
+            {
+                if (run.Progress == RunProgress.Started)
+                {
+                    line($"{dir} holds a run that stopped before its first checkpoint: starting it again");
+                    run.ClearUnfinished();
+                }
+                line(FormattableString.Invariant($"training {row.Description} on {row.Dataset} for {budget.Epochs} epoch(s) into {dir}"));
+                var outcome = train(budget.FreshRequest(row, request.RunsDirectory, request.Device, dataDirectory));
+                line(End(outcome));
+                return RowAction.Trained;
+            }
+        }
+    }
+
+    private static string End(TrainingOutcome o)
+    {
+        var last = o.Epochs.Count > 0 ? o.Epochs[^1] : null;
+        string result = last is null
+            ? "no epoch completed"
+            : FormattableString.Invariant($"loss sum {last.LossSum:0.0000}, test accuracy {last.TestAccuracy:0.00}% after epoch {last.Epoch}");
+        return o.Status == RunStatus.Diverged
+            ? FormattableString.Invariant($"done: COLLAPSED, non-finite loss at epoch {o.DivergedEpoch} step {o.DivergedStep}; {result}")
+            : FormattableString.Invariant($"done: {result}, {Table1Report.Duration(o.WallSeconds)}");
+    }
+
+    /// <summary>Finds the CIFAR-10 files: --cifar-data, else the --data directory. Rows that cannot run are skipped with a
+    /// reason, unless the user asked for them by name or gave --cifar-data (then it is an error).</summary>
+    private static string? ResolveCifar(ReproduceRequest request, Dictionary<string, string> skips, List<string> notes)
+    {
+        var cifarRows = request.Rows.Where(r => r.IsCifar).ToList();
+        if (cifarRows.Count == 0)
+            return null;
+        if (request.CifarData is not null)
+        {
+            // Let the loader's message say what is missing.
+            if (!Cifar10Present(request.CifarData))
+                Cifar10.Load(request.CifarData);
+            return request.CifarData;
+        }
+        if (request.FashionData is not null && Cifar10Present(request.FashionData))
+            return request.FashionData;
+        string reason = "no CIFAR-10 data: CIFAR-10 is not packaged; download the binary version " +
+                        $"({Cifar10.DownloadUrl}), unpack it and pass --cifar-data DIR";
+        if (request.RowsNamed)
+            throw new DatasetNotFoundException($"{string.Join(", ", cifarRows.Select(r => r.Key))}: {reason}.");
+        foreach (var r in cifarRows)
+            skips[r.Key] = "skipped: " + reason;
+        notes.Add(FormattableString.Invariant($"CIFAR-10 rows skipped ({string.Join(", ", cifarRows.Select(r => r.Key))}): {reason}."));
+        return null;
+    }
+
+    /// <summary>Whether a directory (or its cifar-10-batches-bin subdirectory) holds every CIFAR-10 batch file.</summary>
+    public static bool Cifar10Present(string directory)
+    {
+        bool All(string d) => Cifar10.TrainFiles.Append(Cifar10.TestFile).All(f => File.Exists(Path.Combine(d, f)));
+        return All(directory) || All(Path.Combine(directory, "cifar-10-batches-bin"));
+    }
+}

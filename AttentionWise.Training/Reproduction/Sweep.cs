@@ -1,0 +1,285 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using AttentionWise.Layers;
+using AttentionWise.Training.Data;
+using AttentionWise.Training.Models;
+using AttentionWise.Training.Training;
+
+namespace AttentionWise.Training.Reproduction;
+
+/// <summary>What `aw sweep` was asked for.</summary>
+public sealed record SweepRequest
+{
+    /// <summary>Registry model names, in order.</summary>
+    public required IReadOnlyList<string> Models { get; init; }
+
+    /// <summary>Whether --models named them (then a CIFAR-10 model without data is an error, not a skip).</summary>
+    public bool ModelsNamed { get; init; }
+
+    /// <summary>Timed training steps per model.</summary>
+    public int Steps { get; init; } = 5;
+
+    /// <summary>Untimed steps before them (kernel compilation, caches, first allocations).</summary>
+    public int WarmupSteps { get; init; } = 2;
+
+    /// <summary>Training epochs for the test accuracy (0: no training, timing only).</summary>
+    public int Epochs { get; init; } = 1;
+
+    public int? TrainLimit { get; init; }
+    public int? TestLimit { get; init; }
+
+    /// <summary>Batch size of the timing and the training (null: the paper's for the model's dataset).</summary>
+    public int? BatchSize { get; init; }
+
+    public ulong Seed { get; init; } = RunSettings.DefaultSeed;
+    public string? Device { get; init; }
+    public string? FashionData { get; init; }
+    public string? CifarData { get; init; }
+    public string OutDirectory { get; init; } = "reports";
+    public string RunsDirectory { get; init; } = "runs";
+
+    /// <summary>Drop the rows of models not measured this time (default: keep them, replacing only the models measured).</summary>
+    public bool Fresh { get; init; }
+}
+
+/// <summary>One row of sweep.csv.</summary>
+public sealed record SweepRow(
+    string Model, long Parameters, int BatchSize, double MsPerStep, double ImagesPerSecond, double PeakMemoryMb,
+    int Epochs, int? TrainLimit, double TestAccuracy, string Device, string Status, string Date)
+{
+    public static readonly IReadOnlyList<string> Columns =
+    [
+        "model", "parameters", "batch_size", "ms_per_step", "images_per_second", "peak_memory_mb", "epochs", "train_limit", "test_accuracy", "device",
+        "status", "date",
+    ];
+
+    public string ToCsv() => string.Join(",", new[]
+    {
+        Model, Inv(Parameters), Inv(BatchSize), D(MsPerStep, "0.###"), D(ImagesPerSecond, "0.#"), D(PeakMemoryMb, "0.#"), Inv(Epochs),
+        TrainLimit?.ToString(CultureInfo.InvariantCulture) ?? "", D(TestAccuracy, "0.##"), Device, Status, Date,
+    }.Select(Table1Report.CsvField));
+
+    private static string Inv(long v) => v.ToString(CultureInfo.InvariantCulture);
+
+    private static string D(double v, string format) => double.IsNaN(v) ? "NaN" : v.ToString(format, CultureInfo.InvariantCulture);
+}
+
+/// <summary>
+/// The parameter / time / accuracy trade-off of the named models (`aw sweep`): per model, its parameter count, the
+/// time of one training step at its batch size (warm-up steps, then timed steps, each ending in a device
+/// synchronisation), images per second, peak device memory, and the test accuracy after a short training run
+/// through the same loop as `aw train`. Writes reports/sweep.csv; a model whose loss goes non-finite is a row too.
+/// </summary>
+public static class Sweep
+{
+    public const string CsvFile = "sweep.csv";
+    public const string PlotFile = "sweep.png";
+
+    public static (string CsvPath, IReadOnlyList<SweepRow> Rows, IReadOnlyList<string> Skipped) Run(
+        SweepRequest request, Func<TrainRequest, TrainingOutcome> train, Action<string> line)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(line);
+        ComputeDevice.Choose(ComputeDevice.List(), request.Device);
+        var rows = new List<SweepRow>();
+        var skipped = new List<string>();
+        var data = new Dictionary<string, DatasetSplit>(StringComparer.Ordinal);
+        string date = DateTimeOffset.Now.ToString("yyyy-MM-dd HH:mm zzz", CultureInfo.InvariantCulture);
+        string csv = Path.Combine(request.OutDirectory, CsvFile);
+        Directory.CreateDirectory(request.OutDirectory);
+
+        for (int i = 0; i < request.Models.Count; i++)
+        {
+            var entry = ModelRegistry.Find(request.Models[i]);
+            string prefix = $"[{i + 1}/{request.Models.Count}] {entry.Name}";
+            string dataset = entry.DefaultDataset;
+            string? dir = dataset == Datasets.Cifar10Name ? CifarDirectory(request) : request.FashionData;
+            if (dataset == Datasets.Cifar10Name && dir is null)
+            {
+                string reason = $"no CIFAR-10 data (pass --cifar-data DIR with the binary version, {Cifar10.DownloadUrl})";
+                if (request.ModelsNamed)
+                    throw new DatasetNotFoundException($"{entry.Name} trains on CIFAR-10: {reason}.");
+                line($"{prefix}: skipped: {reason}");
+                skipped.Add($"{entry.Name}: {reason}");
+                continue;
+            }
+            if (!data.TryGetValue(dataset, out var split))
+                data[dataset] = split = Datasets.Load(dataset, dir);
+            int batch = request.BatchSize ?? Datasets.DefaultBatchSize(dataset);
+
+            line(FormattableString.Invariant($"{prefix}: timing {request.WarmupSteps} warm-up + {request.Steps} training steps at batch {batch}"));
+            var timing = Time(entry.Name, split.Train, batch, request);
+            line(FormattableString.Invariant(
+                $"{prefix}: {timing.Parameters:N0} parameters, {timing.MsPerStep:0.0} ms/step, {batch * 1000.0 / timing.MsPerStep:N0} images/s, peak {timing.PeakBytes / 1048576.0:N1} MiB"));
+
+            double accuracy = double.NaN;
+            string status = "timed";
+            if (request.Epochs > 0)
+            {
+                string run = $"sweep-{entry.Name}";
+                string runDir = Path.Combine(request.RunsDirectory, run);
+                if (Directory.Exists(runDir))
+                    Directory.Delete(runDir, recursive: true);
+                line(FormattableString.Invariant($"{prefix}: training {request.Epochs} epoch(s) for the test accuracy into {runDir}"));
+                var outcome = train(new TrainRequest
+                {
+                    Model = entry.Name,
+                    Dataset = dataset,
+                    Epochs = request.Epochs,
+                    BatchSize = batch,
+                    Seed = request.Seed,
+                    Device = request.Device,
+                    DataDirectory = dir,
+                    Run = run,
+                    RunsDirectory = request.RunsDirectory,
+                    TrainLimit = request.TrainLimit,
+                    TestLimit = request.TestLimit,
+                });
+                accuracy = outcome.Epochs.Count > 0 ? outcome.Epochs[^1].TestAccuracy : double.NaN;
+                status = outcome.Status == RunStatus.Diverged
+                    ? FormattableString.Invariant($"diverged at epoch {outcome.DivergedEpoch} step {outcome.DivergedStep}")
+                    : "completed";
+                line(FormattableString.Invariant($"{prefix}: {status}, test accuracy {(double.IsNaN(accuracy) ? "NaN" : accuracy.ToString("0.00", CultureInfo.InvariantCulture))}%"));
+            }
+            rows.Add(new SweepRow(entry.Name, timing.Parameters, batch, timing.MsPerStep, batch * 1000.0 / timing.MsPerStep, timing.PeakBytes / 1048576.0,
+                request.Epochs, request.TrainLimit, accuracy, timing.DeviceName, status, date));
+            // Written after every model, so that an interrupted sweep keeps what it measured.
+            WriteCsv(csv, Merge(request.Fresh ? [] : ReadCsvLines(csv), rows));
+        }
+        if (rows.Count == 0 && !File.Exists(csv))
+            WriteCsv(csv, []);
+        return (csv, rows, skipped);
+    }
+
+    private sealed record Timing(long Parameters, double MsPerStep, long PeakBytes, string DeviceName);
+
+    /// <summary>Builds the model with the paper's initialisation, takes one batch of training images (cycled when the set
+    /// is smaller), runs warm-up steps, then times whole training steps (zero gradients, forward, loss and its result,
+    /// backward, Adam step, device synchronisation).</summary>
+    private static Timing Time(string name, Dataset train, int batch, SweepRequest request)
+    {
+        using var device = ComputeDevice.Open(request.Device);
+        device.ResetPeak();
+        var config = ModelRegistry.Configure(name, train.Channels, train.Height, train.Width, train.Classes);
+        using var model = ModelRegistry.Create(device, config);
+        var net = model.Network;
+        Init.Apply(net, new Rng(request.Seed));
+        using var adam = new Adam(device, net.NamedParameters());
+        using var loss = new LogSoftmaxNllLoss(device);
+        int item = train.ItemLength;
+        var images = new float[batch * item];
+        var labels = new float[batch];
+        for (int i = 0; i < batch; i++)
+        {
+            int k = i % train.Count;
+            Array.Copy(train.Images, k * item, images, i * item, item);
+            labels[i] = train.Labels[k];
+        }
+        using var x = device.Upload(Shape.Of(batch, train.Channels, train.Height, train.Width), images);
+        using var y = device.Upload(Shape.Of(batch), labels);
+
+        void Step()
+        {
+            adam.ZeroGrad();
+            loss.Forward(net.Forward(x), y);
+            loss.Result();
+            net.Backward(loss.Backward());
+            adam.Step();
+            device.Synchronize();
+        }
+
+        for (int i = 0; i < request.WarmupSteps; i++)
+            Step();
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < request.Steps; i++)
+            Step();
+        double ms = clock.Elapsed.TotalMilliseconds / Math.Max(1, request.Steps);
+        return new Timing(net.ParameterCount, ms, device.PeakAllocatedBytes, device.Name);
+    }
+
+    private static string? CifarDirectory(SweepRequest request)
+    {
+        if (request.CifarData is not null)
+            return request.CifarData;
+        return request.FashionData is not null && Reproducer.Cifar10Present(request.FashionData) ? request.FashionData : null;
+    }
+
+    /// <summary>The data lines of an existing sweep.csv keyed by model (first column), if its header is this version's.</summary>
+    private static List<(string Model, string Line)> ReadCsvLines(string path)
+    {
+        if (!File.Exists(path))
+            return [];
+        var lines = File.ReadAllLines(path);
+        if (lines.Length == 0 || lines[0] != string.Join(",", SweepRow.Columns))
+            return [];
+        return lines.Skip(1).Where(l => l.Length > 0).Select(l => (l.Split(',')[0], l)).ToList();
+    }
+
+    /// <summary>Old rows of models not measured now, in their order, then the new rows in registry order.</summary>
+    private static List<string> Merge(List<(string Model, string Line)> old, List<SweepRow> rows)
+    {
+        var fresh = rows.ToDictionary(r => r.Model, StringComparer.Ordinal);
+        var all = old.Where(o => !fresh.ContainsKey(o.Model)).Select(o => (o.Model, o.Line))
+            .Concat(rows.Select(r => (r.Model, Line: r.ToCsv())))
+            .ToList();
+        var order = ModelRegistry.Names.Select((n, i) => (n, i)).ToDictionary(p => p.n, p => p.i, StringComparer.Ordinal);
+        return all.OrderBy(a => order.TryGetValue(a.Model, out int i) ? i : int.MaxValue).Select(a => a.Line).ToList();
+    }
+
+    private static void WriteCsv(string path, IEnumerable<string> lines)
+    {
+        var sb = new StringBuilder(string.Join(",", SweepRow.Columns)).Append('\n');
+        foreach (var l in lines)
+            sb.Append(l).Append('\n');
+        string temp = path + ".tmp";
+        File.WriteAllText(temp, sb.ToString(), new UTF8Encoding(false));
+        File.Move(temp, path, overwrite: true);
+    }
+
+    /// <summary>Finds scripts/plot.py: beside the current directory or any directory above it, or above the tool's own location.</summary>
+    public static string? FindPlotScript()
+    {
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        {
+            for (var d = new DirectoryInfo(start); d is not null; d = d.Parent)
+            {
+                string candidate = Path.Combine(d.FullName, "scripts", "plot.py");
+                if (File.Exists(candidate))
+                    return candidate;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Runs `python3 plot.py --sweep CSV --out DIR`; returns null on success, else why it failed.</summary>
+    public static string? Plot(string script, string csv, string outDirectory, TimeSpan timeout)
+    {
+        var start = new ProcessStartInfo("python3")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in new[] { script, "--sweep", csv, "--out", outDirectory })
+            start.ArgumentList.Add(a);
+        try
+        {
+            using var p = Process.Start(start) ?? throw new InvalidOperationException("python3 did not start");
+            var stdout = p.StandardOutput.ReadToEndAsync();
+            var stderr = p.StandardError.ReadToEndAsync();
+            if (!p.WaitForExit(timeout))
+            {
+                p.Kill(entireProcessTree: true);
+                return $"python3 {script} did not finish within {timeout.TotalSeconds:0} s";
+            }
+            p.WaitForExit();
+            return p.ExitCode == 0 ? null : $"python3 {script} exited with code {p.ExitCode}: {stderr.Result.Trim()}";
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+        {
+            return $"could not run python3 ({e.Message})";
+        }
+    }
+}
