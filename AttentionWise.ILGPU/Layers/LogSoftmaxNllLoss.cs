@@ -58,14 +58,24 @@ public sealed class LogSoftmaxNllLoss : IDisposable
     }
 
     /// <summary>d(mean NLL)/d logits [N, K] = (softmax − one-hot) / N; the tensor belongs to this object.</summary>
-    public DeviceTensor Backward()
+    public DeviceTensor Backward() => Backward(0);
+
+    /// <summary>
+    /// The gradient of the mean NLL over a larger batch of which this forward pass saw a part (micro-batching):
+    /// (softmax − one-hot) / <paramref name="meanOver"/>. Summed over every part of the batch, the parameter
+    /// gradients equal those of the whole batch at once. 0 means the batch of the last Forward.
+    /// </summary>
+    public DeviceTensor Backward(int meanOver)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(meanOver);
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (_logp is null || _labels is null)
             throw new InvalidOperationException("LogSoftmaxNllLoss.Backward called before Forward.");
         int n = _logp.Shape[0], classes = _logp.Shape[1];
         var g = Resize(ref _grad, _logp.Shape);
-        _device.Kernels<LossKernelSet>().Backward(n, g.View, _logp.View, _labels.View, classes, 1f / n);
+        if (meanOver != 0 && meanOver < n)
+            throw new ArgumentOutOfRangeException(nameof(meanOver), $"The batch of {meanOver} cannot be smaller than its part of {n}.");
+        _device.Kernels<LossKernelSet>().Backward(n, g.View, _logp.View, _labels.View, classes, 1f / (meanOver == 0 ? n : meanOver));
         return g;
     }
 

@@ -233,6 +233,37 @@ public class CliTests
         Assert.Contains("features.conv1.weight", Checkpoint.Load(Path.Combine(dir.Path, "runs", "control", Checkpoint.FileName)).Tensors.Keys);
     }
 
+    [Fact]
+    public void MicroBatchesOfTheControlModelTrainLikeTheWholeBatchAndAttentionModelsRefuseThem()
+    {
+        using var dir = new TempDir();
+        SyntheticData.Write(dir.Path, 40, 16, 4);
+        // Batches of 16 (and a last one of 8) in parts of 5: 5+5+5+1 and 5+3.
+        var whole = Aw(Train(dir, "whole", "--model", "control", "--epochs", "2"));
+        var parts = Aw(Train(dir, "parts", "--model", "control", "--epochs", "2", "--micro-batch", "5"));
+        Assert.True(whole.Code == 0 && parts.Code == 0, whole.Err + parts.Err);
+        var a = CsvLog<StepRow>.ReadAll(Path.Combine(dir.Path, "runs", "whole", Trainer.StepsFile));
+        var b = CsvLog<StepRow>.ReadAll(Path.Combine(dir.Path, "runs", "parts", Trainer.StepsFile));
+        Assert.Equal(6, a.Count);
+        Assert.Equal(a.Count, b.Count);
+        for (int i = 0; i < a.Count; i++)
+        {
+            Assert.Equal(a[i].Loss, b[i].Loss, 1e-4 * Math.Abs(a[i].Loss));
+            Assert.Equal(a[i].GradMean, b[i].GradMean, 1e-3 * Math.Abs(a[i].GradMean) + 1e-9);
+        }
+        var wa = Checkpoint.Load(Path.Combine(dir.Path, "runs", "whole", Checkpoint.FileName)).Tensors["features.conv1.weight"].Data;
+        var wb = Checkpoint.Load(Path.Combine(dir.Path, "runs", "parts", Checkpoint.FileName)).Tensors["features.conv1.weight"].Data;
+        Assert.True(wa.Zip(wb).Max(p => Math.Abs(p.First - p.Second)) < 1e-5f);
+        Assert.NotEqual(0f, wa.Zip(wb).Max(p => Math.Abs(p.First)));
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(dir.Path, "runs", "parts", Trainer.ConfigFile)))!;
+        Assert.Equal(5, config["training"]!["micro_batch"]!.GetValue<int>());
+
+        var refused = Aw(Train(dir, "attention", "--micro-batch", "4"));
+        Assert.Equal(ExitCodes.Usage, refused.Code);
+        Assert.Contains("batchnorm", refused.Err);
+        Assert.False(File.Exists(Path.Combine(dir.Path, "runs", "attention", Trainer.EpochsFile)));
+    }
+
     [Theory]
     [InlineData("--model", "nope", "Valid models: control, attention-a, attention-b")]
     [InlineData("--dataset", "mnist", "Valid datasets: fashion-mnist, cifar10")]

@@ -42,7 +42,7 @@ internal static class EvalCommand
             using var images = dev.Upload(test.Shape, test.Images);
             using var labels = dev.Upload(Shape.Of(test.Count), Trainer.ToFloats(test.Labels));
             using var order = dev.Upload(Shape.Of(test.Count), Trainer.ToFloats(Enumerable.Range(0, test.Count).ToArray()));
-            var (meanLoss, accuracy) = Trainer.Evaluate(model.Network, loss, images, labels, order, CliOptions.Given(parse, batch) ?? info.Settings.BatchSize);
+            var (meanLoss, accuracy) = Trainer.Evaluate(model.Network, loss, images, labels, order, CliOptions.Given(parse, batch) ?? Trainer.PartSize(model, info.Settings));
             var console = Consoles.Create(io.Out, io.Interactive);
             var table = new Table().Border(TableBorder.Rounded).AddColumn("checkpoint").AddColumn("model").AddColumn("epoch")
                 .AddColumn("dataset").AddColumn(new TableColumn("test images").RightAligned())

@@ -23,6 +23,8 @@ internal static class TrainCommand
         var runsDir = new Option<string>("--runs-dir") { Description = "Directory that holds the runs.", DefaultValueFactory = _ => "runs", HelpName = "DIR" };
         var trainLimit = CliOptions.Positive("--train-limit", "Train on the first N training images only (quick runs).");
         var testLimit = CliOptions.Positive("--test-limit", "Evaluate on the first N test images only (quick runs; the paper's accuracy is on all 10,000).");
+        var microBatch = CliOptions.Positive("--micro-batch",
+            $"Models without batch statistics (control, dia-control): train each batch in parts of at most N images whose gradients add up to the batch's, to save device memory. Default: {RunSettings.DefaultMicroBatch}. Attention models (batchnorm) always take the whole batch.");
         var resume = new Option<bool>("--resume") { Description = "Continue the run named by --run from its checkpoint.safetensors, with the run's own settings." };
         var heads = CliOptions.Positive("--heads", "Attention models: heads per layer (overrides the configuration's).");
         var layers = CliOptions.Positive("--layers", "Attention models: attention layers (overrides the configuration's).");
@@ -36,7 +38,7 @@ internal static class TrainCommand
             "summary.json and checkpoint.safetensors (after every epoch). With no options: attention-b on Fashion-MNIST for 10 epochs on the best device. " +
             "Exit code 3 when the training loss becomes NaN or infinite (the files written so far stay valid).")
         {
-            model, dataset, epochs, batch, lr, attentionLr, seed, device, data, run, runsDir, trainLimit, testLimit, resume, heads, layers, postBn, noSkip, headBias,
+            model, dataset, epochs, batch, lr, attentionLr, seed, device, data, run, runsDir, trainLimit, testLimit, microBatch, resume, heads, layers, postBn, noSkip, headBias,
         };
 
         command.SetAction(parse => io.Guard(() =>
@@ -56,6 +58,7 @@ internal static class TrainCommand
                 RunsDirectory = parse.GetValue(runsDir) ?? "runs",
                 TrainLimit = CliOptions.Given(parse, trainLimit),
                 TestLimit = CliOptions.Given(parse, testLimit),
+                MicroBatch = CliOptions.Given(parse, microBatch),
                 Resume = parse.GetValue(resume),
                 Overrides = new AttentionOverrides(
                     CliOptions.Given(parse, heads),

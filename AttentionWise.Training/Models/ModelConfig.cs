@@ -73,6 +73,10 @@ public interface ITrainableModel : IDisposable
     /// <summary>The paper's "last gradients average" read now: the mean of the gradient of the first layer's
     /// weight (control: conv 1 weight; attention: Wx of head 0 of layer 0).</summary>
     float FirstLayerGradientMean();
+
+    /// <summary>Whether every image's output and gradient depend on that image alone in training mode (no batch
+    /// statistics): then a batch can be trained in parts with the same result (micro-batching).</summary>
+    bool BatchIndependent { get; }
 }
 
 /// <summary>A built model: a network plus what the loop needs to know about it.</summary>
@@ -86,8 +90,10 @@ public sealed class TrainableModel : ITrainableModel
     /// <param name="firstLayerWeight">The first layer's weight parameter.</param>
     /// <param name="offset">Start of the part of <paramref name="firstLayerWeight"/> the gradient metric averages (e.g. head 0).</param>
     /// <param name="length">Length of that part; null: to the end.</param>
-    public TrainableModel(ModelConfig config, Module network, Parameter firstLayerWeight, int offset = 0, int? length = null)
+    /// <param name="batchIndependent">No batch statistics in training mode (see <see cref="ITrainableModel.BatchIndependent"/>).</param>
+    public TrainableModel(ModelConfig config, Module network, Parameter firstLayerWeight, int offset = 0, int? length = null, bool batchIndependent = false)
     {
+        BatchIndependent = batchIndependent;
         Config = config;
         Network = network;
         FirstLayerWeight = firstLayerWeight;
@@ -101,6 +107,7 @@ public sealed class TrainableModel : ITrainableModel
     public Module Network { get; }
     public Parameter FirstLayerWeight { get; }
     public long ParameterCount => Network.ParameterCount;
+    public bool BatchIndependent { get; }
 
     public float FirstLayerGradientMean()
     {

@@ -83,7 +83,7 @@ public static class ModelRegistry
             case ModelFamily.Control:
             {
                 var model = new ControlModel(device, config.Channels, config.Height, config.Width, config.Classes);
-                return new TrainableModel(config, model, model.Conv1.Weight);
+                return new TrainableModel(config, model, model.Conv1.Weight, batchIndependent: true);
             }
             case ModelFamily.Attention:
             {
@@ -95,7 +95,7 @@ public static class ModelRegistry
             case ModelFamily.DiaControl:
             {
                 var model = new DiaControlModel(device, config.Channels, config.Height, config.Width, config.Classes);
-                return new TrainableModel(config, model, model.Conv1.Weight);
+                return new TrainableModel(config, model, model.Conv1.Weight, batchIndependent: true);
             }
             default:
                 throw new NotSupportedException($"Model family {entry.Family} has no factory.");

@@ -177,15 +177,20 @@ public static class Sweep
             Array.Copy(train.Images, k * item, images, i * item, item);
             labels[i] = train.Labels[k];
         }
-        using var x = device.Upload(Shape.Of(batch, train.Channels, train.Height, train.Width), images);
-        using var y = device.Upload(Shape.Of(batch), labels);
+        using var source = device.Upload(Shape.Of(batch, train.Channels, train.Height, train.Width), images);
+        using var sourceLabels = device.Upload(Shape.Of(batch), labels);
+        using var order = device.Upload(Shape.Of(batch), Trainer.ToFloats(Enumerable.Range(0, batch).ToArray()));
+        int part = Trainer.PartSize(model, new RunSettings
+        {
+            Dataset = train.Name, Epochs = 1, BatchSize = batch, LearningRate = RunSettings.DefaultLearningRate, Seed = request.Seed,
+        });
+        using var x = device.Allocate(Shape.Of(part, train.Channels, train.Height, train.Width));
+        using var y = device.Allocate(Shape.Of(part));
 
         void Step()
         {
             adam.ZeroGrad();
-            loss.Forward(net.Forward(x), y);
-            loss.Result();
-            net.Backward(loss.Backward());
+            Trainer.ForwardBackward(net, loss, source, sourceLabels, order, 0, batch, part, x, y);
             adam.Step();
             device.Synchronize();
         }

@@ -19,6 +19,7 @@ public sealed record TrainRequest
     public string RunsDirectory { get; init; } = "runs";
     public int? TrainLimit { get; init; }
     public int? TestLimit { get; init; }
+    public int? MicroBatch { get; init; }
     public bool Resume { get; init; }
     public AttentionOverrides Overrides { get; init; } = new();
 }
@@ -29,6 +30,10 @@ public sealed record RunSettings
     public const int DefaultEpochs = 10;
     public const float DefaultLearningRate = 1e-3f;
     public const ulong DefaultSeed = 1;
+
+    /// <summary>The part of a batch that models without batch statistics (control, dia-control) train at once
+    /// when --micro-batch is not given: keeps the control model at batch 4096 within a few GiB.</summary>
+    public const int DefaultMicroBatch = 512;
 
     public required string Dataset { get; init; }
     public string? DataDirectory { get; init; }
@@ -46,6 +51,11 @@ public sealed record RunSettings
 
     /// <summary>Only the first N test images (quick runs); null: all.</summary>
     public int? TestLimit { get; init; }
+
+    /// <summary>Largest number of images one forward/backward pass holds: a batch is trained in parts of this size
+    /// whose gradients add up to the whole batch's (models without batch statistics only). Null: the whole batch
+    /// at once (models with batchnorm) or <see cref="DefaultMicroBatch"/>.</summary>
+    public int? MicroBatch { get; init; }
 
     public string ToJson() => JsonSerializer.Serialize(this, ModelConfig.Json);
 

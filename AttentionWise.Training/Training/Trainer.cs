@@ -149,6 +149,7 @@ public static class Trainer
                 Seed = request.Seed ?? RunSettings.DefaultSeed,
                 TrainLimit = request.TrainLimit,
                 TestLimit = request.TestLimit,
+                MicroBatch = request.MicroBatch,
             };
             runName = request.Run ?? $"{entry.Name}-{startTime.ToLocalTime():yyyyMMdd-HHmmss}";
             runDir = Path.Combine(request.RunsDirectory, runName);
@@ -208,6 +209,7 @@ public static class Trainer
             throw new DatasetException($"The dataset has {n} training and {test.Count} test images; both must be at least 1.");
         int batch = settings.BatchSize;
         int stepsPerEpoch = (n + batch - 1) / batch;
+        int part = PartSize(model, settings);
         var start = new RunStart(runDir, config, net.ParameterCount, device.Info, settings, n, test.Count, stepsPerEpoch, firstEpoch);
         observer?.Started(start);
 
@@ -225,7 +227,7 @@ public static class Trainer
         using var testLabels = device.Upload(Shape.Of(test.Count), ToFloats(test.Labels));
         using var testOrder = device.Upload(Shape.Of(test.Count), ToFloats(Enumerable.Range(0, test.Count).ToArray()));
         using var order = device.Allocate(Shape.Of(n));
-        int largest = Math.Min(batch, n);
+        int largest = Math.Min(part, n);
         using var x = device.Allocate(Shape.Of(largest, train.Channels, train.Height, train.Width));
         using var y = device.Allocate(Shape.Of(largest));
         using var epochs = new CsvLog<EpochRow>(epochsPath);
@@ -248,16 +250,8 @@ public static class Trainer
             {
                 int offset = step * batch;
                 int size = Math.Min(batch, n - offset);
-                x.Resize(Shape.Of(size, train.Channels, train.Height, train.Width));
-                y.Resize(Shape.Of(size));
-                Gather.Rows(trainImages, order, offset, x);
-                Gather.Rows(trainLabels, order, offset, y);
-
                 adam.ZeroGrad();
-                var logits = net.Forward(x);
-                loss.Forward(logits, y);
-                var (batchLoss, batchCorrect) = loss.Result();
-                net.Backward(loss.Backward());
+                var (batchLoss, batchCorrect) = ForwardBackward(net, loss, trainImages, trainLabels, order, offset, size, part, x, y);
                 gradMean = model.FirstLayerGradientMean();
                 steps.Write(new StepRow { Epoch = epoch, Step = step + 1, Loss = batchLoss, GradMean = gradMean });
                 if (!float.IsFinite(batchLoss))
@@ -275,7 +269,7 @@ public static class Trainer
             double trainSeconds = epochClock.Elapsed.TotalSeconds;
 
             observer?.Evaluating(epoch);
-            var (testLoss, testAccuracy) = Evaluate(net, loss, testImages, testLabels, testOrder, batch);
+            var (testLoss, testAccuracy) = Evaluate(net, loss, testImages, testLabels, testOrder, part);
             var row = new EpochRow
             {
                 Epoch = epoch,
@@ -299,6 +293,55 @@ public static class Trainer
         var outcome = new TrainingOutcome(RunStatus.Completed, runDir, config, net.ParameterCount, device.Name, rows, device.PeakAllocatedBytes, clock.Elapsed.TotalSeconds);
         WriteSummary(runDir, outcome);
         return outcome;
+    }
+
+    /// <summary>
+    /// The forward and backward passes of one training batch: the <paramref name="size"/> images listed in
+    /// <paramref name="order"/> from <paramref name="offset"/>, gathered on the device in parts of at most
+    /// <paramref name="part"/> images into <paramref name="x"/> and <paramref name="y"/> (buffers with room for a part).
+    /// Each part's loss gradient is divided by the whole batch's size, so the parameter gradients that accumulate
+    /// are the whole batch's. Returns the batch's mean loss and its count of correct predictions.
+    /// </summary>
+    public static (float Loss, int Correct) ForwardBackward(Module net, LogSoftmaxNllLoss loss, DeviceTensor images, DeviceTensor labels,
+        DeviceTensor order, int offset, int size, int part, DeviceTensor x, DeviceTensor y)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        ArgumentNullException.ThrowIfNull(loss);
+        ArgumentNullException.ThrowIfNull(images);
+        ArgumentOutOfRangeException.ThrowIfLessThan(part, 1);
+        var item = images.Shape.ToArray();
+        float batchLoss = 0;
+        int correct = 0;
+        for (int first = 0; first < size; first += part)
+        {
+            int count = Math.Min(part, size - first);
+            item[0] = count;
+            x.Resize(Shape.Of(item));
+            y.Resize(Shape.Of(count));
+            Gather.Rows(images, order, offset + first, x);
+            Gather.Rows(labels, order, offset + first, y);
+            loss.Forward(net.Forward(x), y);
+            var (partLoss, partCorrect) = loss.Result();
+            batchLoss += count == size ? partLoss : partLoss * count / size;
+            correct += partCorrect;
+            net.Backward(loss.Backward(size));
+        }
+        return (batchLoss, correct);
+    }
+
+    /// <summary>How many images one forward/backward pass of a batch holds: the whole batch for models with batch
+    /// statistics, else --micro-batch or <see cref="RunSettings.DefaultMicroBatch"/>.</summary>
+    public static int PartSize(ITrainableModel model, RunSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(settings);
+        if (!model.BatchIndependent)
+        {
+            if (settings.MicroBatch is int m && m < settings.BatchSize)
+                throw new UsageException($"--micro-batch {m} cannot split a batch of {model.Config.Name}: its batchnorm statistics need the whole batch of {settings.BatchSize} at once. Lower --batch-size instead.");
+            return settings.BatchSize;
+        }
+        return Math.Min(settings.BatchSize, settings.MicroBatch ?? RunSettings.DefaultMicroBatch);
     }
 
     /// <summary>Mean NLL and accuracy (%) of a network in evaluation mode over a device-resident set, in batches.</summary>
@@ -397,6 +440,8 @@ public static class Trainer
             throw new UsageException($"--train-limit must be at least 1, not {s.TrainLimit}.");
         if (s.TestLimit is < 1)
             throw new UsageException($"--test-limit must be at least 1, not {s.TestLimit}.");
+        if (s.MicroBatch is < 1)
+            throw new UsageException($"--micro-batch must be at least 1, not {s.MicroBatch}.");
     }
 
     /// <summary>On --resume the checkpoint's settings hold; options given again must agree with them,
@@ -433,6 +478,7 @@ public static class Trainer
         {
             Epochs = r.Epochs ?? s.Epochs,
             DataDirectory = r.DataDirectory ?? s.DataDirectory,
+            MicroBatch = r.MicroBatch ?? s.MicroBatch,
         };
     }
 
