@@ -69,7 +69,6 @@ public class AttentionStepBenchmarks : IDisposable
     {
         public StepConfig()
         {
-            AddJob(Job.Default.WithLaunchCount(1).WithWarmupCount(1).WithIterationCount(5).WithInvocationCount(1).WithUnrollFactor(1));
             AddColumn(new RateColumn("images/s", c => (int)c.Parameters["Batch"]));
         }
     }
@@ -151,7 +150,6 @@ public class AttentionLayerBenchmarks : IDisposable
     {
         public LayerConfig()
         {
-            AddJob(Job.Default.WithLaunchCount(1).WithWarmupCount(1).WithIterationCount(5).WithInvocationCount(1).WithUnrollFactor(1));
             AddColumn(new RateColumn("images/s", c => (int)c.Parameters["Batch"]));
         }
     }
@@ -240,7 +238,6 @@ public class DiaBenchmarks : IDisposable
     {
         public DiaConfig()
         {
-            AddJob(Job.Default.WithLaunchCount(1).WithWarmupCount(2).WithIterationCount(10).WithInvocationCount(1).WithUnrollFactor(1));
             AddColumn(new RateColumn("images/s", c => (int)c.Parameters["Batch"]));
         }
     }

@@ -82,7 +82,6 @@ public class ControlStepBenchmarks : IDisposable
     {
         public Config()
         {
-            AddJob(Job.Default.WithLaunchCount(1).WithWarmupCount(1).WithIterationCount(3).WithInvocationCount(1).WithUnrollFactor(1));
             AddColumn(new RateColumn("images/s", c => (int)c.Parameters["Batch"]));
         }
     }

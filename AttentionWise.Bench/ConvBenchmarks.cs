@@ -93,8 +93,6 @@ public class ConvBenchmarks : IDisposable
     {
         public Config()
         {
-            // One pass takes seconds on a 2-core CPU: a few iterations give a stable mean.
-            AddJob(Job.Default.WithLaunchCount(1).WithWarmupCount(2).WithIterationCount(5).WithInvocationCount(1).WithUnrollFactor(1));
             AddColumn(new RateColumn("GFLOP/s", c => Flops((string)c.Parameters["Conv"], (int)c.Parameters["Batch"]) / 1e9));
         }
     }

@@ -2,8 +2,8 @@ using BenchmarkDotNet.Running;
 
 namespace AttentionWise.Bench;
 
-/// <summary>Runs the benchmarks: `dotnet run -c Release --project AttentionWise.Bench -- --filter '*'`, or the quick
-/// Stopwatch harnesses: `… -- quick [conv2 conv5 …]` and `… -- profile heads|layer|dia …` (per-launch timings of the
+/// <summary>Runs the benchmarks: `dotnet run -c Release --project AttentionWise.Bench -- --filter '*'` (add `--dry` for one
+/// cold invocation of each, as CI does; other arguments are BenchmarkDotNet's), or the quick Stopwatch harnesses: `… -- quick [conv2 conv5 …]` and `… -- profile heads|layer|dia …` (per-launch timings of the
 /// attention and DIA layers).</summary>
 public static class Program
 {
@@ -16,7 +16,13 @@ public static class Program
         }
         if (args.Length > 0 && args[0] == "profile")
             return Profile.Run(args);
-        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
-        return 0;
+        bool dry = args.Contains("--dry");
+        var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly)
+            .Run(args.Where(a => a != "--dry").ToArray(), BenchConfig.Create(dry));
+        // A benchmark that threw or could not be built is a failure (CI relies on it).
+        bool failed = summaries.Any(s => s.HasCriticalValidationErrors || s.Reports.Any(r => !r.Success));
+        if (failed)
+            Console.Error.WriteLine("bench: at least one benchmark failed (see above).");
+        return failed ? 1 : 0;
     }
 }
