@@ -116,27 +116,44 @@ def plot_sweep(sweep_csv, out_dir):
     acc = column(rows, "test_accuracy")
     ms = column(rows, "ms_per_step")
     names = [r.get("model", "?") for r in rows]
+    status = [r.get("status", "") for r in rows]
+    trained = [r.get("train_limit", "") for r in rows]
     finite_ms = [m for m in ms if not math.isnan(m) and m > 0]
-    biggest = max(finite_ms) if finite_ms else 1.0
-    sizes = [40 + 460 * (m / biggest) if not math.isnan(m) and m > 0 else 40 for m in ms]
+    lo = math.log10(min(finite_ms)) if finite_ms else 0.0
+    hi = math.log10(max(finite_ms)) if finite_ms else 1.0
+    # Step times span several orders of magnitude: marker area grows with their logarithm.
+    sizes = [40 + 460 * ((math.log10(m) - lo) / (hi - lo) if hi > lo else 1.0) if not math.isnan(m) and m > 0 else 40
+             for m in ms]
+
+    def fmt_ms(m):
+        return f"{m / 1000:.1f} s/step" if m >= 1000 else f"{m:.0f} ms/step"
 
     fig, ax = plt.subplots(figsize=(9, 6))
-    # A collapsed model (non-finite loss, accuracy NaN or at chance) is drawn at chance level with a cross.
-    collapsed = [math.isnan(a) for a in acc]
+    # A collapsed model (non-finite loss) is drawn at chance level with a cross; a model timed but not trained
+    # (epochs 0) has no accuracy and is listed under the plot instead.
+    collapsed = [st == "diverged" for st in status]
+    untrained = [math.isnan(a) and not c for a, c in zip(acc, collapsed)]
     y = [10.0 if c else a for a, c in zip(acc, collapsed)]
     colors = ["tab:red" if n.startswith("control") or n.startswith("dia") else "tab:blue" for n in names]
     for i in range(len(rows)):
+        if untrained[i]:
+            continue
         ax.scatter([params[i]], [y[i]], s=sizes[i], c=colors[i], alpha=0.6, linewidths=0.8,
                    marker="X" if collapsed[i] else "o", edgecolors="black")
         note = " (collapsed)" if collapsed[i] else ""
-        timing = f"\n{ms[i]:.0f} ms/step" if not math.isnan(ms[i]) else ""
+        if trained[i]:
+            note += f" ({int(float(trained[i])):,} train images)"
+        timing = f"\n{fmt_ms(ms[i])}" if not math.isnan(ms[i]) else ""
         ax.annotate(f"{names[i]}{note}{timing}", (params[i], y[i]), textcoords="offset points",
                     xytext=(6, 6), fontsize=8)
+    timed_only = [f"{names[i]} ({params[i]:,.0f} parameters, {fmt_ms(ms[i])})" for i in range(len(rows)) if untrained[i]]
+    if timed_only:
+        fig.text(0.01, 0.01, "Timed, not trained: " + "; ".join(timed_only), fontsize=8)
     ax.set_xscale("log")
     ax.set(xlabel="parameters (log scale)", ylabel="test accuracy (%)",
-           title="Accuracy against parameters (marker area ∝ time per training step)")
+           title="Accuracy against parameters (marker area grows with log time per training step)")
     ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.04 if timed_only else 0, 1, 1))
     path = os.path.join(out_dir, "sweep.png")
     fig.savefig(path, dpi=120)
     plt.close(fig)
