@@ -32,7 +32,7 @@ public class AttentionStepBenchmarks : IDisposable
     public void Setup()
     {
         _device = ComputeDevice.Open(Environment.GetEnvironmentVariable("AW_DEVICE"));
-        _model = new AttentionModel(_device, AttentionLayerBenchmarks.Options(Configuration));
+        _model = new AttentionModel(_device, AttentionConfigurations.Options(Configuration));
         Init.Apply(_model, new Rng(1));
         _loss = new LogSoftmaxNllLoss(_device);
         _adam = new Adam(_device, _model.NamedParameters());
@@ -74,25 +74,9 @@ public class AttentionStepBenchmarks : IDisposable
     }
 }
 
-/// <summary>
-/// Forward and backward of one attention layer (heads, conv, skip, ReLU) of configuration B (8 heads) and H (16 heads),
-/// Fashion-MNIST 1×28×28, batch 4096, in training mode.
-/// `flock /tmp/aw-cpu.lock dotnet run -c Release --project AttentionWise.Bench -- --filter '*AttentionLayer*'`.
-/// </summary>
-[Config(typeof(LayerConfig))]
-public class AttentionLayerBenchmarks : IDisposable
+/// <summary>The paper's attention configurations as model options (SPEC §2).</summary>
+public static class AttentionConfigurations
 {
-    private ComputeDevice _device = null!;
-    private AttentionLayer _layer = null!;
-    private DeviceTensor _x = null!;
-    private DeviceTensor _g = null!;
-
-    [Params(4096)]
-    public int Batch { get; set; }
-
-    [Params("B", "H")]
-    public string Configuration { get; set; } = "B";
-
     /// <summary>The paper's configurations A–H on 1×28×28.</summary>
     public static AttentionModelOptions Options(string configuration) => configuration.ToUpperInvariant() switch
     {
@@ -106,53 +90,6 @@ public class AttentionLayerBenchmarks : IDisposable
         "H" => new(1, 28, 28, 16, 4, false),
         _ => throw new ArgumentException($"Unknown configuration '{configuration}'."),
     };
-
-    [GlobalSetup]
-    public void Setup()
-    {
-        _device = ComputeDevice.Open(Environment.GetEnvironmentVariable("AW_DEVICE"));
-        var o = Options(Configuration);
-        _layer = new AttentionLayer(_device, o.Channels, o.Height, o.Width, o.Heads, o.PostConvBatchNorm, o.Skip, o.HeadBias);
-        Init.Apply(_layer, new Rng(2));
-        var (images, _, _) = BenchData.FashionMnist(Batch);
-        _x = _device.Upload(Shape.Of(Batch, 1, 28, 28), images);
-        _g = _device.Upload(_x.Shape, QuickTiming.Random(_x.Length, 3));
-        _layer.Forward(_x);
-        _layer.Backward(_g);
-    }
-
-    [Benchmark]
-    public void Forward()
-    {
-        _layer.Forward(_x);
-        _device.Synchronize();
-    }
-
-    /// <summary>Backward after a forward (the forward is not timed: the two are separate benchmarks).</summary>
-    [Benchmark]
-    public void Backward()
-    {
-        _layer.Backward(_g);
-        _device.Synchronize();
-    }
-
-    [GlobalCleanup]
-    public void Dispose()
-    {
-        _x?.Dispose();
-        _g?.Dispose();
-        _layer?.Dispose();
-        _device?.Dispose();
-        GC.SuppressFinalize(this);
-    }
-
-    private sealed class LayerConfig : ManualConfig
-    {
-        public LayerConfig()
-        {
-            AddColumn(new RateColumn("images/s", c => (int)c.Parameters["Batch"]));
-        }
-    }
 }
 
 /// <summary>A module that passes its input through (a copy): lets a DIA stage be timed without its convolutions.</summary>

@@ -9,9 +9,9 @@ namespace AttentionWise.Bench;
 /// Forward and backward (input and parameter gradients together, as training runs them) of every layer of the models
 /// at the shapes the models use, each at the paper's batch for its model scaled to what a 2-core CPU times in seconds:
 /// the control model's layers (SPEC §1) at batch 256, the attention model's (SPEC §2) at batch 4096.
-/// The DIA unit and whole attention layers have their own benchmarks (<see cref="DiaBenchmarks"/>,
-/// <see cref="AttentionLayerBenchmarks"/>); whole training steps are in <see cref="ControlStepBenchmarks"/> and
-/// <see cref="AttentionStepBenchmarks"/>.
+/// "attention-b.layer" and "attention-h.layer" are whole attention layers (heads, conv, skip, ReLU) of B and H.
+/// The DIA unit has its own benchmark (<see cref="DiaBenchmarks"/>); whole training steps are in
+/// <see cref="ControlStepBenchmarks"/> and <see cref="AttentionStepBenchmarks"/>.
 /// `dotnet run -c Release --project AttentionWise.Bench -- --filter '*LayerBenchmarks*'` (or scripts/bench).
 /// </summary>
 [Config(typeof(Config))]
@@ -30,7 +30,7 @@ public class LayerBenchmarks : IDisposable
     [
         "control.conv1", "control.conv2", "control.conv3", "control.conv4", "control.conv5", "control.conv6",
         "control.relu2", "control.classifier",
-        "attention-b.heads", "attention-h.heads", "attention-b.conv", "attention-h.conv", "attention-a.bn", "attention-b.classifier",
+        "attention-b.layer", "attention-h.layer", "attention-b.heads", "attention-h.heads", "attention-b.conv", "attention-h.conv", "attention-a.bn", "attention-b.classifier",
     ];
 
     /// <summary>Builds a layer and its input shape: (module, input shape, whether the model asks for its input gradient).</summary>
@@ -44,6 +44,8 @@ public class LayerBenchmarks : IDisposable
         "control.conv6" => (new Conv2d(device, 200, 200, 2, 2, 0, bias: false), Shape.Of(256, 200, 14, 14), true),
         "control.relu2" => (new ReLU(device), Shape.Of(256, 100, 28, 28), true),
         "control.classifier" => (new Linear(device, 200 * 7 * 7, 10), Shape.Of(256, 200, 7, 7), true),
+        "attention-b.layer" => (WholeLayer(device, "B"), Shape.Of(4096, 1, 28, 28), true),
+        "attention-h.layer" => (WholeLayer(device, "H"), Shape.Of(4096, 1, 28, 28), true),
         "attention-b.heads" => (new AttentionHeads(device, 1, 28, 28, 8), Shape.Of(4096, 1, 28, 28), true),
         "attention-h.heads" => (new AttentionHeads(device, 1, 28, 28, 16), Shape.Of(4096, 1, 28, 28), true),
         "attention-b.conv" => (new Conv2d(device, 8, 1, 3, 1, 1), Shape.Of(4096, 8, 28, 28), true),
@@ -52,6 +54,12 @@ public class LayerBenchmarks : IDisposable
         "attention-b.classifier" => (new Linear(device, 28 * 28, 10), Shape.Of(4096, 1, 28, 28), true),
         _ => throw new ArgumentException($"Unknown layer '{layer}'. Known: {string.Join(", ", Layers)}."),
     };
+
+    private static AttentionLayer WholeLayer(ComputeDevice device, string configuration)
+    {
+        var o = AttentionConfigurations.Options(configuration);
+        return new AttentionLayer(device, o.Channels, o.Height, o.Width, o.Heads, o.PostConvBatchNorm, o.Skip, o.HeadBias);
+    }
 
     [GlobalSetup]
     public void Setup()
@@ -131,7 +139,7 @@ public class LossAndAdamBenchmarks : IDisposable
         _labels = _device.Upload(Shape.Of(4096), labels);
         _model = Parameters == "control"
             ? ControlStepBenchmarks.ControlModel(_device, 1, 28, 28)
-            : new Training.Models.AttentionModel(_device, AttentionLayerBenchmarks.Options("H"));
+            : new Training.Models.AttentionModel(_device, AttentionConfigurations.Options("H"));
         Init.Apply(_model, new Rng(1));
         _adam = new Adam(_device, _model.NamedParameters());
         foreach (var (_, p) in _model.NamedParameters())
