@@ -10,7 +10,7 @@ namespace AttentionWise.Bench;
 /// One whole training step of the attention model, configuration B by default (8 heads, 2 layers, no post-conv BN,
 /// Fashion-MNIST 1×28×28, batch 4096): forward, loss (and its two-float result), backward, Adam. Inputs are the
 /// first Fashion-MNIST training images where the Debian package installed them, else uniform pixels.
-/// `flock /tmp/aw-cpu.lock dotnet run -c Release --project AttentionWise.Bench -- --filter '*AttentionStep*'`.
+/// `scripts/bench --filter '*AttentionStep*'`.
 /// </summary>
 [Config(typeof(StepConfig))]
 public class AttentionStepBenchmarks : IDisposable
@@ -117,7 +117,7 @@ internal sealed class PassThrough(ComputeDevice device) : Module(device)
 /// <summary>
 /// One DIA unit at C = 200 on 14×14 maps, batch 256 (DIA-control's stage 2 without its convolutions): a stage of
 /// <see cref="Uses"/> pass-through modules, each use = pooling, LSTM step, scale + ReLU; backward through the chain.
-/// `flock /tmp/aw-cpu.lock dotnet run -c Release --project AttentionWise.Bench -- --filter '*Dia*'`.
+/// `scripts/bench --filter '*Dia*'`.
 /// </summary>
 [Config(typeof(DiaConfig))]
 public class DiaBenchmarks : IDisposable

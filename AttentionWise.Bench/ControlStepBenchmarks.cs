@@ -8,7 +8,7 @@ namespace AttentionWise.Bench;
 /// <summary>
 /// One whole training step of the control model (SPEC §1, Fashion-MNIST 1×28×28) at batch 256: forward,
 /// log-softmax + NLL loss (and its two-float result), backward, Adam. Reported in images/s.
-/// `flock /tmp/aw-cpu.lock dotnet run -c Release --project AttentionWise.Bench -- --filter '*ControlStep*'`.
+/// `scripts/bench --filter '*ControlStep*'`.
 /// </summary>
 [Config(typeof(Config))]
 public class ControlStepBenchmarks : IDisposable

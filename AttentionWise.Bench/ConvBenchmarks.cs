@@ -12,7 +12,7 @@ namespace AttentionWise.Bench;
 /// <summary>
 /// The control model's two big convolutions (SPEC §1) at batch 256: forward, input gradient and weight
 /// gradient (with the bias gradient) as separate passes, in GFLOP/s (2·N·Co·Ho·Wo·Ci·kH·kW per pass).
-/// `flock /tmp/aw-cpu.lock dotnet run -c Release --project AttentionWise.Bench -- --filter '*Conv*'`.
+/// `scripts/bench --filter '*Conv*'`.
 /// </summary>
 [Config(typeof(Config))]
 public class ConvBenchmarks : IDisposable
