@@ -234,6 +234,14 @@ public class ReproduceTests
         Assert.Equal("1024", row["batch_size"]);
         Assert.Equal("0.1", row["attention_lr"]);
         Assert.Equal("229942", row["parameters"]);
+
+        // Rewritten without training: the trained CIFAR-10 row stays, the others are skipped with the reason.
+        var again = Aw("reproduce", "--report-only", "--data", dir.Path, "--runs-dir", dir.File("runs"), "--out", dir.File("again"), "--device", "cpu");
+        Assert.True(again.Code == 0, again.Err);
+        var rewritten = ReadCsv(dir.File("again/table1.csv"));
+        Assert.Equal("completed", rewritten.Single(r => r["row"] == "cifar10-attention-segregated")["status"]);
+        Assert.Equal("skipped", rewritten.Single(r => r["row"] == "cifar10-control")["status"]);
+        Assert.Contains("CIFAR-10 rows skipped (cifar10-control, cifar10-attention): no CIFAR-10 data", File.ReadAllText(dir.File("again/table1.md")));
     }
 
     [Fact]

@@ -83,7 +83,8 @@ internal static class ReproduceCommand
             if (parse.GetValue(reportOnly))
             {
                 var info = ComputeDevice.Choose(ComputeDevice.List(), parse.GetValue(device));
-                var (mdOnly, csvOnly) = Reproducer.WriteReport(runs, outDir, budget, info.Name);
+                var (mdOnly, csvOnly) = Reproducer.WriteReport(runs, outDir, budget, info.Name,
+                    CliOptions.Given(parse, data), CliOptions.Given(parse, cifar));
                 Summary(console, Table1Report.Collect(runs, budget), null);
                 Line($"report: {mdOnly}, {csvOnly}");
                 return ExitCodes.Ok;

@@ -110,12 +110,28 @@ public static class Reproducer
         return new ReproduceOutcome(results, actions, md, csv, problems, device.Name);
     }
 
-    /// <summary>Rewrites the report from the runs that exist, without training.</summary>
-    public static (string Markdown, string Csv) WriteReport(string runsDirectory, string outDirectory, Budget budget, string deviceName)
+    /// <summary>Rewrites the report from the runs that exist, without training. CIFAR-10 rows without a run are
+    /// reported as skipped, with the reason, when neither directory holds CIFAR-10.</summary>
+    public static (string Markdown, string Csv) WriteReport(string runsDirectory, string outDirectory, Budget budget, string deviceName,
+        string? fashionData = null, string? cifarData = null)
     {
-        var results = Table1Report.Collect(runsDirectory, budget);
-        return Table1Report.Write(outDirectory, results, budget, deviceName, DateTimeOffset.Now, []);
+        var skips = new Dictionary<string, string>(StringComparer.Ordinal);
+        var notes = new List<string>();
+        bool cifarPresent = (cifarData is not null && Cifar10Present(cifarData)) || (fashionData is not null && Cifar10Present(fashionData));
+        if (!cifarPresent)
+        {
+            var cifarRows = Table1Report.Collect(runsDirectory, budget).Where(x => x.Row.IsCifar && !x.HasRun).Select(x => x.Row).ToList();
+            foreach (var r in cifarRows)
+                skips[r.Key] = NoCifarReason;
+            if (cifarRows.Count > 0)
+                notes.Add(FormattableString.Invariant($"CIFAR-10 rows skipped ({string.Join(", ", cifarRows.Select(r => r.Key))}): {NoCifarReason}."));
+        }
+        var results = Table1Report.Collect(runsDirectory, budget, skips);
+        return Table1Report.Write(outDirectory, results, budget, deviceName, DateTimeOffset.Now, notes);
     }
+
+    private static string NoCifarReason => "no CIFAR-10 data: CIFAR-10 is not packaged; download the binary version " +
+                                           $"({Cifar10.DownloadUrl}), unpack it and pass --cifar-data DIR";
 
     private static RowAction RunRow(Table1Row row, ReproduceRequest request, Budget budget, string? dataDirectory,
         Func<TrainRequest, TrainingOutcome> train, Action<string> line, List<string> problems)
@@ -210,12 +226,11 @@ public static class Reproducer
         }
         if (request.FashionData is not null && Cifar10Present(request.FashionData))
             return request.FashionData;
-        string reason = "no CIFAR-10 data: CIFAR-10 is not packaged; download the binary version " +
-                        $"({Cifar10.DownloadUrl}), unpack it and pass --cifar-data DIR";
+        string reason = NoCifarReason;
         if (request.RowsNamed)
             throw new DatasetNotFoundException($"{string.Join(", ", cifarRows.Select(r => r.Key))}: {reason}.");
         foreach (var r in cifarRows)
-            skips[r.Key] = "skipped: " + reason;
+            skips[r.Key] = reason;
         notes.Add(FormattableString.Invariant($"CIFAR-10 rows skipped ({string.Join(", ", cifarRows.Select(r => r.Key))}): {reason}."));
         return null;
     }
