@@ -135,6 +135,14 @@ def plot_sweep(sweep_csv, out_dir):
     untrained = [math.isnan(a) and not c for a, c in zip(acc, collapsed)]
     y = [10.0 if c else a for a, c in zip(acc, collapsed)]
     colors = ["tab:red" if n.startswith("control") or n.startswith("dia") else "tab:blue" for n in names]
+    # Labels of points at nearly the same parameter count are stacked downwards so that they do not overlap.
+    offsets = {}
+    plotted = sorted((i for i in range(len(rows)) if not untrained[i]), key=lambda i: -y[i])
+    span = (max(y[i] for i in plotted) - min(y[i] for i in plotted)) if plotted else 0.0
+    for i in plotted:
+        near = [j for j in offsets if abs(math.log10(params[j]) - math.log10(params[i])) < 0.02
+                and abs(y[j] - y[i]) < 0.08 * span + 1e-9]
+        offsets[i] = 6 - 22 * len(near)
     for i in range(len(rows)):
         if untrained[i]:
             continue
@@ -145,7 +153,7 @@ def plot_sweep(sweep_csv, out_dir):
             note += f" ({int(float(trained[i])):,} train images)"
         timing = f"\n{fmt_ms(ms[i])}" if not math.isnan(ms[i]) else ""
         ax.annotate(f"{names[i]}{note}{timing}", (params[i], y[i]), textcoords="offset points",
-                    xytext=(6, 6), fontsize=8)
+                    xytext=(8, offsets[i]), fontsize=8)
     timed_only = [f"{names[i]} ({params[i]:,.0f} parameters, {fmt_ms(ms[i])})" for i in range(len(rows)) if untrained[i]]
     if timed_only:
         fig.text(0.01, 0.01, "Timed, not trained: " + "; ".join(timed_only), fontsize=8)
