@@ -180,10 +180,7 @@ public static class Sweep
         using var source = device.Upload(Shape.Of(batch, train.Channels, train.Height, train.Width), images);
         using var sourceLabels = device.Upload(Shape.Of(batch), labels);
         using var order = device.Upload(Shape.Of(batch), Trainer.ToFloats(Enumerable.Range(0, batch).ToArray()));
-        int part = Trainer.PartSize(model, new RunSettings
-        {
-            Dataset = train.Name, Epochs = 1, BatchSize = batch, LearningRate = RunSettings.DefaultLearningRate, Seed = request.Seed,
-        });
+        int part = Trainer.PartSize(model, batch, microBatch: null);
         using var x = device.Allocate(Shape.Of(part, train.Channels, train.Height, train.Width));
         using var y = device.Allocate(Shape.Of(part));
 

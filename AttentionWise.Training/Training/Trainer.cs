@@ -333,15 +333,21 @@ public static class Trainer
     /// statistics, else --micro-batch or <see cref="RunSettings.DefaultMicroBatch"/>.</summary>
     public static int PartSize(ITrainableModel model, RunSettings settings)
     {
-        ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(settings);
+        return PartSize(model, settings.BatchSize, settings.MicroBatch);
+    }
+
+    /// <inheritdoc cref="PartSize(ITrainableModel, RunSettings)"/>
+    public static int PartSize(ITrainableModel model, int batchSize, int? microBatch)
+    {
+        ArgumentNullException.ThrowIfNull(model);
         if (!model.BatchIndependent)
         {
-            if (settings.MicroBatch is int m && m < settings.BatchSize)
-                throw new UsageException($"--micro-batch {m} cannot split a batch of {model.Config.Name}: its batchnorm statistics need the whole batch of {settings.BatchSize} at once. Lower --batch-size instead.");
-            return settings.BatchSize;
+            if (microBatch is int m && m < batchSize)
+                throw new UsageException($"--micro-batch {m} cannot split a batch of {model.Config.Name}: its batchnorm statistics need the whole batch of {batchSize} at once. Lower --batch-size instead.");
+            return batchSize;
         }
-        return Math.Min(settings.BatchSize, settings.MicroBatch ?? RunSettings.DefaultMicroBatch);
+        return Math.Min(batchSize, microBatch ?? RunSettings.DefaultMicroBatch);
     }
 
     /// <summary>Mean NLL and accuracy (%) of a network in evaluation mode over a device-resident set, in batches.</summary>
