@@ -117,17 +117,24 @@ public static class Reproducer
     {
         var skips = new Dictionary<string, string>(StringComparer.Ordinal);
         var notes = new List<string>();
+        var results = Table1Report.Collect(runsDirectory, budget);
         bool cifarPresent = (cifarData is not null && Cifar10Present(cifarData)) || (fashionData is not null && Cifar10Present(fashionData));
         if (!cifarPresent)
         {
-            var cifarRows = Table1Report.Collect(runsDirectory, budget).Where(x => x.Row.IsCifar && !x.HasRun).Select(x => x.Row).ToList();
-            foreach (var r in cifarRows)
-                skips[r.Key] = NoCifarReason;
-            if (cifarRows.Count > 0)
-                notes.Add(FormattableString.Invariant($"CIFAR-10 rows skipped ({string.Join(", ", cifarRows.Select(r => r.Key))}): {NoCifarReason}."));
+            SkipWithoutCifar(results.Where(x => x.Row.IsCifar && !x.HasRun).Select(x => x.Row).ToList(), skips, notes);
+            results = results.Select(x => skips.TryGetValue(x.Row.Key, out var reason) ? x with { SkipReason = reason } : x).ToList();
         }
-        var results = Table1Report.Collect(runsDirectory, budget, skips);
         return Table1Report.Write(outDirectory, results, budget, deviceName, DateTimeOffset.Now, notes);
+    }
+
+    /// <summary>Marks CIFAR-10 rows as skipped for want of data, with one note that names them.</summary>
+    private static void SkipWithoutCifar(IReadOnlyList<Table1Row> cifarRows, Dictionary<string, string> skips, List<string> notes)
+    {
+        if (cifarRows.Count == 0)
+            return;
+        foreach (var r in cifarRows)
+            skips[r.Key] = NoCifarReason;
+        notes.Add(FormattableString.Invariant($"CIFAR-10 rows skipped ({string.Join(", ", cifarRows.Select(r => r.Key))}): {NoCifarReason}."));
     }
 
     private static string NoCifarReason => "no CIFAR-10 data: CIFAR-10 is not packaged; download the binary version " +
@@ -226,12 +233,9 @@ public static class Reproducer
         }
         if (request.FashionData is not null && Cifar10Present(request.FashionData))
             return request.FashionData;
-        string reason = NoCifarReason;
         if (request.RowsNamed)
-            throw new DatasetNotFoundException($"{string.Join(", ", cifarRows.Select(r => r.Key))}: {reason}.");
-        foreach (var r in cifarRows)
-            skips[r.Key] = reason;
-        notes.Add(FormattableString.Invariant($"CIFAR-10 rows skipped ({string.Join(", ", cifarRows.Select(r => r.Key))}): {reason}."));
+            throw new DatasetNotFoundException($"{string.Join(", ", cifarRows.Select(r => r.Key))}: {NoCifarReason}.");
+        SkipWithoutCifar(cifarRows, skips, notes);
         return null;
     }
 
