@@ -1,4 +1,5 @@
 using AttentionWise.Layers;
+using AttentionWise.Training.Models;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
@@ -14,7 +15,7 @@ namespace AttentionWise.Bench;
 public class ControlStepBenchmarks : IDisposable
 {
     private ComputeDevice _device = null!;
-    private Sequential _model = null!;
+    private ControlModel _model = null!;
     private LogSoftmaxNllLoss _loss = null!;
     private Adam _adam = null!;
     private DeviceTensor _x = null!;
@@ -23,22 +24,11 @@ public class ControlStepBenchmarks : IDisposable
     [Params(256)]
     public int Batch { get; set; }
 
-    /// <summary>The control model of SPEC §1 for a C×H×W input.</summary>
-    public static Sequential ControlModel(ComputeDevice device, int channels, int h, int w) => new(device,
-        new Conv2d(device, channels, 100, 3, 1, 1), new ReLU(device),
-        new Conv2d(device, 100, 100, 3, 1, 1), new ReLU(device),
-        new Conv2d(device, 100, 100, 2, 2, 0, bias: false), new ReLU(device),
-        new Conv2d(device, 100, 200, 3, 1, 1), new ReLU(device),
-        new Conv2d(device, 200, 200, 3, 1, 1), new ReLU(device),
-        new Conv2d(device, 200, 200, 2, 2, 0, bias: false), new ReLU(device),
-        new Linear(device, 200 * (h / 4) * (w / 4), 10));
-
     [GlobalSetup]
     public void Setup()
     {
         _device = ComputeDevice.Open(Environment.GetEnvironmentVariable("AW_DEVICE"));
-        _model = ControlModel(_device, 1, 28, 28);
-        _model.ComputeInputGradient = false;
+        _model = new ControlModel(_device, 1, 28, 28);
         Init.Apply(_model, new Rng(1));
         _loss = new LogSoftmaxNllLoss(_device);
         _adam = new Adam(_device, _model.NamedParameters());
@@ -55,7 +45,7 @@ public class ControlStepBenchmarks : IDisposable
     [Benchmark]
     public float TrainingStep() => Step(_model, _loss, _adam, _x, _labels);
 
-    public static float Step(Sequential model, LogSoftmaxNllLoss loss, Adam adam, DeviceTensor x, DeviceTensor labels)
+    public static float Step(Module model, LogSoftmaxNllLoss loss, Adam adam, DeviceTensor x, DeviceTensor labels)
     {
         adam.ZeroGrad();
         loss.Forward(model.Forward(x), labels);

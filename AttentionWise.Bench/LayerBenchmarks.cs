@@ -69,8 +69,8 @@ public class LayerBenchmarks : IDisposable
         _layer = layer;
         _layer.ComputeInputGradient = inputGradient;
         Init.Apply(_layer, new Rng(1));
-        var (images, _, _) = BenchData.FashionMnist(Math.Min(input.N, 4096));
-        var x = input.C == 1 && input.H == 28 ? images : QuickTiming.Random(input.Length, 2);
+        // Layers that see the images get Fashion-MNIST; deeper ones get seeded random activations.
+        var x = input.C == 1 && input.H == 28 ? BenchData.FashionMnist(input.N).Images : QuickTiming.Random(input.Length, 2);
         _x = _device.Upload(input, x);
         var output = _layer.Forward(_x);
         _g = _device.Upload(output.Shape, QuickTiming.Random(output.Shape.Length, 3));
@@ -138,7 +138,7 @@ public class LossAndAdamBenchmarks : IDisposable
         var (_, labels, _) = BenchData.FashionMnist(4096);
         _labels = _device.Upload(Shape.Of(4096), labels);
         _model = Parameters == "control"
-            ? ControlStepBenchmarks.ControlModel(_device, 1, 28, 28)
+            ? new Training.Models.ControlModel(_device, 1, 28, 28)
             : new Training.Models.AttentionModel(_device, AttentionConfigurations.Options("H"));
         Init.Apply(_model, new Rng(1));
         _adam = new Adam(_device, _model.NamedParameters());

@@ -95,8 +95,7 @@ public static class QuickTiming
     private static void Step(ComputeDevice device, bool profile)
     {
         const int batch = 256;
-        using var model = ControlStepBenchmarks.ControlModel(device, 1, 28, 28);
-        model.ComputeInputGradient = false;
+        using var model = new Training.Models.ControlModel(device, 1, 28, 28);
         Init.Apply(model, new Rng(1));
         using var loss = new LogSoftmaxNllLoss(device);
         using var adam = new Adam(device, model.NamedParameters());
@@ -116,8 +115,9 @@ public static class QuickTiming
         // Per-module times of one more step.
         adam.ZeroGrad();
         var t = new List<(string, double)>();
+        var modules = model.Features.Modules.Append(model.Classifier).ToList();
         DeviceTensor h = x;
-        foreach (var m in model.Modules)
+        foreach (var m in modules)
         {
             var sw = Stopwatch.StartNew();
             h = m.Forward(h);
@@ -129,12 +129,12 @@ public static class QuickTiming
         loss.Result();
         DeviceTensor g = loss.Backward();
         t.Add(("loss", s2.Elapsed.TotalMilliseconds));
-        for (int i = model.Modules.Count - 1; i >= 0; i--)
+        for (int i = modules.Count - 1; i >= 0; i--)
         {
             var sw = Stopwatch.StartNew();
-            g = model.Modules[i].Backward(g)!;
+            g = modules[i].Backward(g)!;
             device.Synchronize();
-            t.Add(("backward " + Describe(model.Modules[i]), sw.Elapsed.TotalMilliseconds));
+            t.Add(("backward " + Describe(modules[i]), sw.Elapsed.TotalMilliseconds));
             if (g is null)
                 break;
         }

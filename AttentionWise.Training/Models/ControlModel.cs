@@ -42,6 +42,9 @@ public sealed class ControlModel : Module
     public int Width { get; }
     public int Classes { get; }
 
+    /// <summary>conv1 … relu6, in order (the classifier follows them).</summary>
+    public Sequential Features => _body;
+
     /// <summary>The first convolution; its weight is the paper's "last gradients average" tensor.</summary>
     public Conv2d Conv1 { get; }
 
