@@ -53,14 +53,17 @@ public static class Program
 
     private static Command DevicesCommand(CliIO io)
     {
-        var devices = new Command("devices", "List the devices ILGPU can run on, in the order --device N uses.");
+        var devices = new Command("devices",
+            "List the devices AttentionWise can run on, in the order --device N uses, and what each is for: cuda and opencl run " +
+            "code ILGPU compiled; cpu runs the kernels as .NET code on all cores (the default without a GPU); cpu-sim is ILGPU's " +
+            "GPU simulator (slow: for tests of GPU-shaped kernels).");
         devices.SetAction(_ => io.Guard(() =>
         {
             io.Out.WriteLine($"ILGPU: {ComputeDevice.IlgpuFlavor}");
             var list = ComputeDevice.List();
             var auto = ComputeDevice.Choose(list, "auto");
             foreach (var d in list)
-                io.Out.WriteLine($"{d}{(d == auto ? "   <- default (--device auto)" : "")}");
+                io.Out.WriteLine($"{d}{(d == auto ? "   <- default (--device auto)" : "")}{Environment.NewLine}      {d.Purpose}");
             return ExitCodes.Ok;
         }));
         return devices;

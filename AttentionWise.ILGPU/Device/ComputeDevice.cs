@@ -2,27 +2,55 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using ILGPU;
 using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
 
 namespace AttentionWise;
 
-/// <summary>The kinds of accelerator AttentionWise can run on.</summary>
+/// <summary>The kinds of device AttentionWise can run on; each launches kernels its own way.</summary>
 public enum DeviceKind
 {
+    /// <summary><c>cpu</c>: the kernels run as .NET code on AttentionWise's host launcher, over an ILGPU CPU
+    /// accelerator's buffers (fast; implicitly grouped kernels only).</summary>
     Cpu,
+
+    /// <summary><c>cuda</c>: ILGPU compiles the kernels to PTX.</summary>
     Cuda,
+
+    /// <summary><c>opencl</c>: ILGPU compiles the kernels to OpenCL C.</summary>
     OpenCL,
+
+    /// <summary><c>cpu-sim</c>: ILGPU's CPU accelerator with ILGPU's own launch, a GPU simulator (warps, groups,
+    /// barriers and shared memory, on OS threads); slow, for tests and explicitly grouped kernels. Kernel sets treat
+    /// it as a GPU.</summary>
+    CpuSimulator,
 }
 
 /// <summary>One device of the machine, as listed by <see cref="ComputeDevice.List"/>.</summary>
-/// <param name="Index">Position in ILGPU's device list; <c>--device N</c> picks it.</param>
-public sealed record DeviceInfo(int Index, DeviceKind Kind, string Name, long MemoryBytes)
+/// <param name="Index">Position in <see cref="ComputeDevice.List"/>; <c>--device N</c> picks it.</param>
+/// <param name="IlgpuIndex">Position of the ILGPU device behind it in ILGPU's device list (the <c>cpu</c> and
+/// <c>cpu-sim</c> devices share ILGPU's CPU device).</param>
+public sealed record DeviceInfo(int Index, DeviceKind Kind, string Name, long MemoryBytes, int IlgpuIndex = -1)
 {
-    /// <summary>The name used on the command line: cuda, opencl or cpu.</summary>
+    /// <summary>The name used on the command line: cuda, opencl, cpu or cpu-sim.</summary>
     public string KindName => ComputeDevice.KindName(Kind);
 
+    /// <summary>What the device is for, in a few words.</summary>
+    public string Purpose => Kind switch
+    {
+        DeviceKind.Cpu => "kernels run as .NET code on all cores",
+        DeviceKind.CpuSimulator => "ILGPU's GPU simulator: slow, for tests",
+        DeviceKind.Cuda => "kernels compiled to PTX by ILGPU",
+        _ => "kernels compiled to OpenCL C by ILGPU",
+    };
+
     public override string ToString() =>
-        string.Create(CultureInfo.InvariantCulture, $"[{Index}] {KindName,-6} {Name} ({MemoryBytes / (1024.0 * 1024 * 1024):0.0} GiB)");
+        string.Create(CultureInfo.InvariantCulture, $"[{Index}] {KindName,-7} {Name} ({MemoryBytes / (1024.0 * 1024 * 1024):0.0} GiB)");
 }
+
+/// <summary>Options of an opened device.</summary>
+/// <param name="PoisonNewBuffers">Fill every new buffer with NaN (tests: GPU memory is not zeroed, so code that relies on
+/// zeroed allocations must fail on every device).</param>
+public sealed record DeviceOptions(bool PoisonNewBuffers = false);
 
 /// <summary>The requested device does not exist on this machine.</summary>
 public sealed class DeviceNotFoundException : Exception
@@ -33,17 +61,19 @@ public sealed class DeviceNotFoundException : Exception
 /// <summary>A set of kernels loaded once per accelerator and cached by <see cref="ComputeDevice.Kernels{T}"/>.</summary>
 public interface IKernelSet<TSelf> where TSelf : class, IKernelSet<TSelf>
 {
-    /// <summary>Loads (compiles) every kernel of the set on the accelerator.</summary>
-    static abstract TSelf Load(Accelerator accelerator);
+    /// <summary>Loads every kernel of the set through the device's loader (which compiles them where the device
+    /// compiles kernels).</summary>
+    static abstract TSelf Load(KernelLoader loader);
 }
 
 /// <summary>
-/// The only place where an accelerator is chosen. Owns the ILGPU context and accelerator, caches the
-/// loaded kernels, counts the device memory that tensors hold, and chooses launch layouts.
+/// The only place where an accelerator is chosen. Owns the ILGPU context and accelerator, decides how kernels are
+/// launched (its <see cref="Loader"/>), caches the loaded kernel sets, counts the device memory that tensors hold,
+/// and chooses launch layouts.
 /// </summary>
 public sealed class ComputeDevice : IDisposable
 {
-    /// <summary>Threads per core for element-wise launches on CPUs: enough for load balance.</summary>
+    /// <summary>Threads per core for element-wise launches on the host launcher: enough for load balance.</summary>
     private const int CpuThreadsPerCore = 8;
 
     private readonly ConcurrentDictionary<Type, object> _kernelSets = new();
@@ -52,24 +82,31 @@ public sealed class ComputeDevice : IDisposable
     private long _peakBytes;
     private bool _disposed;
 
-    private ComputeDevice(Context context, Accelerator accelerator, DeviceInfo info)
+    private ComputeDevice(Context context, Accelerator accelerator, DeviceInfo info, DeviceOptions options)
     {
         _context = context;
         Accelerator = accelerator;
         Info = info;
+        Options = options;
+        Loader = info.Kind == DeviceKind.Cpu
+            ? KernelLoader.ForHost(HostLauncher.Shared)
+            : KernelLoader.ForIlgpu(info.Kind, accelerator);
     }
 
-    /// <summary>Which ILGPU this build runs on: "ILGPU 1.5.3" or "ILGPU compatibility layer (CPU only)".</summary>
-    public static string IlgpuFlavor =>
-        IsCompatibilityLayer ? "ILGPU compatibility layer (CPU only)" : $"ILGPU {typeof(Context).Assembly.GetName().Version?.ToString(3)}";
-
-    /// <summary>True when built against the compatibility layer instead of the ILGPU package.</summary>
-    public static bool IsCompatibilityLayer => typeof(Context).Assembly.GetName().Name == "ILGPU.Compat";
+    /// <summary>The ILGPU this build runs on, e.g. "ILGPU 1.5.3".</summary>
+    public static string IlgpuFlavor => $"ILGPU {typeof(Context).Assembly.GetName().Version?.ToString(3)}";
 
     public Accelerator Accelerator { get; }
     public DeviceInfo Info { get; }
+    public DeviceOptions Options { get; }
     public DeviceKind Kind => Info.Kind;
     public string Name => Info.Name;
+
+    /// <summary>Loads kernels for this device; every kernel set goes through it.</summary>
+    public KernelLoader Loader { get; }
+
+    /// <summary>True when kernels and launch layouts are shaped for a GPU: every kind but <c>cpu</c>.</summary>
+    public bool GpuShaped => Loader.GpuShaped;
 
     /// <summary>Bytes currently held by tensors of this device.</summary>
     public long AllocatedBytes => Interlocked.Read(ref _allocatedBytes);
@@ -82,7 +119,8 @@ public sealed class ComputeDevice : IDisposable
     /// <summary>Creates the ILGPU context every device query uses.</summary>
     public static Context CreateContext() => Context.Create(builder => builder.Default().EnableAlgorithms());
 
-    /// <summary>Every device of this machine, in ILGPU's order.</summary>
+    /// <summary>Every device of this machine: ILGPU's devices in ILGPU's order, its CPU device listed twice, as
+    /// <c>cpu</c> and as <c>cpu-sim</c>.</summary>
     public static IReadOnlyList<DeviceInfo> List()
     {
         using var context = CreateContext();
@@ -90,19 +128,22 @@ public sealed class ComputeDevice : IDisposable
     }
 
     /// <summary>
-    /// Opens a device: <c>null</c> or "auto" takes CUDA, then OpenCL, then the CPU; "cuda", "opencl" or
-    /// "cpu" takes the first device of that kind; a number takes that entry of <see cref="List"/>.
+    /// Opens a device: <c>null</c> or "auto" takes CUDA, then OpenCL, then the CPU; "cuda", "opencl", "cpu" or
+    /// "cpu-sim" takes the first device of that kind; a number takes that entry of <see cref="List"/>.
     /// </summary>
     /// <exception cref="DeviceNotFoundException">No such device; the message lists the devices that exist.</exception>
-    public static ComputeDevice Open(string? choice = null)
+    public static ComputeDevice Open(string? choice = null, DeviceOptions? options = null)
     {
         var context = CreateContext();
         try
         {
             var devices = Describe(context);
             var info = Choose(devices, choice);
-            var accelerator = context.Devices[info.Index].CreateAccelerator(context);
-            return new ComputeDevice(context, accelerator, info);
+            var device = context.Devices[info.IlgpuIndex];
+            var accelerator = info.Kind == DeviceKind.CpuSimulator && device is CPUDevice cpu
+                ? cpu.CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel)
+                : device.CreateAccelerator(context);
+            return new ComputeDevice(context, accelerator, info, options ?? new DeviceOptions());
         }
         catch
         {
@@ -138,12 +179,13 @@ public sealed class ComputeDevice : IDisposable
             "cuda" => DeviceKind.Cuda,
             "opencl" or "cl" => DeviceKind.OpenCL,
             "cpu" => DeviceKind.Cpu,
+            "cpu-sim" or "sim" => DeviceKind.CpuSimulator,
             _ => null,
         };
         if (kindWanted is null)
         {
             throw new DeviceNotFoundException(
-                $"Unknown device '{choice}': use auto, cuda, opencl, cpu or a device number. {Available(devices)}");
+                $"Unknown device '{choice}': use auto, cuda, opencl, cpu, cpu-sim or a device number. {Available(devices)}");
         }
         return devices.FirstOrDefault(d => d.Kind == kindWanted)
             ?? throw new DeviceNotFoundException($"No {KindName(kindWanted.Value)} device is available. {Available(devices)}");
@@ -153,6 +195,7 @@ public sealed class ComputeDevice : IDisposable
     {
         DeviceKind.Cuda => "cuda",
         DeviceKind.OpenCL => "opencl",
+        DeviceKind.CpuSimulator => "cpu-sim",
         _ => "cpu",
     };
 
@@ -160,16 +203,16 @@ public sealed class ComputeDevice : IDisposable
     public T Kernels<T>() where T : class, IKernelSet<T>
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return (T)_kernelSets.GetOrAdd(typeof(T), static (_, accelerator) => T.Load(accelerator), Accelerator);
+        return (T)_kernelSets.GetOrAdd(typeof(T), static (_, loader) => loader.LoadSet<T>(), Loader);
     }
 
     /// <summary>The launch layout for an element-wise pass over <paramref name="length"/> elements.</summary>
     public LaunchLayout Layout(int length) =>
-        Kind == DeviceKind.Cpu
-            ? LaunchLayout.Contiguous(length, Math.Max(1, Accelerator.NumMultiprocessors) * CpuThreadsPerCore)
-            : LaunchLayout.GridStride(length, Math.Max(1, Accelerator.MaxNumThreads));
+        GpuShaped
+            ? LaunchLayout.GridStride(length, Math.Max(1, Accelerator.MaxNumThreads))
+            : LaunchLayout.Contiguous(length, HostLauncher.Shared.Threads * CpuThreadsPerCore);
 
-    /// <summary>Allocates an uninitialised tensor.</summary>
+    /// <summary>Allocates an uninitialised tensor (NaN-filled with <see cref="DeviceOptions.PoisonNewBuffers"/>).</summary>
     public DeviceTensor Allocate(Shape shape) => new(this, shape);
 
     /// <summary>Allocates a tensor and uploads <paramref name="data"/> into it.</summary>
@@ -214,16 +257,28 @@ public sealed class ComputeDevice : IDisposable
     private static List<DeviceInfo> Describe(Context context)
     {
         var list = new List<DeviceInfo>();
-        int index = 0;
-        foreach (var device in context.Devices)
+        for (int i = 0; i < context.Devices.Length; i++)
         {
-            var kind = device.AcceleratorType switch
+            var device = context.Devices[i];
+            switch (device.AcceleratorType)
             {
-                AcceleratorType.Cuda => DeviceKind.Cuda,
-                AcceleratorType.OpenCL => DeviceKind.OpenCL,
-                _ => DeviceKind.Cpu,
-            };
-            list.Add(new DeviceInfo(index++, kind, device.Name, device.MemorySize));
+                case AcceleratorType.Cuda:
+                    list.Add(new DeviceInfo(list.Count, DeviceKind.Cuda, device.Name, device.MemorySize, i));
+                    break;
+                case AcceleratorType.OpenCL:
+                    list.Add(new DeviceInfo(list.Count, DeviceKind.OpenCL, device.Name, device.MemorySize, i));
+                    break;
+                default:
+                    // ILGPU's CPU device reports no real memory size; the host's memory is what tensors can use.
+                    long memory = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+                    list.Add(new DeviceInfo(list.Count, DeviceKind.Cpu,
+                        string.Create(CultureInfo.InvariantCulture, $"CPU ({HostLauncher.Shared.Threads} threads, AttentionWise host launcher)"), memory, i));
+                    list.Add(new DeviceInfo(list.Count, DeviceKind.CpuSimulator,
+                        string.Create(CultureInfo.InvariantCulture,
+                            $"ILGPU CPU simulator ({device.NumMultiprocessors} multiprocessor, {device.MaxNumThreads} threads, warp size {device.WarpSize})"),
+                        memory, i));
+                    break;
+            }
         }
         return list;
     }

@@ -112,6 +112,9 @@ public sealed class DeviceTensor : IDisposable
     private MemoryBuffer1D<float, Stride1D.Dense> AllocateBuffer(long length)
     {
         var buffer = Device.Accelerator.Allocate1D<float>(length);
+        // All bits set is a NaN: a kernel that reads memory nobody wrote then fails its test on every device.
+        if (Device.Options.PoisonNewBuffers)
+            buffer.View.MemSet(0xFF);
         _trackedBytes = buffer.LengthInBytes;
         Device.TrackAllocation(_trackedBytes);
         return buffer;

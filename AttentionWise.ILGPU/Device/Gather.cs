@@ -30,7 +30,7 @@ public static class Gather
         if (count == 0 || itemLength == 0)
             return;
         var device = source.Device;
-        var row = device.Kind == DeviceKind.Cpu
+        var row = !device.GpuShaped
             ? LaunchLayout.Contiguous(itemLength, 1)
             : LaunchLayout.GridStride(itemLength, Math.Min(itemLength, 256));
         device.Kernels<GatherKernelSet>().Rows(new ILGPU.Index2D(row.Threads, count), destination.View, source.View, indices.View, start, itemLength, row);

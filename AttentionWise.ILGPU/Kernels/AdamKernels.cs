@@ -36,9 +36,14 @@ public readonly struct AdamScalars
 
 public static class AdamKernels
 {
-    public static void Step(Index1D thread, ArrayView<float> p, ArrayView<float> m, ArrayView<float> v, ArrayView<float> g,
+    public static void Step<TView>(Index1D thread, ArrayView<float> pView, ArrayView<float> mView, ArrayView<float> vView, ArrayView<float> gView,
         AdamScalars s, LaunchLayout layout)
+        where TView : struct, IKernelView<TView>
     {
+        var p = TView.Of(pView);
+        var m = TView.Of(mView);
+        var v = TView.Of(vView);
+        var g = TView.Of(gView);
         float b1 = s.Beta1, b2 = s.Beta2;
         float c1 = 1f - b1, c2 = 1f - b2;
         for (int k = 0; k < layout.PerThread; k++)
@@ -56,14 +61,25 @@ public static class AdamKernels
     }
 }
 
-/// <summary>The Adam kernel, loaded once per accelerator.</summary>
+/// <summary>The Adam kernel, loaded once per device.</summary>
 public sealed class AdamKernelSet : IKernelSet<AdamKernelSet>
 {
-    private AdamKernelSet(Accelerator accelerator) =>
-        Step = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamScalars, LaunchLayout>(
-            AdamKernels.Step);
+    private AdamKernelSet(KernelLoader loader)
+    {
+        if (loader.HostViews)
+            Init<HostView>(loader);
+        else
+            Init<DeviceView>(loader);
+    }
 
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamScalars, LaunchLayout> Step { get; }
+    private void Init<TView>(KernelLoader loader)
+        where TView : struct, IKernelView<TView>
+    {
+        Step = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamScalars, LaunchLayout>(
+            AdamKernels.Step<TView>);
+    }
 
-    public static AdamKernelSet Load(Accelerator accelerator) => new(accelerator);
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamScalars, LaunchLayout> Step { get; private set; } = null!;
+
+    public static AdamKernelSet Load(KernelLoader loader) => new(loader);
 }

@@ -176,9 +176,15 @@ public static class AttentionKernels
     public const float UnshiftedExpLimit = 60f;
 
     /// <summary>One thread per weight element: wp = [Wx, Wy (, Bx, By)].</summary>
-    public static void PackWeights(Index1D e, ArrayView<float> wp, ArrayView<float> wx, ArrayView<float> wy, ArrayView<float> bx, ArrayView<float> by,
+    public static void PackWeights<TView>(Index1D e, ArrayView<float> wpView, ArrayView<float> wxView, ArrayView<float> wyView, ArrayView<float> bxView, ArrayView<float> byView,
         int size, int hasBias)
+        where TView : struct, IKernelView<TView>
     {
+        var wp = TView.Of(wpView);
+        var wx = TView.Of(wxView);
+        var wy = TView.Of(wyView);
+        var bx = TView.Of(bxView);
+        var by = TView.Of(byView);
         wp[e] = wx[e];
         wp[size + e] = wy[e];
         if (hasBias != 0)
@@ -213,9 +219,14 @@ public static class AttentionKernels
     /// unshifted into Oy, with YRowOk = 1 when every y logit of the row is within ±UnshiftedExpLimit, else 0:
     /// then the column kernel recomputes its column shifted.
     /// </summary>
-    public static void RowSoftmax(Index1D row, ArrayView<float> oxy, ArrayView<float> aux, ArrayView<float> x, ArrayView<float> wp,
+    public static void RowSoftmax<TView>(Index1D row, ArrayView<float> oxyView, ArrayView<float> auxView, ArrayView<float> xView, ArrayView<float> wpView,
         HeadDims d, int hasBias, HeadAux a)
+        where TView : struct, IKernelView<TView>
     {
+        var oxy = TView.Of(oxyView);
+        var aux = TView.Of(auxView);
+        var x = TView.Of(xView);
+        var wp = TView.Of(wpView);
         int i = row % d.H;
         int t = row / d.H;
         int c = t % d.C;
@@ -301,8 +312,10 @@ public static class AttentionKernels
 
     /// <summary>Forward, one thread per image (n, q): YImageOk = 1 when every row of the image stored exp of
     /// its y logits (see <see cref="RowSoftmax"/>).</summary>
-    public static void ImageFlags(Index1D image, ArrayView<float> aux, HeadDims d, HeadAux a)
+    public static void ImageFlags<TView>(Index1D image, ArrayView<float> auxView, HeadDims d, HeadAux a)
+        where TView : struct, IKernelView<TView>
     {
+        var aux = TView.Of(auxView);
         int r = a.YRowOk + image * d.H;
         float s0 = 0f, s1 = 0f;
         int i = 0;
@@ -321,9 +334,14 @@ public static class AttentionKernels
     /// exponentials (or recomputed with the column's maximum subtracted when a row left logits); normalises
     /// the column's elements of Ox with InvRow; and the column's sums Σ_i R, Σ_i R² of R = Ox⊙Oy into ColR.
     /// </summary>
-    public static void ColumnSoftmax(Index1D col, ArrayView<float> oxy, ArrayView<float> aux, ArrayView<float> x, ArrayView<float> wp,
+    public static void ColumnSoftmax<TView>(Index1D col, ArrayView<float> oxyView, ArrayView<float> auxView, ArrayView<float> xView, ArrayView<float> wpView,
         HeadDims d, int hasBias, HeadAux a)
+        where TView : struct, IKernelView<TView>
     {
+        var oxy = TView.Of(oxyView);
+        var aux = TView.Of(auxView);
+        var x = TView.Of(xView);
+        var wp = TView.Of(wpView);
         int w = d.W;
         int j = col % w;
         int t = col / w;             // image (n·K + k)·C + c
@@ -398,8 +416,11 @@ public static class AttentionKernels
 
     /// <summary>One thread per (channel q, block b of images): fields 0 and 1 of the entries summed over the
     /// block's images and every entry e, in a fixed order, into partial[q, b, 0..1].</summary>
-    public static void PairPartialSums(Index1D thread, ArrayView<float> partial, ArrayView<float> source, PairSumDims d)
+    public static void PairPartialSums<TView>(Index1D thread, ArrayView<float> partialView, ArrayView<float> sourceView, PairSumDims d)
+        where TView : struct, IKernelView<TView>
     {
+        var partial = TView.Of(partialView);
+        var source = TView.Of(sourceView);
         int q = thread / d.Blocks;
         int b = thread % d.Blocks;
         int n0 = b * d.BlockN;
@@ -425,9 +446,14 @@ public static class AttentionKernels
     /// variance E[R²] − E[R]² (exact enough: where it cancels, the variance is far below eps), running
     /// statistics updated with the unbiased variance as PyTorch does; evaluation: the running statistics.
     /// Writes Stats[q] = μ, Stats[Q + q] = 1/sqrt(var + eps).</summary>
-    public static void HeadNormForwardStats(Index1D q, ArrayView<float> aux, ArrayView<float> runningMean, ArrayView<float> runningVar,
-        ArrayView<float> partial, HeadNormConfig cfg)
+    public static void HeadNormForwardStats<TView>(Index1D q, ArrayView<float> auxView, ArrayView<float> runningMeanView, ArrayView<float> runningVarView,
+        ArrayView<float> partialView, HeadNormConfig cfg)
+        where TView : struct, IKernelView<TView>
     {
+        var aux = TView.Of(auxView);
+        var runningMean = TView.Of(runningMeanView);
+        var runningVar = TView.Of(runningVarView);
+        var partial = TView.Of(partialView);
         float mean, variance;
         if (cfg.Training != 0)
         {
@@ -456,8 +482,13 @@ public static class AttentionKernels
 
     /// <summary>Forward, one thread per row (n, q, i): Z = X ⊙ (Ox⊙Oy − μ_q)·rstd_q, and the row's sums
     /// Σ_j R, Σ_j R² into RowR (kept for the backward pass).</summary>
-    public static void HeadOutput(Index1D row, ArrayView<float> z, ArrayView<float> aux, ArrayView<float> x, ArrayView<float> oxy, HeadDims d, HeadAux a)
+    public static void HeadOutput<TView>(Index1D row, ArrayView<float> zView, ArrayView<float> auxView, ArrayView<float> xView, ArrayView<float> oxyView, HeadDims d, HeadAux a)
+        where TView : struct, IKernelView<TView>
     {
+        var z = TView.Of(zView);
+        var aux = TView.Of(auxView);
+        var x = TView.Of(xView);
+        var oxy = TView.Of(oxyView);
         int i = row % d.H;
         int t = row / d.H;          // n·Q + q
         int q = t % d.Q;
@@ -486,8 +517,13 @@ public static class AttentionKernels
     /// A = Σ R·gR' of every row (into RowA) and every column (into ColA), and the image's Σ gR', Σ gR'·R'
     /// (into Images) for the batchnorm backward.
     /// </summary>
-    public static void BackwardSums(Index1D image, ArrayView<float> aux, ArrayView<float> gz, ArrayView<float> x, ArrayView<float> oxy, HeadDims d, HeadAux a)
+    public static void BackwardSums<TView>(Index1D image, ArrayView<float> auxView, ArrayView<float> gzView, ArrayView<float> xView, ArrayView<float> oxyView, HeadDims d, HeadAux a)
+        where TView : struct, IKernelView<TView>
     {
+        var aux = TView.Of(auxView);
+        var gz = TView.Of(gzView);
+        var x = TView.Of(xView);
+        var oxy = TView.Of(oxyView);
         int q = image % d.Q;
         int n = image / d.Q;
         int c = q % d.C;
@@ -524,8 +560,11 @@ public static class AttentionKernels
 
     /// <summary>Backward batchnorm coefficients, one thread per channel q: a = mean(gR'), b = mean(gR'⊙R')
     /// in training mode, 0 in evaluation mode, into Stats[2Q + q] and Stats[3Q + q].</summary>
-    public static void HeadNormBackwardStats(Index1D q, ArrayView<float> aux, ArrayView<float> partial, HeadNormConfig cfg)
+    public static void HeadNormBackwardStats<TView>(Index1D q, ArrayView<float> auxView, ArrayView<float> partialView, HeadNormConfig cfg)
+        where TView : struct, IKernelView<TView>
     {
+        var aux = TView.Of(auxView);
+        var partial = TView.Of(partialView);
         float a = 0f, b = 0f;
         if (cfg.Training != 0)
         {
@@ -545,8 +584,10 @@ public static class AttentionKernels
 
     /// <summary>Backward, one thread per image (n, q): turns each row's and column's A into
     /// s = Σ R·gR = rstd·(A − a·ΣR − b·ΣR·R'), with ΣR·R' = rstd·(ΣR² − μ·ΣR) from the forward's sums.</summary>
-    public static void SoftmaxCoefficients(Index1D image, ArrayView<float> aux, HeadDims d, HeadAux ax)
+    public static void SoftmaxCoefficients<TView>(Index1D image, ArrayView<float> auxView, HeadDims d, HeadAux ax)
+        where TView : struct, IKernelView<TView>
     {
+        var aux = TView.Of(auxView);
         int q = image % d.Q;
         float mu = aux[q];
         float rstd = aux[d.Q + q];
@@ -570,9 +611,18 @@ public static class AttentionKernels
     /// gR = rstd·(gR' − a − b·R'), u = R·gR, gPx = u − Ox·s_row, gPy = u − Oy·s_col;
     /// gX = [gSkip] + Σ_k (gZ·R' + Wx·gPx + Wy·gPy); the block's sums of X·gPx, X·gPy (, gPx, gPy) into pW.
     /// </summary>
-    public static void BackwardInput(Index1D thread, ArrayView<float> gx, ArrayView<float> pw, ArrayView<float> gz, ArrayView<float> gskip,
-        ArrayView<float> x, ArrayView<float> oxy, ArrayView<float> wp, ArrayView<float> aux, HeadDims d, HeadAux ax, HeadBackwardLayout layout)
+    public static void BackwardInput<TView>(Index1D thread, ArrayView<float> gxView, ArrayView<float> pwView, ArrayView<float> gzView, ArrayView<float> gskipView,
+        ArrayView<float> xView, ArrayView<float> oxyView, ArrayView<float> wpView, ArrayView<float> auxView, HeadDims d, HeadAux ax, HeadBackwardLayout layout)
+        where TView : struct, IKernelView<TView>
     {
+        var gx = TView.Of(gxView);
+        var pw = TView.Of(pwView);
+        var gz = TView.Of(gzView);
+        var gskip = TView.Of(gskipView);
+        var x = TView.Of(xView);
+        var oxy = TView.Of(oxyView);
+        var wp = TView.Of(wpView);
+        var aux = TView.Of(auxView);
         int i = thread % d.H;
         int u0 = thread / d.H;
         int c = u0 % d.C;
@@ -652,8 +702,11 @@ public static class AttentionKernels
     }
 
     /// <summary>On request (visualisation), one thread per row (n, q, i): R = Ox ⊙ Oy.</summary>
-    public static void Relevance(Index1D row, ArrayView<float> r, ArrayView<float> oxy, HeadDims d)
+    public static void Relevance<TView>(Index1D row, ArrayView<float> rView, ArrayView<float> oxyView, HeadDims d)
+        where TView : struct, IKernelView<TView>
     {
+        var r = TView.Of(rView);
+        var oxy = TView.Of(oxyView);
         int o = row * d.W;
         for (int j = 0; j < d.W; j++)
             r[o + j] = oxy[o + j] * oxy[d.Size + o + j];
@@ -661,9 +714,15 @@ public static class AttentionKernels
 
     /// <summary>One thread per weight element e of [Q, H, W]: adds the blocks' partial sums, in block order,
     /// to the gradients of Wx, Wy (and Bx, By when hasBias is 1).</summary>
-    public static void WeightGradients(Index1D e, ArrayView<float> gwx, ArrayView<float> gwy, ArrayView<float> gbx, ArrayView<float> gby,
-        ArrayView<float> pw, int size, int blocks, int hasBias)
+    public static void WeightGradients<TView>(Index1D e, ArrayView<float> gwxView, ArrayView<float> gwyView, ArrayView<float> gbxView, ArrayView<float> gbyView,
+        ArrayView<float> pwView, int size, int blocks, int hasBias)
+        where TView : struct, IKernelView<TView>
     {
+        var gwx = TView.Of(gwxView);
+        var gwy = TView.Of(gwyView);
+        var gbx = TView.Of(gbxView);
+        var gby = TView.Of(gbyView);
+        var pw = TView.Of(pwView);
         int field = blocks * size;
         float sx = 0f, sy = 0f, tx = 0f, ty = 0f;
         for (int b = 0, p = e; b < blocks; b++, p += size)
@@ -686,49 +745,58 @@ public static class AttentionKernels
     }
 }
 
-/// <summary>The attention-head kernels, loaded once per accelerator.</summary>
+/// <summary>The attention-head kernels, loaded once per device.</summary>
 public sealed class AttentionKernelSet : IKernelSet<AttentionKernelSet>
 {
-    private AttentionKernelSet(Accelerator a)
+    private AttentionKernelSet(KernelLoader a)
     {
-        PackWeights = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            int, int>(AttentionKernels.PackWeights);
-        RowSoftmax = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int, HeadAux>(
-            AttentionKernels.RowSoftmax);
-        ImageFlags = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, HeadDims, HeadAux>(AttentionKernels.ImageFlags);
-        ColumnSoftmax = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int, HeadAux>(
-            AttentionKernels.ColumnSoftmax);
-        PairPartialSums = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, PairSumDims>(AttentionKernels.PairPartialSums);
-        HeadNormForwardStats = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadNormConfig>(
-            AttentionKernels.HeadNormForwardStats);
-        HeadOutput = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux>(
-            AttentionKernels.HeadOutput);
-        BackwardSums = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux>(
-            AttentionKernels.BackwardSums);
-        HeadNormBackwardStats = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, HeadNormConfig>(AttentionKernels.HeadNormBackwardStats);
-        SoftmaxCoefficients = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, HeadDims, HeadAux>(AttentionKernels.SoftmaxCoefficients);
-        BackwardInput = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux, HeadBackwardLayout>(AttentionKernels.BackwardInput);
-        WeightGradients = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            int, int, int>(AttentionKernels.WeightGradients);
-        Relevance = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, HeadDims>(AttentionKernels.Relevance);
+        if (a.HostViews)
+            Init<HostView>(a);
+        else
+            Init<DeviceView>(a);
     }
 
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> PackWeights { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int, HeadAux> RowSoftmax { get; }
-    public Action<Index1D, ArrayView<float>, HeadDims, HeadAux> ImageFlags { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int, HeadAux> ColumnSoftmax { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, PairSumDims> PairPartialSums { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadNormConfig> HeadNormForwardStats { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux> HeadOutput { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux> BackwardSums { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, HeadNormConfig> HeadNormBackwardStats { get; }
-    public Action<Index1D, ArrayView<float>, HeadDims, HeadAux> SoftmaxCoefficients { get; }
+    private void Init<TView>(KernelLoader a)
+        where TView : struct, IKernelView<TView>
+    {
+        PackWeights = a.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            int, int>(AttentionKernels.PackWeights<TView>);
+        RowSoftmax = a.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int, HeadAux>(
+            AttentionKernels.RowSoftmax<TView>);
+        ImageFlags = a.Load<Index1D, ArrayView<float>, HeadDims, HeadAux>(AttentionKernels.ImageFlags<TView>);
+        ColumnSoftmax = a.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int, HeadAux>(
+            AttentionKernels.ColumnSoftmax<TView>);
+        PairPartialSums = a.Load<Index1D, ArrayView<float>, ArrayView<float>, PairSumDims>(AttentionKernels.PairPartialSums<TView>);
+        HeadNormForwardStats = a.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadNormConfig>(
+            AttentionKernels.HeadNormForwardStats<TView>);
+        HeadOutput = a.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux>(
+            AttentionKernels.HeadOutput<TView>);
+        BackwardSums = a.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux>(
+            AttentionKernels.BackwardSums<TView>);
+        HeadNormBackwardStats = a.Load<Index1D, ArrayView<float>, ArrayView<float>, HeadNormConfig>(AttentionKernels.HeadNormBackwardStats<TView>);
+        SoftmaxCoefficients = a.Load<Index1D, ArrayView<float>, HeadDims, HeadAux>(AttentionKernels.SoftmaxCoefficients<TView>);
+        BackwardInput = a.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux, HeadBackwardLayout>(AttentionKernels.BackwardInput<TView>);
+        WeightGradients = a.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            int, int, int>(AttentionKernels.WeightGradients<TView>);
+        Relevance = a.Load<Index1D, ArrayView<float>, ArrayView<float>, HeadDims>(AttentionKernels.Relevance<TView>);
+    }
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> PackWeights { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int, HeadAux> RowSoftmax { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, HeadDims, HeadAux> ImageFlags { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int, HeadAux> ColumnSoftmax { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, PairSumDims> PairPartialSums { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadNormConfig> HeadNormForwardStats { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux> HeadOutput { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux> BackwardSums { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, HeadNormConfig> HeadNormBackwardStats { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, HeadDims, HeadAux> SoftmaxCoefficients { get; private set; } = null!;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        ArrayView<float>, HeadDims, HeadAux, HeadBackwardLayout> BackwardInput { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> WeightGradients { get; }
+        ArrayView<float>, HeadDims, HeadAux, HeadBackwardLayout> BackwardInput { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> WeightGradients { get; private set; } = null!;
 
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, HeadDims> Relevance { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, HeadDims> Relevance { get; private set; } = null!;
 
-    public static AttentionKernelSet Load(Accelerator accelerator) => new(accelerator);
+    public static AttentionKernelSet Load(KernelLoader loader) => new(loader);
 }

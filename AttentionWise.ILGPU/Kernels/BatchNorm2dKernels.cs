@@ -24,10 +24,18 @@ public static class BatchNorm2dKernels
     /// <summary>Thread c: forward coefficients from the batch (training = 1: mean/var given, running statistics
     /// updated with <paramref name="momentum"/> and the unbiased variance var·count/(count − 1)) or from the
     /// running statistics (training = 0).</summary>
-    public static void Prepare(Index1D c, ArrayView<float> coef, ArrayView<float> runMean, ArrayView<float> runVar,
-        ArrayView<float> mean, ArrayView<float> variance, ArrayView<float> gamma, ArrayView<float> beta,
+    public static void Prepare<TView>(Index1D c, ArrayView<float> coefView, ArrayView<float> runMeanView, ArrayView<float> runVarView,
+        ArrayView<float> meanView, ArrayView<float> varianceView, ArrayView<float> gammaView, ArrayView<float> betaView,
         int channels, int affine, int training, float momentum, float eps, float unbias)
+        where TView : struct, IKernelView<TView>
     {
+        var coef = TView.Of(coefView);
+        var runMean = TView.Of(runMeanView);
+        var runVar = TView.Of(runVarView);
+        var mean = TView.Of(meanView);
+        var variance = TView.Of(varianceView);
+        var gamma = TView.Of(gammaView);
+        var beta = TView.Of(betaView);
         float mu, v;
         if (training != 0)
         {
@@ -52,8 +60,12 @@ public static class BatchNorm2dKernels
     }
 
     /// <summary>Thread p (plane n·C + c): y = x·coef[0, c] + coef[1, c].</summary>
-    public static void Normalize(Index1D p, ArrayView<float> y, ArrayView<float> x, ArrayView<float> coef, int channels, int spatial)
+    public static void Normalize<TView>(Index1D p, ArrayView<float> yView, ArrayView<float> xView, ArrayView<float> coefView, int channels, int spatial)
+        where TView : struct, IKernelView<TView>
     {
+        var y = TView.Of(yView);
+        var x = TView.Of(xView);
+        var coef = TView.Of(coefView);
         int c = p % channels;
         float scale = coef[c];
         float shift = coef[channels + c];
@@ -65,10 +77,18 @@ public static class BatchNorm2dKernels
 
     /// <summary>Thread c: backward coefficients from Σ gy and Σ gy·(x − mean) (see the header); adds the affine
     /// gradients dγ += invstd·Σ gy·(x − mean) and dβ += Σ gy. <paramref name="fwdCoef"/> is the forward pass's coef.</summary>
-    public static void PrepareBackward(Index1D c, ArrayView<float> coef, ArrayView<float> gradGamma, ArrayView<float> gradBeta,
-        ArrayView<float> fwdCoef, ArrayView<float> sumG, ArrayView<float> sumGx, ArrayView<float> gamma,
+    public static void PrepareBackward<TView>(Index1D c, ArrayView<float> coefView, ArrayView<float> gradGammaView, ArrayView<float> gradBetaView,
+        ArrayView<float> fwdCoefView, ArrayView<float> sumGView, ArrayView<float> sumGxView, ArrayView<float> gammaView,
         int channels, int affine, int training, float count)
+        where TView : struct, IKernelView<TView>
     {
+        var coef = TView.Of(coefView);
+        var gradGamma = TView.Of(gradGammaView);
+        var gradBeta = TView.Of(gradBetaView);
+        var fwdCoef = TView.Of(fwdCoefView);
+        var sumG = TView.Of(sumGView);
+        var sumGx = TView.Of(sumGxView);
+        var gamma = TView.Of(gammaView);
         float mu = fwdCoef[2 * channels + c];
         float invstd = fwdCoef[3 * channels + c];
         float sg = sumG[c];
@@ -96,8 +116,13 @@ public static class BatchNorm2dKernels
     }
 
     /// <summary>Thread p (plane n·C + c): gx = a·(gy − mgy) + b·(x − mean) with the coefficients of PrepareBackward.</summary>
-    public static void BackwardInput(Index1D p, ArrayView<float> gx, ArrayView<float> gy, ArrayView<float> x, ArrayView<float> coef, int channels, int spatial)
+    public static void BackwardInput<TView>(Index1D p, ArrayView<float> gxView, ArrayView<float> gyView, ArrayView<float> xView, ArrayView<float> coefView, int channels, int spatial)
+        where TView : struct, IKernelView<TView>
     {
+        var gx = TView.Of(gxView);
+        var gy = TView.Of(gyView);
+        var x = TView.Of(xView);
+        var coef = TView.Of(coefView);
         int c = p % channels;
         float a = coef[c];
         float b = coef[channels + c];
@@ -110,24 +135,33 @@ public static class BatchNorm2dKernels
     }
 }
 
-/// <summary>The batchnorm kernels, loaded once per accelerator.</summary>
+/// <summary>The batchnorm kernels, loaded once per device.</summary>
 public sealed class BatchNorm2dKernelSet : IKernelSet<BatchNorm2dKernelSet>
 {
-    private BatchNorm2dKernelSet(Accelerator accelerator)
+    private BatchNorm2dKernelSet(KernelLoader loader)
     {
-        Prepare = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, int, int, int, float, float, float>(BatchNorm2dKernels.Prepare);
-        Normalize = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(BatchNorm2dKernels.Normalize);
-        PrepareBackward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, int, int, int, float>(BatchNorm2dKernels.PrepareBackward);
-        BackwardInput = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(
-            BatchNorm2dKernels.BackwardInput);
+        if (loader.HostViews)
+            Init<HostView>(loader);
+        else
+            Init<DeviceView>(loader);
     }
 
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float, float, float> Prepare { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> Normalize { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float> PrepareBackward { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> BackwardInput { get; }
+    private void Init<TView>(KernelLoader loader)
+        where TView : struct, IKernelView<TView>
+    {
+        Prepare = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, int, int, int, float, float, float>(BatchNorm2dKernels.Prepare<TView>);
+        Normalize = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(BatchNorm2dKernels.Normalize<TView>);
+        PrepareBackward = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, int, int, int, float>(BatchNorm2dKernels.PrepareBackward<TView>);
+        BackwardInput = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(
+            BatchNorm2dKernels.BackwardInput<TView>);
+    }
 
-    public static BatchNorm2dKernelSet Load(Accelerator accelerator) => new(accelerator);
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float, float, float> Prepare { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> Normalize { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float> PrepareBackward { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> BackwardInput { get; private set; } = null!;
+
+    public static BatchNorm2dKernelSet Load(KernelLoader loader) => new(loader);
 }

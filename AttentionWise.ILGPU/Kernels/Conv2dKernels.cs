@@ -106,8 +106,11 @@ public static class Conv2dKernels
 {
     /// <summary>Thread r copies destination row r = plane·DstH + yd: dst[plane, yd, xd] = src[plane, yd − OffY, xd − OffX]
     /// where that lies inside the source, else 0.</summary>
-    public static void Pad(Index1D row, ArrayView<float> dst, ArrayView<float> src, PadGeometry g)
+    public static void Pad<TView>(Index1D row, ArrayView<float> dstView, ArrayView<float> srcView, PadGeometry g)
+        where TView : struct, IKernelView<TView>
     {
+        var dst = TView.Of(dstView);
+        var src = TView.Of(srcView);
         int plane = row / g.DstH;
         int yd = row - plane * g.DstH;
         int ys = yd - g.OffY;
@@ -140,9 +143,12 @@ public static class Conv2dKernels
     /// wb[ob, ci, t, j] = w[ob·B + j, ci, t] with w as [outCount, inCount, T]. Modes 1 and 2 swap the roles for the
     /// input gradient, w being [inCount, outCount, T]: 1 (transposed and flipped) wb[ob, ci, t, j] = w[ci, ob·B + j, T − 1 − t];
     /// 2 (transposed) wb[ob, ci, t, j] = w[ci, ob·B + j, t]. Past outCount the values are 0.</summary>
-    public static void BlockWeights(Index2D index, ArrayView<float> wb, ArrayView<float> w,
+    public static void BlockWeights<TView>(Index2D index, ArrayView<float> wbView, ArrayView<float> wView,
         int outCount, int inCount, int taps, int blockSize, int mode)
+        where TView : struct, IKernelView<TView>
     {
+        var wb = TView.Of(wbView);
+        var w = TView.Of(wView);
         int ci = index.X;
         int ob = index.Y;
         int d = (ob * inCount + ci) * taps * blockSize;
@@ -175,9 +181,14 @@ public static class Conv2dKernels
     // ---------------------------------------------------------------------------------------------------
 
     /// <summary>Forward tile: 2 output channels × 4 output columns, column stride 1, any kernel and row stride.</summary>
-    public static void ForwardS1C2P4(Index3D index, ArrayView<float> y, ArrayView<float> xp, ArrayView<float> wb, ArrayView<float> bias,
+    public static void ForwardS1C2P4<TView>(Index3D index, ArrayView<float> yView, ArrayView<float> xpView, ArrayView<float> wbView, ArrayView<float> biasView,
         ConvGeometry g, int hasBias)
+        where TView : struct, IKernelView<TView>
     {
+        var y = TView.Of(yView);
+        var xp = TView.Of(xpView);
+        var wb = TView.Of(wbView);
+        var bias = TView.Of(biasView);
         int tile = index.X;
         int ob = index.Y;
         int n = index.Z;
@@ -238,9 +249,14 @@ public static class Conv2dKernels
 
     /// <summary>Forward tile: 2 output channels × 4 output columns, column stride 1, KernelW = 3: the 6 weights of a
     /// kernel row stay in registers and each of the 6 input values of the row is loaded once.</summary>
-    public static void ForwardS1C2P4K3(Index3D index, ArrayView<float> y, ArrayView<float> xp, ArrayView<float> wb, ArrayView<float> bias,
+    public static void ForwardS1C2P4K3<TView>(Index3D index, ArrayView<float> yView, ArrayView<float> xpView, ArrayView<float> wbView, ArrayView<float> biasView,
         ConvGeometry g, int hasBias)
+        where TView : struct, IKernelView<TView>
     {
+        var y = TView.Of(yView);
+        var xp = TView.Of(xpView);
+        var wb = TView.Of(wbView);
+        var bias = TView.Of(biasView);
         int tile = index.X;
         int ob = index.Y;
         int n = index.Z;
@@ -311,9 +327,14 @@ public static class Conv2dKernels
 
     /// <summary>Forward tile: 1 output channel × 6 output columns, column stride 1, any kernel and row stride
     /// (for convolutions with very few output channels).</summary>
-    public static void ForwardS1C1P6(Index3D index, ArrayView<float> y, ArrayView<float> xp, ArrayView<float> wb, ArrayView<float> bias,
+    public static void ForwardS1C1P6<TView>(Index3D index, ArrayView<float> yView, ArrayView<float> xpView, ArrayView<float> wbView, ArrayView<float> biasView,
         ConvGeometry g, int hasBias)
+        where TView : struct, IKernelView<TView>
     {
+        var y = TView.Of(yView);
+        var xp = TView.Of(xpView);
+        var wb = TView.Of(wbView);
+        var bias = TView.Of(biasView);
         int tile = index.X;
         int co = index.Y;
         int n = index.Z;
@@ -372,9 +393,14 @@ public static class Conv2dKernels
     /// <summary>Forward tile: 1 output channel × 8 output columns, column stride 1, KernelW = 3 (for convolutions
     /// with very few output channels): the 3 weights of a kernel row stay in registers and each of the 10 input
     /// values of the row is loaded once.</summary>
-    public static void ForwardS1C1P8K3(Index3D index, ArrayView<float> y, ArrayView<float> xp, ArrayView<float> wb, ArrayView<float> bias,
+    public static void ForwardS1C1P8K3<TView>(Index3D index, ArrayView<float> yView, ArrayView<float> xpView, ArrayView<float> wbView, ArrayView<float> biasView,
         ConvGeometry g, int hasBias)
+        where TView : struct, IKernelView<TView>
     {
+        var y = TView.Of(yView);
+        var xp = TView.Of(xpView);
+        var wb = TView.Of(wbView);
+        var bias = TView.Of(biasView);
         int tile = index.X;
         int co = index.Y;
         int n = index.Z;
@@ -445,9 +471,14 @@ public static class Conv2dKernels
     }
 
     /// <summary>Forward tile: 4 output channels × 2 output columns, any kernel size and stride.</summary>
-    public static void ForwardC4P2(Index3D index, ArrayView<float> y, ArrayView<float> xp, ArrayView<float> wb, ArrayView<float> bias,
+    public static void ForwardC4P2<TView>(Index3D index, ArrayView<float> yView, ArrayView<float> xpView, ArrayView<float> wbView, ArrayView<float> biasView,
         ConvGeometry g, int hasBias)
+        where TView : struct, IKernelView<TView>
     {
+        var y = TView.Of(yView);
+        var xp = TView.Of(xpView);
+        var wb = TView.Of(wbView);
+        var bias = TView.Of(biasView);
         int tile = index.X;
         int ob = index.Y;
         int n = index.Z;
@@ -511,9 +542,14 @@ public static class Conv2dKernels
     }
 
     /// <summary>Forward tile: 4 output channels × 3 output columns, any kernel size and stride.</summary>
-    public static void ForwardC4P3(Index3D index, ArrayView<float> y, ArrayView<float> xp, ArrayView<float> wb, ArrayView<float> bias,
+    public static void ForwardC4P3<TView>(Index3D index, ArrayView<float> yView, ArrayView<float> xpView, ArrayView<float> wbView, ArrayView<float> biasView,
         ConvGeometry g, int hasBias)
+        where TView : struct, IKernelView<TView>
     {
+        var y = TView.Of(yView);
+        var xp = TView.Of(xpView);
+        var wb = TView.Of(wbView);
+        var bias = TView.Of(biasView);
         int tile = index.X;
         int ob = index.Y;
         int n = index.Z;
@@ -591,14 +627,16 @@ public static class Conv2dKernels
         }
     }
 
-    private static void StorePair(ArrayView<float> y, int o, float v0, float v1, bool second, float b)
+    private static void StorePair<TView>(TView y, int o, float v0, float v1, bool second, float b)
+        where TView : struct, IKernelView<TView>
     {
         y[o] = v0 + b;
         if (second)
             y[o + 1] = v1 + b;
     }
 
-    private static void Store3(ArrayView<float> y, int o, int cols, float v0, float v1, float v2)
+    private static void Store3<TView>(TView y, int o, int cols, float v0, float v1, float v2)
+        where TView : struct, IKernelView<TView>
     {
         y[o] = v0;
         if (cols > 1)
@@ -607,7 +645,8 @@ public static class Conv2dKernels
             y[o + 2] = v2;
     }
 
-    private static void Store4(ArrayView<float> y, int o, int cols, float v0, float v1, float v2, float v3)
+    private static void Store4<TView>(TView y, int o, int cols, float v0, float v1, float v2, float v3)
+        where TView : struct, IKernelView<TView>
     {
         y[o] = v0;
         if (cols > 1)
@@ -629,9 +668,13 @@ public static class Conv2dKernels
     /// <summary>Weight-gradient tile: 3 output channels × 3 consecutive taps kx (one kernel row ky of one input
     /// channel), column stride 1 (the 3 input values slide by one column per output column). Index X =
     /// ((coBlock·Ci + ci)·KH + ky)·(KW/3) + kxBlock; needs KW divisible by 3.</summary>
-    public static void WeightGradS1C3K3(Index2D index, ArrayView<float> target, ArrayView<float> gy, ArrayView<float> xp,
+    public static void WeightGradS1C3K3<TView>(Index2D index, ArrayView<float> targetView, ArrayView<float> gyView, ArrayView<float> xpView,
         ConvGeometry g, WeightGradRange range)
+        where TView : struct, IKernelView<TView>
     {
+        var target = TView.Of(targetView);
+        var gy = TView.Of(gyView);
+        var xp = TView.Of(xpView);
         int kxBlocks = g.KernelW / 3;
         int tile = index.X;
         int kxb = tile % kxBlocks;
@@ -700,9 +743,13 @@ public static class Conv2dKernels
     /// <summary>Weight-gradient tile: 1 output channel × 2 input channels × 3 consecutive taps kx, column stride 1
     /// (for convolutions with very few output channels). Index X = ((co·ceil(Ci/2) + ciPair)·KH + ky)·(KW/3) + kxBlock;
     /// needs KW divisible by 3.</summary>
-    public static void WeightGradS1C1I2K3(Index2D index, ArrayView<float> target, ArrayView<float> gy, ArrayView<float> xp,
+    public static void WeightGradS1C1I2K3<TView>(Index2D index, ArrayView<float> targetView, ArrayView<float> gyView, ArrayView<float> xpView,
         ConvGeometry g, WeightGradRange range)
+        where TView : struct, IKernelView<TView>
     {
+        var target = TView.Of(targetView);
+        var gy = TView.Of(gyView);
+        var xp = TView.Of(xpView);
         int kxBlocks = g.KernelW / 3;
         int pairs = (g.InChannels + 1) / 2;
         int tile = index.X;
@@ -765,9 +812,13 @@ public static class Conv2dKernels
 
     /// <summary>Weight-gradient tile: 4 output channels × 2 consecutive taps kx, any kernel size and stride. Index X =
     /// ((coBlock·Ci + ci)·KH + ky)·ceil(KW/2) + kxBlock. A missing second tap or channel is clamped (not stored).</summary>
-    public static void WeightGradC4K2(Index2D index, ArrayView<float> target, ArrayView<float> gy, ArrayView<float> xp,
+    public static void WeightGradC4K2<TView>(Index2D index, ArrayView<float> targetView, ArrayView<float> gyView, ArrayView<float> xpView,
         ConvGeometry g, WeightGradRange range)
+        where TView : struct, IKernelView<TView>
     {
+        var target = TView.Of(targetView);
+        var gy = TView.Of(gyView);
+        var xp = TView.Of(xpView);
         int kxBlocks = (g.KernelW + 1) / 2;
         int tile = index.X;
         int kxb = tile % kxBlocks;
@@ -833,7 +884,8 @@ public static class Conv2dKernels
             StoreWeight2(target, range, index.Y, w0 + 3 * ws, k1, a30, a31);
     }
 
-    private static void StoreWeight3(ArrayView<float> target, WeightGradRange range, int slice, int w, float v0, float v1, float v2)
+    private static void StoreWeight3<TView>(TView target, WeightGradRange range, int slice, int w, float v0, float v1, float v2)
+        where TView : struct, IKernelView<TView>
     {
         if (range.Partial != 0)
         {
@@ -850,7 +902,8 @@ public static class Conv2dKernels
         }
     }
 
-    private static void StoreWeight2(ArrayView<float> target, WeightGradRange range, int slice, int w, int second, float v0, float v1)
+    private static void StoreWeight2<TView>(TView target, WeightGradRange range, int slice, int w, int second, float v0, float v1)
+        where TView : struct, IKernelView<TView>
     {
         if (range.Partial != 0)
         {
@@ -868,8 +921,11 @@ public static class Conv2dKernels
     }
 
     /// <summary>Thread t: gw[e] += Σ_s partials[s, e] (in order s = 0, 1, …) for the elements e of its run.</summary>
-    public static void WeightGradCombine(Index1D thread, ArrayView<float> gw, ArrayView<float> partials, int slices, LaunchLayout layout)
+    public static void WeightGradCombine<TView>(Index1D thread, ArrayView<float> gwView, ArrayView<float> partialsView, int slices, LaunchLayout layout)
+        where TView : struct, IKernelView<TView>
     {
+        var gw = TView.Of(gwView);
+        var partials = TView.Of(partialsView);
         for (int k = 0; k < layout.PerThread; k++)
         {
             int e = layout.Element(thread, k);
@@ -895,8 +951,12 @@ public static class Conv2dKernels
     // Index (X = (iy·SX + r)·TilesQ + q tile, Y = input-channel block, Z = n).
     // ---------------------------------------------------------------------------------------------------
 
-    public static void BackwardInputPhased(Index3D index, ArrayView<float> gx, ArrayView<float> gyp, ArrayView<float> wbT, PhaseGeometry p)
+    public static void BackwardInputPhased<TView>(Index3D index, ArrayView<float> gxView, ArrayView<float> gypView, ArrayView<float> wbTView, PhaseGeometry p)
+        where TView : struct, IKernelView<TView>
     {
+        var gx = TView.Of(gxView);
+        var gyp = TView.Of(gypView);
+        var wbT = TView.Of(wbTView);
         int perRow = p.StrideX * p.TilesQ;
         int iy = index.X / perRow;
         int rest = index.X - iy * perRow;
@@ -963,7 +1023,8 @@ public static class Conv2dKernels
             StoreStrided(gx, o + 3 * plane, d, second, a30, a31);
     }
 
-    private static void StoreStrided(ArrayView<float> y, int o, int d, bool second, float v0, float v1)
+    private static void StoreStrided<TView>(TView y, int o, int d, bool second, float v0, float v1)
+        where TView : struct, IKernelView<TView>
     {
         y[o] = v0;
         if (second)
@@ -1045,48 +1106,57 @@ public readonly struct PhaseGeometry
     public readonly int TilesQ;
 }
 
-/// <summary>The convolution kernels, loaded once per accelerator.</summary>
+/// <summary>The convolution kernels, loaded once per device.</summary>
 public sealed class Conv2dKernelSet : IKernelSet<Conv2dKernelSet>
 {
-    private Conv2dKernelSet(Accelerator accelerator)
+    private Conv2dKernelSet(KernelLoader loader)
     {
-        Pad = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, PadGeometry>(Conv2dKernels.Pad);
-        BlockWeights = accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<float>, int, int, int, int, int>(Conv2dKernels.BlockWeights);
-        ForwardS1C2P4 = LoadForward(accelerator, Conv2dKernels.ForwardS1C2P4);
-        ForwardS1C2P4K3 = LoadForward(accelerator, Conv2dKernels.ForwardS1C2P4K3);
-        ForwardS1C1P6 = LoadForward(accelerator, Conv2dKernels.ForwardS1C1P6);
-        ForwardS1C1P8K3 = LoadForward(accelerator, Conv2dKernels.ForwardS1C1P8K3);
-        ForwardC4P2 = LoadForward(accelerator, Conv2dKernels.ForwardC4P2);
-        ForwardC4P3 = LoadForward(accelerator, Conv2dKernels.ForwardC4P3);
-        WeightGradS1C3K3 = LoadWeightGrad(accelerator, Conv2dKernels.WeightGradS1C3K3);
-        WeightGradS1C1I2K3 = LoadWeightGrad(accelerator, Conv2dKernels.WeightGradS1C1I2K3);
-        WeightGradC4K2 = LoadWeightGrad(accelerator, Conv2dKernels.WeightGradC4K2);
-        WeightGradCombine = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, LaunchLayout>(Conv2dKernels.WeightGradCombine);
-        BackwardInputPhased = accelerator.LoadAutoGroupedStreamKernel<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, PhaseGeometry>(
-            Conv2dKernels.BackwardInputPhased);
+        if (loader.HostViews)
+            Init<HostView>(loader);
+        else
+            Init<DeviceView>(loader);
     }
 
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, PadGeometry> Pad { get; }
-    public Action<Index2D, ArrayView<float>, ArrayView<float>, int, int, int, int, int> BlockWeights { get; }
-    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int> ForwardS1C2P4 { get; }
-    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int> ForwardS1C2P4K3 { get; }
-    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int> ForwardS1C1P6 { get; }
-    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int> ForwardS1C1P8K3 { get; }
-    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int> ForwardC4P2 { get; }
-    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int> ForwardC4P3 { get; }
-    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, WeightGradRange> WeightGradS1C3K3 { get; }
-    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, WeightGradRange> WeightGradS1C1I2K3 { get; }
-    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, WeightGradRange> WeightGradC4K2 { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, int, LaunchLayout> WeightGradCombine { get; }
-    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, PhaseGeometry> BackwardInputPhased { get; }
+    private void Init<TView>(KernelLoader loader)
+        where TView : struct, IKernelView<TView>
+    {
+        Pad = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, PadGeometry>(Conv2dKernels.Pad<TView>);
+        BlockWeights = loader.Load<Index2D, ArrayView<float>, ArrayView<float>, int, int, int, int, int>(Conv2dKernels.BlockWeights<TView>);
+        ForwardS1C2P4 = LoadForward(loader, Conv2dKernels.ForwardS1C2P4<TView>);
+        ForwardS1C2P4K3 = LoadForward(loader, Conv2dKernels.ForwardS1C2P4K3<TView>);
+        ForwardS1C1P6 = LoadForward(loader, Conv2dKernels.ForwardS1C1P6<TView>);
+        ForwardS1C1P8K3 = LoadForward(loader, Conv2dKernels.ForwardS1C1P8K3<TView>);
+        ForwardC4P2 = LoadForward(loader, Conv2dKernels.ForwardC4P2<TView>);
+        ForwardC4P3 = LoadForward(loader, Conv2dKernels.ForwardC4P3<TView>);
+        WeightGradS1C3K3 = LoadWeightGrad(loader, Conv2dKernels.WeightGradS1C3K3<TView>);
+        WeightGradS1C1I2K3 = LoadWeightGrad(loader, Conv2dKernels.WeightGradS1C1I2K3<TView>);
+        WeightGradC4K2 = LoadWeightGrad(loader, Conv2dKernels.WeightGradC4K2<TView>);
+        WeightGradCombine = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, int, LaunchLayout>(Conv2dKernels.WeightGradCombine<TView>);
+        BackwardInputPhased = loader.Load<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, PhaseGeometry>(
+            Conv2dKernels.BackwardInputPhased<TView>);
+    }
 
-    public static Conv2dKernelSet Load(Accelerator accelerator) => new(accelerator);
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, PadGeometry> Pad { get; private set; } = null!;
+    public Action<Index2D, ArrayView<float>, ArrayView<float>, int, int, int, int, int> BlockWeights { get; private set; } = null!;
+    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int> ForwardS1C2P4 { get; private set; } = null!;
+    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int> ForwardS1C2P4K3 { get; private set; } = null!;
+    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int> ForwardS1C1P6 { get; private set; } = null!;
+    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int> ForwardS1C1P8K3 { get; private set; } = null!;
+    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int> ForwardC4P2 { get; private set; } = null!;
+    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int> ForwardC4P3 { get; private set; } = null!;
+    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, WeightGradRange> WeightGradS1C3K3 { get; private set; } = null!;
+    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, WeightGradRange> WeightGradS1C1I2K3 { get; private set; } = null!;
+    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, WeightGradRange> WeightGradC4K2 { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, int, LaunchLayout> WeightGradCombine { get; private set; } = null!;
+    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, PhaseGeometry> BackwardInputPhased { get; private set; } = null!;
+
+    public static Conv2dKernelSet Load(KernelLoader loader) => new(loader);
 
     private static Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int> LoadForward(
-        Accelerator accelerator, Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int> kernel) =>
-        accelerator.LoadAutoGroupedStreamKernel(kernel);
+        KernelLoader loader, Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int> kernel) =>
+        loader.Load(kernel);
 
     private static Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, WeightGradRange> LoadWeightGrad(
-        Accelerator accelerator, Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, WeightGradRange> kernel) =>
-        accelerator.LoadAutoGroupedStreamKernel(kernel);
+        KernelLoader loader, Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, WeightGradRange> kernel) =>
+        loader.Load(kernel);
 }

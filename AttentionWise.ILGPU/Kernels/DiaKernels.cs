@@ -20,8 +20,11 @@ namespace AttentionWise.Kernels;
 public static class DiaKernels
 {
     /// <summary>One thread per (n, c): s = mean of the plane.</summary>
-    public static void GlobalAveragePool(Index1D nc, ArrayView<float> s, ArrayView<float> f, int plane)
+    public static void GlobalAveragePool<TView>(Index1D nc, ArrayView<float> sView, ArrayView<float> fView, int plane)
+        where TView : struct, IKernelView<TView>
     {
+        var s = TView.Of(sView);
+        var f = TView.Of(fView);
         int o = nc * plane;
         float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f;
         int p = 0;
@@ -38,8 +41,13 @@ public static class DiaKernels
     }
 
     /// <summary>One thread per (n, j): a[n, j] = ReLU(b[j] + Σ_i in[n, i]·W[j, i]).</summary>
-    public static void DenseRelu(Index1D t, ArrayView<float> a, ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias, int inFeatures, int outFeatures)
+    public static void DenseRelu<TView>(Index1D t, ArrayView<float> aView, ArrayView<float> inputView, ArrayView<float> weightView, ArrayView<float> biasView, int inFeatures, int outFeatures)
+        where TView : struct, IKernelView<TView>
     {
+        var a = TView.Of(aView);
+        var input = TView.Of(inputView);
+        var weight = TView.Of(weightView);
+        var bias = TView.Of(biasView);
         int j = t % outFeatures;
         int n = t / outFeatures;
         int xi = n * inFeatures;
@@ -61,10 +69,21 @@ public static class DiaKernels
     /// One thread per (n, c): the four gate pre-activations of channel c from both branches, their
     /// activations (into act), c' = f⊙c + i⊙g and h' = o⊙σ(c').
     /// </summary>
-    public static void Cell(Index1D t, ArrayView<float> act, ArrayView<float> cNext, ArrayView<float> hNext, ArrayView<float> cPrev,
-        ArrayView<float> aIh, ArrayView<float> aHh, ArrayView<float> w2Ih, ArrayView<float> b2Ih, ArrayView<float> w2Hh, ArrayView<float> b2Hh,
+    public static void Cell<TView>(Index1D t, ArrayView<float> actView, ArrayView<float> cNextView, ArrayView<float> hNextView, ArrayView<float> cPrevView,
+        ArrayView<float> aIhView, ArrayView<float> aHhView, ArrayView<float> w2IhView, ArrayView<float> b2IhView, ArrayView<float> w2HhView, ArrayView<float> b2HhView,
         int channels, int hidden)
+        where TView : struct, IKernelView<TView>
     {
+        var act = TView.Of(actView);
+        var cNext = TView.Of(cNextView);
+        var hNext = TView.Of(hNextView);
+        var cPrev = TView.Of(cPrevView);
+        var aIh = TView.Of(aIhView);
+        var aHh = TView.Of(aHhView);
+        var w2Ih = TView.Of(w2IhView);
+        var b2Ih = TView.Of(b2IhView);
+        var w2Hh = TView.Of(w2HhView);
+        var b2Hh = TView.Of(b2HhView);
         int c = t % channels;
         int n = t / channels;
         int ai = n * hidden;
@@ -102,8 +121,12 @@ public static class DiaKernels
     }
 
     /// <summary>One thread per (n, c): out = ReLU(F ⊙ h[n, c]) over the plane.</summary>
-    public static void ScaleRelu(Index1D nc, ArrayView<float> output, ArrayView<float> f, ArrayView<float> h, int plane)
+    public static void ScaleRelu<TView>(Index1D nc, ArrayView<float> outputView, ArrayView<float> fView, ArrayView<float> hView, int plane)
+        where TView : struct, IKernelView<TView>
     {
+        var output = TView.Of(outputView);
+        var f = TView.Of(fView);
+        var h = TView.Of(hView);
         int o = nc * plane;
         float hv = h[nc];
         for (int p = 0; p < plane; p++)
@@ -112,8 +135,13 @@ public static class DiaKernels
 
     /// <summary>Backward of out = ReLU(F⊙h), one thread per (n, c): gh[n, c] = Σ_p [out &gt; 0]·gOut·F, computed as
     /// Σ_p gOut·max(F, 0) (h is a sigmoid product, so out &gt; 0 exactly when F &gt; 0): no data-dependent branch.</summary>
-    public static void ScaleReluBackwardMask(Index1D nc, ArrayView<float> gh, ArrayView<float> gOut, ArrayView<float> output, ArrayView<float> f, int plane)
+    public static void ScaleReluBackwardMask<TView>(Index1D nc, ArrayView<float> ghView, ArrayView<float> gOutView, ArrayView<float> outputView, ArrayView<float> fView, int plane)
+        where TView : struct, IKernelView<TView>
     {
+        var gh = TView.Of(ghView);
+        var gOut = TView.Of(gOutView);
+        var output = TView.Of(outputView);
+        var f = TView.Of(fView);
         int o = nc * plane;
         float s0 = 0f, s1 = 0f;
         int p = 0;
@@ -129,9 +157,15 @@ public static class DiaKernels
 
     /// <summary>Backward of out = ReLU(F⊙h) and s = mean(F), one thread per (n, c):
     /// gF = [out &gt; 0]·gOut·h + gs/P.</summary>
-    public static void ScaleReluBackwardInput(Index1D nc, ArrayView<float> gf, ArrayView<float> gOut, ArrayView<float> output, ArrayView<float> h,
-        ArrayView<float> gs, int plane)
+    public static void ScaleReluBackwardInput<TView>(Index1D nc, ArrayView<float> gfView, ArrayView<float> gOutView, ArrayView<float> outputView, ArrayView<float> hView,
+        ArrayView<float> gsView, int plane)
+        where TView : struct, IKernelView<TView>
     {
+        var gf = TView.Of(gfView);
+        var gOut = TView.Of(gOutView);
+        var output = TView.Of(outputView);
+        var h = TView.Of(hView);
+        var gs = TView.Of(gsView);
         int o = nc * plane;
         float hv = h[nc];
         float pooled = gs[nc] / plane;
@@ -143,9 +177,18 @@ public static class DiaKernels
     /// Backward of the cell, one thread per (n, c): from gh (= ghOut + ghCarry when hasCarry) and the carried
     /// gc, the gate pre-activation gradients (into gGates) and the gradient of the previous c (into gcPrev).
     /// </summary>
-    public static void CellBackward(Index1D t, ArrayView<float> gGates, ArrayView<float> gcPrev, ArrayView<float> ghOut, ArrayView<float> ghCarry,
-        ArrayView<float> gcCarry, ArrayView<float> act, ArrayView<float> cNext, ArrayView<float> cPrev, int channels, int hasCarry)
+    public static void CellBackward<TView>(Index1D t, ArrayView<float> gGatesView, ArrayView<float> gcPrevView, ArrayView<float> ghOutView, ArrayView<float> ghCarryView,
+        ArrayView<float> gcCarryView, ArrayView<float> actView, ArrayView<float> cNextView, ArrayView<float> cPrevView, int channels, int hasCarry)
+        where TView : struct, IKernelView<TView>
     {
+        var gGates = TView.Of(gGatesView);
+        var gcPrev = TView.Of(gcPrevView);
+        var ghOut = TView.Of(ghOutView);
+        var ghCarry = TView.Of(ghCarryView);
+        var gcCarry = TView.Of(gcCarryView);
+        var act = TView.Of(actView);
+        var cNext = TView.Of(cNextView);
+        var cPrev = TView.Of(cPrevView);
         int c = t % channels;
         int n = t / channels;
         int b = n * 4 * channels + c;
@@ -171,9 +214,14 @@ public static class DiaKernels
     }
 
     /// <summary>One thread per (n, j): gz[n, j] = [a &gt; 0]·Σ_o gOut[n, o]·W[o, j] (back through Linear then ReLU).</summary>
-    public static void DenseBackwardHidden(Index1D t, ArrayView<float> gz, ArrayView<float> gOut, ArrayView<float> weight, ArrayView<float> a,
+    public static void DenseBackwardHidden<TView>(Index1D t, ArrayView<float> gzView, ArrayView<float> gOutView, ArrayView<float> weightView, ArrayView<float> aView,
         int hidden, int outFeatures)
+        where TView : struct, IKernelView<TView>
     {
+        var gz = TView.Of(gzView);
+        var gOut = TView.Of(gOutView);
+        var weight = TView.Of(weightView);
+        var a = TView.Of(aView);
         int j = t % hidden;
         int n = t / hidden;
         float v = 0f;
@@ -195,8 +243,12 @@ public static class DiaKernels
     }
 
     /// <summary>One thread per (n, i): gIn[n, i] = Σ_j gz[n, j]·W[j, i] (back through a Linear to its input).</summary>
-    public static void DenseBackwardInput(Index1D t, ArrayView<float> gIn, ArrayView<float> gz, ArrayView<float> weight, int inFeatures, int hidden)
+    public static void DenseBackwardInput<TView>(Index1D t, ArrayView<float> gInView, ArrayView<float> gzView, ArrayView<float> weightView, int inFeatures, int hidden)
+        where TView : struct, IKernelView<TView>
     {
+        var gIn = TView.Of(gInView);
+        var gz = TView.Of(gzView);
+        var weight = TView.Of(weightView);
         int i = t % inFeatures;
         int n = t / inFeatures;
         int gb = n * hidden;
@@ -221,9 +273,14 @@ public static class DiaKernels
     /// bias): gW[o, i] += Σ_n gOut[n, o]·in[n, i], gb[o] += Σ_n gOut[n, o]; the batch is summed in order, and the
     /// four weights of a thread share each gOut load.
     /// </summary>
-    public static void DenseWeightGradient(Index1D t, ArrayView<float> gWeight, ArrayView<float> gBias, ArrayView<float> gOut, ArrayView<float> input,
+    public static void DenseWeightGradient<TView>(Index1D t, ArrayView<float> gWeightView, ArrayView<float> gBiasView, ArrayView<float> gOutView, ArrayView<float> inputView,
         int n, int inFeatures, int outFeatures)
+        where TView : struct, IKernelView<TView>
     {
+        var gWeight = TView.Of(gWeightView);
+        var gBias = TView.Of(gBiasView);
+        var gOut = TView.Of(gOutView);
+        var input = TView.Of(inputView);
         int groups = (inFeatures + 4) / 4;
         int g = t % groups;
         int o = t / groups;
@@ -263,41 +320,50 @@ public static class DiaKernels
     public static float ReluMask(float output) => XMath.Min(XMath.Max(output * 8.507059e37f, 0f), 1f);
 }
 
-/// <summary>The DIA kernels, loaded once per accelerator.</summary>
+/// <summary>The DIA kernels, loaded once per device.</summary>
 public sealed class DiaKernelSet : IKernelSet<DiaKernelSet>
 {
-    private DiaKernelSet(Accelerator a)
+    private DiaKernelSet(KernelLoader a)
     {
-        GlobalAveragePool = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(DiaKernels.GlobalAveragePool);
-        DenseRelu = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(DiaKernels.DenseRelu);
-        Cell = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(DiaKernels.Cell);
-        ScaleRelu = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(DiaKernels.ScaleRelu);
-        ScaleReluBackwardMask = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(
-            DiaKernels.ScaleReluBackwardMask);
-        ScaleReluBackwardInput = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, int>(DiaKernels.ScaleReluBackwardInput);
-        CellBackward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(DiaKernels.CellBackward);
-        DenseBackwardHidden = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(
-            DiaKernels.DenseBackwardHidden);
-        DenseBackwardInput = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(DiaKernels.DenseBackwardInput);
-        DenseWeightGradient = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(
-            DiaKernels.DenseWeightGradient);
+        if (a.HostViews)
+            Init<HostView>(a);
+        else
+            Init<DeviceView>(a);
     }
 
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, int> GlobalAveragePool { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> DenseRelu { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> Cell { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> ScaleRelu { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> ScaleReluBackwardMask { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> ScaleReluBackwardInput { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        ArrayView<float>, int, int> CellBackward { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> DenseBackwardHidden { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> DenseBackwardInput { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> DenseWeightGradient { get; }
+    private void Init<TView>(KernelLoader a)
+        where TView : struct, IKernelView<TView>
+    {
+        GlobalAveragePool = a.Load<Index1D, ArrayView<float>, ArrayView<float>, int>(DiaKernels.GlobalAveragePool<TView>);
+        DenseRelu = a.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(DiaKernels.DenseRelu<TView>);
+        Cell = a.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(DiaKernels.Cell<TView>);
+        ScaleRelu = a.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(DiaKernels.ScaleRelu<TView>);
+        ScaleReluBackwardMask = a.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(
+            DiaKernels.ScaleReluBackwardMask<TView>);
+        ScaleReluBackwardInput = a.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, int>(DiaKernels.ScaleReluBackwardInput<TView>);
+        CellBackward = a.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(DiaKernels.CellBackward<TView>);
+        DenseBackwardHidden = a.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(
+            DiaKernels.DenseBackwardHidden<TView>);
+        DenseBackwardInput = a.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(DiaKernels.DenseBackwardInput<TView>);
+        DenseWeightGradient = a.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(
+            DiaKernels.DenseWeightGradient<TView>);
+    }
 
-    public static DiaKernelSet Load(Accelerator accelerator) => new(accelerator);
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, int> GlobalAveragePool { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> DenseRelu { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> Cell { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> ScaleRelu { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> ScaleReluBackwardMask { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> ScaleReluBackwardInput { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, int, int> CellBackward { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> DenseBackwardHidden { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> DenseBackwardInput { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> DenseWeightGradient { get; private set; } = null!;
+
+    public static DiaKernelSet Load(KernelLoader loader) => new(loader);
 }

@@ -66,9 +66,12 @@ public readonly struct ReluBackwardOp : IBinaryOp
 public static class ElementwiseKernels
 {
     /// <summary>y[e] = op(x[e], p).</summary>
-    public static void Unary<TOp>(Index1D thread, ArrayView<float> y, ArrayView<float> x, float p, LaunchLayout layout)
+    public static void Unary<TOp, TView>(Index1D thread, ArrayView<float> yView, ArrayView<float> xView, float p, LaunchLayout layout)
         where TOp : struct, IUnaryOp
+        where TView : struct, IKernelView<TView>
     {
+        var y = TView.Of(yView);
+        var x = TView.Of(xView);
         var op = default(TOp);
         for (int k = 0; k < layout.PerThread; k++)
         {
@@ -80,9 +83,13 @@ public static class ElementwiseKernels
     }
 
     /// <summary>y[e] = op(a[e], b[e], p).</summary>
-    public static void Binary<TOp>(Index1D thread, ArrayView<float> y, ArrayView<float> a, ArrayView<float> b, float p, LaunchLayout layout)
+    public static void Binary<TOp, TView>(Index1D thread, ArrayView<float> yView, ArrayView<float> aView, ArrayView<float> bView, float p, LaunchLayout layout)
         where TOp : struct, IBinaryOp
+        where TView : struct, IKernelView<TView>
     {
+        var y = TView.Of(yView);
+        var a = TView.Of(aView);
+        var b = TView.Of(bView);
         var op = default(TOp);
         for (int k = 0; k < layout.PerThread; k++)
         {
@@ -94,34 +101,43 @@ public static class ElementwiseKernels
     }
 }
 
-/// <summary>The element-wise kernels, loaded once per accelerator.</summary>
+/// <summary>The element-wise kernels, loaded once per device.</summary>
 public sealed class ElementwiseKernelSet : IKernelSet<ElementwiseKernelSet>
 {
-    private ElementwiseKernelSet(Accelerator accelerator)
+    private ElementwiseKernelSet(KernelLoader loader)
     {
-        Relu = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, LaunchLayout>(
-            ElementwiseKernels.Unary<ReluOp>);
-        Scale = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, LaunchLayout>(
-            ElementwiseKernels.Unary<ScaleOp>);
-        Fill = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, LaunchLayout>(
-            ElementwiseKernels.Unary<FillOp>);
-        Add = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout>(
-            ElementwiseKernels.Binary<AddOp>);
-        Multiply = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout>(
-            ElementwiseKernels.Binary<MultiplyOp>);
-        AddScaled = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout>(
-            ElementwiseKernels.Binary<AddScaledOp>);
-        ReluBackward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout>(
-            ElementwiseKernels.Binary<ReluBackwardOp>);
+        if (loader.HostViews)
+            Init<HostView>(loader);
+        else
+            Init<DeviceView>(loader);
     }
 
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, float, LaunchLayout> Relu { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, float, LaunchLayout> Scale { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, float, LaunchLayout> Fill { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout> Add { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout> Multiply { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout> AddScaled { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout> ReluBackward { get; }
+    private void Init<TView>(KernelLoader loader)
+        where TView : struct, IKernelView<TView>
+    {
+        Relu = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, float, LaunchLayout>(
+            ElementwiseKernels.Unary<ReluOp, TView>);
+        Scale = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, float, LaunchLayout>(
+            ElementwiseKernels.Unary<ScaleOp, TView>);
+        Fill = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, float, LaunchLayout>(
+            ElementwiseKernels.Unary<FillOp, TView>);
+        Add = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout>(
+            ElementwiseKernels.Binary<AddOp, TView>);
+        Multiply = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout>(
+            ElementwiseKernels.Binary<MultiplyOp, TView>);
+        AddScaled = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout>(
+            ElementwiseKernels.Binary<AddScaledOp, TView>);
+        ReluBackward = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout>(
+            ElementwiseKernels.Binary<ReluBackwardOp, TView>);
+    }
 
-    public static ElementwiseKernelSet Load(Accelerator accelerator) => new(accelerator);
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, float, LaunchLayout> Relu { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, float, LaunchLayout> Scale { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, float, LaunchLayout> Fill { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout> Add { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout> Multiply { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout> AddScaled { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout> ReluBackward { get; private set; } = null!;
+
+    public static ElementwiseKernelSet Load(KernelLoader loader) => new(loader);
 }

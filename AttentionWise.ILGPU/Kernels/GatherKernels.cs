@@ -17,8 +17,12 @@ namespace AttentionWise.Kernels;
 public static class GatherKernels
 {
     /// <summary>y[r, k] = x[(int)indices[start + r], k] for the elements of row r thread index.X owns.</summary>
-    public static void Rows(Index2D index, ArrayView<float> y, ArrayView<float> x, ArrayView<float> indices, int start, int itemLength, LaunchLayout row)
+    public static void Rows<TView>(Index2D index, ArrayView<float> yView, ArrayView<float> xView, ArrayView<float> indicesView, int start, int itemLength, LaunchLayout row)
+        where TView : struct, IKernelView<TView>
     {
+        var y = TView.Of(yView);
+        var x = TView.Of(xView);
+        var indices = TView.Of(indicesView);
         int r = index.Y;
         int source = (int)indices[start + r] * itemLength;
         int target = r * itemLength;
@@ -32,16 +36,25 @@ public static class GatherKernels
     }
 }
 
-/// <summary>The gather kernels, loaded once per accelerator.</summary>
+/// <summary>The gather kernels, loaded once per device.</summary>
 public sealed class GatherKernelSet : IKernelSet<GatherKernelSet>
 {
-    private GatherKernelSet(Accelerator accelerator)
+    private GatherKernelSet(KernelLoader loader)
     {
-        Rows = accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, LaunchLayout>(
-            GatherKernels.Rows);
+        if (loader.HostViews)
+            Init<HostView>(loader);
+        else
+            Init<DeviceView>(loader);
     }
 
-    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, LaunchLayout> Rows { get; }
+    private void Init<TView>(KernelLoader loader)
+        where TView : struct, IKernelView<TView>
+    {
+        Rows = loader.Load<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, LaunchLayout>(
+            GatherKernels.Rows<TView>);
+    }
 
-    public static GatherKernelSet Load(Accelerator accelerator) => new(accelerator);
+    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, LaunchLayout> Rows { get; private set; } = null!;
+
+    public static GatherKernelSet Load(KernelLoader loader) => new(loader);
 }

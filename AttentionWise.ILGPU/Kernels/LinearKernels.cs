@@ -20,9 +20,14 @@ public static class LinearKernels
     public const int ChunkI = 64;
 
     /// <summary>Thread (ob, n): y[n, 4·ob + j] = b[·] + Σ_i x[n, i]·w[4·ob + j, i] for the valid j.</summary>
-    public static void Forward(Index2D index, ArrayView<float> y, ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias,
+    public static void Forward<TView>(Index2D index, ArrayView<float> yView, ArrayView<float> xView, ArrayView<float> wView, ArrayView<float> biasView,
         int inFeatures, int outFeatures, int hasBias)
+        where TView : struct, IKernelView<TView>
     {
+        var y = TView.Of(yView);
+        var x = TView.Of(xView);
+        var w = TView.Of(wView);
+        var bias = TView.Of(biasView);
         int ob = index.X;
         int n = index.Y;
         int o0 = ob * 4;
@@ -67,9 +72,13 @@ public static class LinearKernels
     }
 
     /// <summary>Thread (chunk, n): gx[n, i] = Σ_o gy[n, o]·w[o, i] for i in the chunk (4 columns at a time).</summary>
-    public static void BackwardInput(Index2D index, ArrayView<float> gx, ArrayView<float> gy, ArrayView<float> w,
+    public static void BackwardInput<TView>(Index2D index, ArrayView<float> gxView, ArrayView<float> gyView, ArrayView<float> wView,
         int inFeatures, int outFeatures)
+        where TView : struct, IKernelView<TView>
     {
+        var gx = TView.Of(gxView);
+        var gy = TView.Of(gyView);
+        var w = TView.Of(wView);
         int start = index.X * ChunkI;
         int n = index.Y;
         int end = start + ChunkI;
@@ -111,9 +120,13 @@ public static class LinearKernels
 
     /// <summary>Thread (ib, ob): gw[o, i] += Σ_n gy[n, o]·x[n, i] for o in [2·ob, 2·ob + 2), i in [4·ib, 4·ib + 4)
     /// (the valid ones).</summary>
-    public static void BackwardWeight(Index2D index, ArrayView<float> gw, ArrayView<float> gy, ArrayView<float> x,
+    public static void BackwardWeight<TView>(Index2D index, ArrayView<float> gwView, ArrayView<float> gyView, ArrayView<float> xView,
         int batch, int inFeatures, int outFeatures)
+        where TView : struct, IKernelView<TView>
     {
+        var gw = TView.Of(gwView);
+        var gy = TView.Of(gyView);
+        var x = TView.Of(xView);
         int i0 = index.X * 4;
         int o0 = index.Y * 2;
         // Clamp the columns and rows read (computed, not stored) so the loop has no branch.
@@ -163,19 +176,28 @@ public static class LinearKernels
     }
 }
 
-/// <summary>The linear-layer kernels, loaded once per accelerator.</summary>
+/// <summary>The linear-layer kernels, loaded once per device.</summary>
 public sealed class LinearKernelSet : IKernelSet<LinearKernelSet>
 {
-    private LinearKernelSet(Accelerator accelerator)
+    private LinearKernelSet(KernelLoader loader)
     {
-        Forward = accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(LinearKernels.Forward);
-        BackwardInput = accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(LinearKernels.BackwardInput);
-        BackwardWeight = accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(LinearKernels.BackwardWeight);
+        if (loader.HostViews)
+            Init<HostView>(loader);
+        else
+            Init<DeviceView>(loader);
     }
 
-    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> Forward { get; }
-    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> BackwardInput { get; }
-    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> BackwardWeight { get; }
+    private void Init<TView>(KernelLoader loader)
+        where TView : struct, IKernelView<TView>
+    {
+        Forward = loader.Load<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(LinearKernels.Forward<TView>);
+        BackwardInput = loader.Load<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(LinearKernels.BackwardInput<TView>);
+        BackwardWeight = loader.Load<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(LinearKernels.BackwardWeight<TView>);
+    }
 
-    public static LinearKernelSet Load(Accelerator accelerator) => new(accelerator);
+    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> Forward { get; private set; } = null!;
+    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> BackwardInput { get; private set; } = null!;
+    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> BackwardWeight { get; private set; } = null!;
+
+    public static LinearKernelSet Load(KernelLoader loader) => new(loader);
 }

@@ -16,9 +16,14 @@ namespace AttentionWise.Kernels;
 
 public static class LossKernels
 {
-    public static void Forward(Index1D n, ArrayView<float> logp, ArrayView<float> perItem, ArrayView<float> logits, ArrayView<float> labels,
+    public static void Forward<TView>(Index1D n, ArrayView<float> logpView, ArrayView<float> perItemView, ArrayView<float> logitsView, ArrayView<float> labelsView,
         int batch, int classes)
+        where TView : struct, IKernelView<TView>
     {
+        var logp = TView.Of(logpView);
+        var perItem = TView.Of(perItemView);
+        var logits = TView.Of(logitsView);
+        var labels = TView.Of(labelsView);
         int r = n * classes;
         float max = logits[r];
         int arg = 0;
@@ -46,8 +51,11 @@ public static class LossKernels
     }
 
     /// <summary>One thread: result[0] = Σ_n perItem[0, n] / N, result[1] = Σ_n perItem[1, n], in order.</summary>
-    public static void Result(Index1D index, ArrayView<float> result, ArrayView<float> perItem, int batch)
+    public static void Result<TView>(Index1D index, ArrayView<float> resultView, ArrayView<float> perItemView, int batch)
+        where TView : struct, IKernelView<TView>
     {
+        var result = TView.Of(resultView);
+        var perItem = TView.Of(perItemView);
         float loss = 0f, correct = 0f;
         for (int n = 0; n < batch; n++)
         {
@@ -58,8 +66,12 @@ public static class LossKernels
         result[1] = correct;
     }
 
-    public static void Backward(Index1D n, ArrayView<float> g, ArrayView<float> logp, ArrayView<float> labels, int classes, float invBatch)
+    public static void Backward<TView>(Index1D n, ArrayView<float> gView, ArrayView<float> logpView, ArrayView<float> labelsView, int classes, float invBatch)
+        where TView : struct, IKernelView<TView>
     {
+        var g = TView.Of(gView);
+        var logp = TView.Of(logpView);
+        var labels = TView.Of(labelsView);
         int r = n * classes;
         float lf = labels[n];
         int label = (int)lf;
@@ -73,19 +85,28 @@ public static class LossKernels
     }
 }
 
-/// <summary>The loss kernels, loaded once per accelerator.</summary>
+/// <summary>The loss kernels, loaded once per device.</summary>
 public sealed class LossKernelSet : IKernelSet<LossKernelSet>
 {
-    private LossKernelSet(Accelerator accelerator)
+    private LossKernelSet(KernelLoader loader)
     {
-        Forward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(LossKernels.Forward);
-        Result = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(LossKernels.Result);
-        Backward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(LossKernels.Backward);
+        if (loader.HostViews)
+            Init<HostView>(loader);
+        else
+            Init<DeviceView>(loader);
     }
 
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> Forward { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, int> Result { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float> Backward { get; }
+    private void Init<TView>(KernelLoader loader)
+        where TView : struct, IKernelView<TView>
+    {
+        Forward = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(LossKernels.Forward<TView>);
+        Result = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, int>(LossKernels.Result<TView>);
+        Backward = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(LossKernels.Backward<TView>);
+    }
 
-    public static LossKernelSet Load(Accelerator accelerator) => new(accelerator);
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> Forward { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, int> Result { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float> Backward { get; private set; } = null!;
+
+    public static LossKernelSet Load(KernelLoader loader) => new(loader);
 }

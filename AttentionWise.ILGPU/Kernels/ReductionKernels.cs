@@ -64,8 +64,11 @@ public static class ReductionKernels
     public const int SumBlockLength = 8192;
 
     /// <summary>partials[b] = Σ x[b·blockLength ..] over one block, four interleaved accumulators.</summary>
-    public static void SumBlocks(Index1D block, ArrayView<float> partials, ArrayView<float> x, int blockLength, int length)
+    public static void SumBlocks<TView>(Index1D block, ArrayView<float> partialsView, ArrayView<float> xView, int blockLength, int length)
+        where TView : struct, IKernelView<TView>
     {
+        var partials = TView.Of(partialsView);
+        var x = TView.Of(xView);
         int start = block * blockLength;
         int end = start + blockLength;
         if (end > length)
@@ -85,8 +88,11 @@ public static class ReductionKernels
     }
 
     /// <summary>result[index] = scale · Σ_b partials[b], in order b = 0, 1, … (one thread).</summary>
-    public static void SumPartials(Index1D index, ArrayView<float> result, ArrayView<float> partials, int count, float scale)
+    public static void SumPartials<TView>(Index1D index, ArrayView<float> resultView, ArrayView<float> partialsView, int count, float scale)
+        where TView : struct, IKernelView<TView>
     {
+        var result = TView.Of(resultView);
+        var partials = TView.Of(partialsView);
         float s = 0f;
         for (int b = 0; b < count; b++)
             s += partials[b];
@@ -95,10 +101,15 @@ public static class ReductionKernels
 
     /// <summary>Thread (c, k): partials[k, 0, c] = Σ a and, when <paramref name="withDot"/> ≠ 0,
     /// partials[k, 1, c] = Σ a·(b − shift[c]) over slice k of channel c.</summary>
-    public static void ChannelSumsPartial(
-        Index2D index, ArrayView<float> partials, ArrayView<float> a, ArrayView<float> b, ArrayView<float> shift,
+    public static void ChannelSumsPartial<TView>(
+        Index2D index, ArrayView<float> partialsView, ArrayView<float> aView, ArrayView<float> bView, ArrayView<float> shiftView,
         ChannelGeometry geo, int withDot)
+        where TView : struct, IKernelView<TView>
     {
+        var partials = TView.Of(partialsView);
+        var a = TView.Of(aView);
+        var b = TView.Of(bView);
+        var shift = TView.Of(shiftView);
         int c = index.X;
         int k = index.Y;
         int first = k * geo.ItemsPerSlice;
@@ -156,10 +167,14 @@ public static class ReductionKernels
     /// <summary>Thread c folds the K partials of channel c in order: sumA[c] (+)= Σ_k partials[k, 0, c], and
     /// when <paramref name="withDot"/> ≠ 0, sumDot[c] (+)= Σ_k partials[k, 1, c]. Adds when
     /// <paramref name="accumulate"/> ≠ 0, else overwrites.</summary>
-    public static void ChannelSumsCombine(
-        Index1D c, ArrayView<float> sumA, ArrayView<float> sumDot, ArrayView<float> partials,
+    public static void ChannelSumsCombine<TView>(
+        Index1D c, ArrayView<float> sumAView, ArrayView<float> sumDotView, ArrayView<float> partialsView,
         ChannelGeometry geo, int withDot, int accumulate)
+        where TView : struct, IKernelView<TView>
     {
+        var sumA = TView.Of(sumAView);
+        var sumDot = TView.Of(sumDotView);
+        var partials = TView.Of(partialsView);
         float sa = 0f, sd = 0f;
         for (int k = 0; k < geo.Slices; k++)
         {
@@ -184,8 +199,11 @@ public static class ReductionKernels
     /// <summary>Thread (c, k): mean and M2 = Σ (x − mean)² of slice k of channel c, in one read of the data. Each
     /// item's S values are summed shifted by the item's first value (d = x − x₀: Σd and Σd² stay small, so
     /// M2 = Σd² − (Σd)²/S loses no precision however large the mean), and items are merged with Chan's formula.</summary>
-    public static void ChannelMomentsPartial(Index2D index, ArrayView<float> partials, ArrayView<float> x, ChannelGeometry geo)
+    public static void ChannelMomentsPartial<TView>(Index2D index, ArrayView<float> partialsView, ArrayView<float> xView, ChannelGeometry geo)
+        where TView : struct, IKernelView<TView>
     {
+        var partials = TView.Of(partialsView);
+        var x = TView.Of(xView);
         int c = index.X;
         int k = index.Y;
         int first = k * geo.ItemsPerSlice;
@@ -242,8 +260,12 @@ public static class ReductionKernels
 
     /// <summary>Thread c merges the K slice moments of channel c in order and writes its mean and its
     /// biased variance M2 / (N·S).</summary>
-    public static void ChannelMomentsCombine(Index1D c, ArrayView<float> mean, ArrayView<float> variance, ArrayView<float> partials, ChannelGeometry geo)
+    public static void ChannelMomentsCombine<TView>(Index1D c, ArrayView<float> meanView, ArrayView<float> varianceView, ArrayView<float> partialsView, ChannelGeometry geo)
+        where TView : struct, IKernelView<TView>
     {
+        var mean = TView.Of(meanView);
+        var variance = TView.Of(varianceView);
+        var partials = TView.Of(partialsView);
         float mu = 0f, m2 = 0f, count = 0f;
         for (int k = 0; k < geo.Slices; k++)
         {
@@ -267,29 +289,38 @@ public static class ReductionKernels
     }
 }
 
-/// <summary>The reduction kernels, loaded once per accelerator.</summary>
+/// <summary>The reduction kernels, loaded once per device.</summary>
 public sealed class ReductionKernelSet : IKernelSet<ReductionKernelSet>
 {
-    private ReductionKernelSet(Accelerator accelerator)
+    private ReductionKernelSet(KernelLoader loader)
     {
-        SumBlocks = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(ReductionKernels.SumBlocks);
-        SumPartials = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float>(ReductionKernels.SumPartials);
-        ChannelSumsPartial = accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry, int>(
-            ReductionKernels.ChannelSumsPartial);
-        ChannelSumsCombine = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry, int, int>(
-            ReductionKernels.ChannelSumsCombine);
-        ChannelMomentsPartial = accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<float>, ChannelGeometry>(
-            ReductionKernels.ChannelMomentsPartial);
-        ChannelMomentsCombine = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry>(
-            ReductionKernels.ChannelMomentsCombine);
+        if (loader.HostViews)
+            Init<HostView>(loader);
+        else
+            Init<DeviceView>(loader);
     }
 
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> SumBlocks { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, int, float> SumPartials { get; }
-    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry, int> ChannelSumsPartial { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry, int, int> ChannelSumsCombine { get; }
-    public Action<Index2D, ArrayView<float>, ArrayView<float>, ChannelGeometry> ChannelMomentsPartial { get; }
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry> ChannelMomentsCombine { get; }
+    private void Init<TView>(KernelLoader loader)
+        where TView : struct, IKernelView<TView>
+    {
+        SumBlocks = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, int, int>(ReductionKernels.SumBlocks<TView>);
+        SumPartials = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, int, float>(ReductionKernels.SumPartials<TView>);
+        ChannelSumsPartial = loader.Load<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry, int>(
+            ReductionKernels.ChannelSumsPartial<TView>);
+        ChannelSumsCombine = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry, int, int>(
+            ReductionKernels.ChannelSumsCombine<TView>);
+        ChannelMomentsPartial = loader.Load<Index2D, ArrayView<float>, ArrayView<float>, ChannelGeometry>(
+            ReductionKernels.ChannelMomentsPartial<TView>);
+        ChannelMomentsCombine = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry>(
+            ReductionKernels.ChannelMomentsCombine<TView>);
+    }
 
-    public static ReductionKernelSet Load(Accelerator accelerator) => new(accelerator);
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> SumBlocks { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, int, float> SumPartials { get; private set; } = null!;
+    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry, int> ChannelSumsPartial { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry, int, int> ChannelSumsCombine { get; private set; } = null!;
+    public Action<Index2D, ArrayView<float>, ArrayView<float>, ChannelGeometry> ChannelMomentsPartial { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry> ChannelMomentsCombine { get; private set; } = null!;
+
+    public static ReductionKernelSet Load(KernelLoader loader) => new(loader);
 }

@@ -218,7 +218,7 @@ public sealed class AttentionHeads : Module
         return all[(half * size)..((half + 1) * size)];
     }
 
-    private int BlockImages => Device.Kind == DeviceKind.Cpu ? CpuBlockImages : GpuBlockImages;
+    private int BlockImages => Device.GpuShaped ? GpuBlockImages : CpuBlockImages;
 
     private HeadNormConfig NormConfig(int n, int blocks, bool training) =>
         new(Heads * Channels, blocks, n * Height * Width, Momentum, Eps, training);

@@ -1,8 +1,10 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 
 namespace AttentionWise.Tests.Infrastructure;
 
-/// <summary>One shared device per kind for the whole test run, opened on first use.</summary>
+/// <summary>One shared device per kind for the whole test run, opened on first use. Every new buffer of these devices
+/// is filled with NaN, so that code that relies on zeroed allocations fails on the CPU too.</summary>
 public static class TestDevices
 {
     private static readonly ConcurrentDictionary<DeviceKind, Lazy<ComputeDevice?>> Devices = new();
@@ -11,20 +13,21 @@ public static class TestDevices
     public static ComputeDevice? TryGet(DeviceKind kind) =>
         Devices.GetOrAdd(kind, k => new Lazy<ComputeDevice?>(() => Open(k))).Value;
 
-    /// <summary>The CPU device, which always exists.</summary>
+    /// <summary>The CPU device (AttentionWise's host launcher), which always exists.</summary>
     public static ComputeDevice Cpu => TryGet(DeviceKind.Cpu) ?? throw new InvalidOperationException("ILGPU reports no CPU device.");
 
     private static ComputeDevice? Open(DeviceKind kind)
     {
-        var list = ComputeDevice.List();
-        var info = list.FirstOrDefault(d => d.Kind == kind);
-        return info is null ? null : ComputeDevice.Open(info.Index.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var info = ComputeDevice.List().FirstOrDefault(d => d.Kind == kind);
+        return info is null
+            ? null
+            : ComputeDevice.Open(info.Index.ToString(CultureInfo.InvariantCulture), new DeviceOptions(PoisonNewBuffers: true));
     }
 }
 
 /// <summary>
-/// Base of every per-accelerator suite: an abstract suite derives from it, and one-line subclasses pick
-/// the kind. Tests of a kind the machine lacks are skipped, not failed (use [SkippableFact]).
+/// Base of every per-device suite: an abstract suite derives from it, and one-line subclasses pick the kind (cpu,
+/// cpu-sim, cuda, opencl). Tests of a kind the machine lacks are skipped, not failed (use [SkippableFact]).
 /// </summary>
 public abstract class DeviceTest
 {
@@ -35,7 +38,7 @@ public abstract class DeviceTest
         get
         {
             var device = TestDevices.TryGet(Kind);
-            Skip.If(device is null, $"No {Kind} device on this machine.");
+            Skip.If(device is null, $"No {ComputeDevice.KindName(Kind)} device on this machine.");
             return device!;
         }
     }

@@ -320,6 +320,11 @@ public sealed class AttentionHeadsCpuTests : AttentionHeadsSuite
     protected override DeviceKind Kind => DeviceKind.Cpu;
 }
 
+public sealed class AttentionHeadsCpuSimTests : AttentionHeadsSuite
+{
+    protected override DeviceKind Kind => DeviceKind.CpuSimulator;
+}
+
 public sealed class AttentionHeadsCudaTests : AttentionHeadsSuite
 {
     protected override DeviceKind Kind => DeviceKind.Cuda;

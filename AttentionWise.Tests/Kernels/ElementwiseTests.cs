@@ -118,6 +118,11 @@ public sealed class ElementwiseCpuTests : ElementwiseSuite
     protected override DeviceKind Kind => DeviceKind.Cpu;
 }
 
+public sealed class ElementwiseCpuSimTests : ElementwiseSuite
+{
+    protected override DeviceKind Kind => DeviceKind.CpuSimulator;
+}
+
 public sealed class ElementwiseCudaTests : ElementwiseSuite
 {
     protected override DeviceKind Kind => DeviceKind.Cuda;

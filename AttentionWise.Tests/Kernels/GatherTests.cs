@@ -48,6 +48,11 @@ public sealed class GatherCpuTests : GatherSuite
     protected override DeviceKind Kind => DeviceKind.Cpu;
 }
 
+public sealed class GatherCpuSimTests : GatherSuite
+{
+    protected override DeviceKind Kind => DeviceKind.CpuSimulator;
+}
+
 public sealed class GatherCudaTests : GatherSuite
 {
     protected override DeviceKind Kind => DeviceKind.Cuda;

@@ -107,6 +107,11 @@ public sealed class ReductionCpuTests : ReductionSuite
     protected override DeviceKind Kind => DeviceKind.Cpu;
 }
 
+public sealed class ReductionCpuSimTests : ReductionSuite
+{
+    protected override DeviceKind Kind => DeviceKind.CpuSimulator;
+}
+
 public sealed class ReductionCudaTests : ReductionSuite
 {
     protected override DeviceKind Kind => DeviceKind.Cuda;

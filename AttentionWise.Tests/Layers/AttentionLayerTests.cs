@@ -154,6 +154,11 @@ public sealed class AttentionLayerCpuTests : AttentionLayerSuite
     protected override DeviceKind Kind => DeviceKind.Cpu;
 }
 
+public sealed class AttentionLayerCpuSimTests : AttentionLayerSuite
+{
+    protected override DeviceKind Kind => DeviceKind.CpuSimulator;
+}
+
 public sealed class AttentionLayerCudaTests : AttentionLayerSuite
 {
     protected override DeviceKind Kind => DeviceKind.Cuda;

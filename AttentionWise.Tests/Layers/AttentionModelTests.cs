@@ -148,6 +148,11 @@ public sealed class AttentionModelCpuTests : AttentionModelSuite
     protected override DeviceKind Kind => DeviceKind.Cpu;
 }
 
+public sealed class AttentionModelCpuSimTests : AttentionModelSuite
+{
+    protected override DeviceKind Kind => DeviceKind.CpuSimulator;
+}
+
 public sealed class AttentionModelCudaTests : AttentionModelSuite
 {
     protected override DeviceKind Kind => DeviceKind.Cuda;

@@ -157,6 +157,11 @@ public sealed class BatchNorm2dCpuTests : BatchNorm2dSuite
     protected override DeviceKind Kind => DeviceKind.Cpu;
 }
 
+public sealed class BatchNorm2dCpuSimTests : BatchNorm2dSuite
+{
+    protected override DeviceKind Kind => DeviceKind.CpuSimulator;
+}
+
 public sealed class BatchNorm2dCudaTests : BatchNorm2dSuite
 {
     protected override DeviceKind Kind => DeviceKind.Cuda;

@@ -237,6 +237,11 @@ public sealed class Conv2dCpuTests : Conv2dSuite
     protected override DeviceKind Kind => DeviceKind.Cpu;
 }
 
+public sealed class Conv2dCpuSimTests : Conv2dSuite
+{
+    protected override DeviceKind Kind => DeviceKind.CpuSimulator;
+}
+
 public sealed class Conv2dCudaTests : Conv2dSuite
 {
     protected override DeviceKind Kind => DeviceKind.Cuda;

@@ -176,6 +176,11 @@ public sealed class DiaCpuTests : DiaSuite
     protected override DeviceKind Kind => DeviceKind.Cpu;
 }
 
+public sealed class DiaCpuSimTests : DiaSuite
+{
+    protected override DeviceKind Kind => DeviceKind.CpuSimulator;
+}
+
 public sealed class DiaCudaTests : DiaSuite
 {
     protected override DeviceKind Kind => DeviceKind.Cuda;

@@ -86,6 +86,11 @@ public sealed class LinearCpuTests : LinearSuite
     protected override DeviceKind Kind => DeviceKind.Cpu;
 }
 
+public sealed class LinearCpuSimTests : LinearSuite
+{
+    protected override DeviceKind Kind => DeviceKind.CpuSimulator;
+}
+
 public sealed class LinearCudaTests : LinearSuite
 {
     protected override DeviceKind Kind => DeviceKind.Cuda;

@@ -119,6 +119,11 @@ public sealed class LossAndAdamCpuTests : LossAndAdamSuite
     protected override DeviceKind Kind => DeviceKind.Cpu;
 }
 
+public sealed class LossAndAdamCpuSimTests : LossAndAdamSuite
+{
+    protected override DeviceKind Kind => DeviceKind.CpuSimulator;
+}
+
 public sealed class LossAndAdamCudaTests : LossAndAdamSuite
 {
     protected override DeviceKind Kind => DeviceKind.Cuda;

@@ -90,6 +90,11 @@ public sealed class ModelCpuTests : ModelSuite
     protected override DeviceKind Kind => DeviceKind.Cpu;
 }
 
+public sealed class ModelCpuSimTests : ModelSuite
+{
+    protected override DeviceKind Kind => DeviceKind.CpuSimulator;
+}
+
 public sealed class ModelCudaTests : ModelSuite
 {
     protected override DeviceKind Kind => DeviceKind.Cuda;

@@ -1,0 +1,142 @@
+using System.Reflection;
+using ILGPU.Runtime;
+
+namespace AttentionWise;
+
+/// <summary>How a device launches the kernels it loads.</summary>
+public enum KernelLaunchMode
+{
+    /// <summary>ILGPU compiles the kernel and launches it (CUDA, OpenCL, and the CPU simulator).</summary>
+    Ilgpu,
+
+    /// <summary>The kernel method runs as plain .NET code on <see cref="HostLauncher"/>'s worker threads, over the CPU
+    /// accelerator's own buffers (the <c>cpu</c> device).</summary>
+    Host,
+
+    /// <summary>Nothing is launched: the loader only records which kernels a kernel set loads, so that a test can compile
+    /// each of them for a backend with no device present.</summary>
+    Record,
+}
+
+/// <summary>How a kernel's threads are grouped, as ILGPU distinguishes them.</summary>
+public enum KernelGrouping
+{
+    /// <summary>An index per thread; the launcher picks the groups (no shared memory or barriers).</summary>
+    Implicit,
+
+    /// <summary>Launched with an explicit group size; may use shared memory, barriers and warp operations.</summary>
+    Explicit,
+}
+
+/// <summary>A kernel method a kernel set loaded, as ILGPU would compile it.</summary>
+/// <param name="Method">The kernel method (closed over its generic arguments).</param>
+/// <param name="KernelSet">The kernel set that loaded it.</param>
+/// <param name="Grouping">Implicitly or explicitly grouped.</param>
+public sealed record LoadedKernel(MethodInfo Method, Type? KernelSet, KernelGrouping Grouping = KernelGrouping.Implicit)
+{
+    /// <summary>"Type.Method&lt;Args&gt;", for messages.</summary>
+    public string Name
+    {
+        get
+        {
+            string name = $"{Method.DeclaringType?.Name}.{Method.Name}";
+            return Method.IsGenericMethod ? $"{name}<{string.Join(", ", Method.GetGenericArguments().Select(t => t.Name))}>" : name;
+        }
+    }
+
+    public override string ToString() => Name;
+}
+
+/// <summary>
+/// Turns kernel methods into launch delegates for one device: the only way kernel sets load kernels, so that
+/// the device decides how they run (see <see cref="KernelLaunchMode"/>). Every kernel loaded is listed in
+/// <see cref="Loaded"/>. The <c>Load</c> overloads are generated (KernelLoader.Generated.cs).
+/// </summary>
+public sealed partial class KernelLoader
+{
+    private readonly List<LoadedKernel> _loaded = new();
+    private readonly object _gate = new();
+    [ThreadStatic] private static Type? _loadingSet;
+
+    private KernelLoader(DeviceKind kind, KernelLaunchMode mode, Accelerator? accelerator, HostLauncher? host)
+    {
+        Kind = kind;
+        Mode = mode;
+        Accelerator = accelerator;
+        Host = host;
+    }
+
+    /// <summary>The kind of device the kernels are loaded for: kernel sets pick their variants by it.</summary>
+    public DeviceKind Kind { get; }
+
+    public KernelLaunchMode Mode { get; }
+
+    /// <summary>True when kernels are shaped for a GPU (grid-stride loops, GPU variants): every kind but <c>cpu</c>.</summary>
+    public bool GpuShaped => Kind != DeviceKind.Cpu;
+
+    /// <summary>True when kernels index memory through <see cref="Kernels.HostView"/> (they run as .NET code: the <c>cpu</c>
+    /// kind), false for <see cref="Kernels.DeviceView"/> (ILGPU compiles or simulates them).</summary>
+    public bool HostViews => Kind == DeviceKind.Cpu;
+
+    /// <summary>Every kernel loaded so far, in load order.</summary>
+    public IReadOnlyList<LoadedKernel> Loaded
+    {
+        get
+        {
+            lock (_gate)
+                return _loaded.ToArray();
+        }
+    }
+
+    private Accelerator? Accelerator { get; }
+    private HostLauncher? Host { get; }
+
+    /// <summary>A loader whose kernels ILGPU compiles and launches on <paramref name="accelerator"/>.</summary>
+    internal static KernelLoader ForIlgpu(DeviceKind kind, Accelerator accelerator) => new(kind, KernelLaunchMode.Ilgpu, accelerator, null);
+
+    /// <summary>A loader whose kernels run as .NET code on the host launcher.</summary>
+    internal static KernelLoader ForHost(HostLauncher host) => new(DeviceKind.Cpu, KernelLaunchMode.Host, null, host);
+
+    /// <summary>A loader that records the kernels a kernel set loads for a device of <paramref name="kind"/> and launches
+    /// nothing (calling a delegate it returns throws).</summary>
+    public static KernelLoader ForRecording(DeviceKind kind) => new(kind, KernelLaunchMode.Record, null, null);
+
+    /// <summary>Loads kernel set <typeparamref name="T"/>, noting the set as the owner of the kernels it loads.</summary>
+    public T LoadSet<T>() where T : class, IKernelSet<T> => (T)LoadSet(typeof(T), () => T.Load(this));
+
+    /// <summary>Loads a kernel set given by its type (for tests that find every kernel set by reflection).</summary>
+    public object LoadSet(Type kernelSet)
+    {
+        var load = kernelSet.GetMethod("Load", BindingFlags.Public | BindingFlags.Static, [typeof(KernelLoader)])
+            ?? throw new ArgumentException($"{kernelSet.Name} has no static Load(KernelLoader) method.", nameof(kernelSet));
+        return LoadSet(kernelSet, () => load.Invoke(null, [this])!);
+    }
+
+    private object LoadSet(Type kernelSet, Func<object> load)
+    {
+        var outer = _loadingSet;
+        _loadingSet = kernelSet;
+        try
+        {
+            return load();
+        }
+        finally
+        {
+            _loadingSet = outer;
+        }
+    }
+
+    private void Register(Delegate kernel, KernelGrouping grouping = KernelGrouping.Implicit)
+    {
+        if (!kernel.Method.IsStatic || kernel.Target is not null)
+        {
+            throw new ArgumentException(
+                $"Kernel '{kernel.Method.Name}' is not a static method: ILGPU kernels are static methods without captured state.", nameof(kernel));
+        }
+        lock (_gate)
+            _loaded.Add(new LoadedKernel(kernel.Method, _loadingSet, grouping));
+    }
+
+    private static InvalidOperationException NotLaunchable(Delegate kernel) =>
+        new($"Kernel '{kernel.Method.Name}' was loaded by a recording loader, which launches nothing.");
+}

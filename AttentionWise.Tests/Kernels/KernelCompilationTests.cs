@@ -1,0 +1,94 @@
+using System.Reflection;
+
+namespace AttentionWise.Tests.Kernels;
+
+/// <summary>
+/// Every kernel of every kernel set compiled by ILGPU's own PTX (sm_75, sm_90) and OpenCL C backends, on this
+/// machine, with no GPU. The kernels come from the kernel sets themselves (recorded as they load), so a new kernel
+/// is covered the day it is written. Set AW_KERNEL_DUMP=DIR to keep the code (DIR/sm_75/*.ptx, DIR/opencl/*.cl) for
+/// ptxas or an OpenCL compiler. This proves a kernel compiles, not that the code is right: the OpenCL suite runs it.
+/// </summary>
+public sealed class KernelCompilationTests
+{
+    public static TheoryData<string> Targets() => new(CompileTarget.All.Select(t => t.Name));
+
+    [Theory]
+    [MemberData(nameof(Targets))]
+    public void EveryKernelCompiles(string targetName)
+    {
+        var target = CompileTarget.Parse(targetName);
+        var kernels = KernelCatalog.Kernels(target.Kind);
+        Assert.NotEmpty(kernels);
+        string? dump = Environment.GetEnvironmentVariable("AW_KERNEL_DUMP");
+        string? folder = string.IsNullOrEmpty(dump) ? null : Directory.CreateDirectory(Path.Combine(dump, target.Name)).FullName;
+
+        using var compiler = new KernelCompiler(target);
+        var failures = new List<string>();
+        foreach (var kernel in kernels)
+        {
+            try
+            {
+                string code = compiler.Compile(kernel);
+                Assert.False(string.IsNullOrWhiteSpace(code), $"{kernel.Name}: ILGPU returned no code for {target.Name}.");
+                if (folder is not null)
+                    File.WriteAllText(Path.Combine(folder, compiler.FileName(kernel)), code);
+            }
+            catch (KernelCompileException e)
+            {
+                failures.Add(e.Message);
+            }
+        }
+        Assert.True(failures.Count == 0, $"{failures.Count} of {kernels.Count} kernels do not compile for {target.Name}:\n" + string.Join("\n", failures));
+    }
+
+    /// <summary>Each kernel set exposes its kernels as delegate properties: every one of them must have come through the
+    /// loader (and so be in the compile list), for every device kind.</summary>
+    [Theory]
+    [InlineData(DeviceKind.Cpu)]
+    [InlineData(DeviceKind.CpuSimulator)]
+    [InlineData(DeviceKind.Cuda)]
+    [InlineData(DeviceKind.OpenCL)]
+    public void TheCompileListHoldsEveryKernelTheSetsExpose(DeviceKind kind)
+    {
+        var sets = KernelCatalog.KernelSets();
+        Assert.NotEmpty(sets);
+        var recorded = KernelCatalog.Kernels(kind);
+        foreach (var set in sets)
+        {
+            int exposed = set.GetProperties(BindingFlags.Public | BindingFlags.Instance).Count(p => typeof(Delegate).IsAssignableFrom(p.PropertyType));
+            int loaded = recorded.Count(k => k.KernelSet == set);
+            Assert.True(exposed > 0, $"{set.Name} exposes no kernel.");
+            Assert.True(loaded >= exposed, $"{set.Name} exposes {exposed} kernels but loads only {loaded} through the loader.");
+        }
+        Assert.All(recorded, k => Assert.NotNull(k.KernelSet));
+    }
+
+    /// <summary>The same kernels a real device loads are the ones recorded for its kind.</summary>
+    [Fact]
+    public void TheCpuDeviceLoadsWhatTheCatalogRecords()
+    {
+        using var device = ComputeDevice.Open("cpu");
+        foreach (var set in KernelCatalog.KernelSets())
+            device.Loader.LoadSet(set);
+        var real = device.Loader.Loaded.Select(k => k.Name).ToArray();
+        var recorded = KernelCatalog.Kernels(DeviceKind.Cpu).Select(k => k.Name).ToArray();
+        Assert.Equal(recorded, real);
+    }
+
+    [Fact]
+    public void AnUnknownTargetNamesTheKnownOnes()
+    {
+        var e = Assert.Throws<ArgumentException>(() => CompileTarget.Parse("sm_13"));
+        Assert.Contains("sm_75", e.Message);
+        Assert.Contains("opencl", e.Message);
+    }
+
+    [Fact]
+    public void TheProjectDefinesNothingInIlgpusNamespaces()
+    {
+        var assemblies = new[] { typeof(ComputeDevice).Assembly, typeof(AttentionWise.Training.Program).Assembly, typeof(KernelCompilationTests).Assembly };
+        var inIlgpu = assemblies.SelectMany(a => a.GetTypes()).Where(t => t.Namespace is { } ns && (ns == "ILGPU" || ns.StartsWith("ILGPU.", StringComparison.Ordinal))).ToArray();
+        Assert.Empty(inIlgpu);
+        Assert.Equal("ILGPU", typeof(ILGPU.Context).Assembly.GetName().Name);
+    }
+}
