@@ -3,7 +3,7 @@ using BenchmarkDotNet.Running;
 namespace AttentionWise.Bench;
 
 /// <summary>Runs the benchmarks: `dotnet run -c Release --project AttentionWise.Bench -- --filter '*'` (add `--dry` for one
-/// cold invocation of each, as CI does; other arguments are BenchmarkDotNet's), or the quick Stopwatch harnesses: `… -- quick [conv2 conv5 …]` and `… -- profile heads|layer|dia …` (per-launch timings of the
+/// cold invocation of each, as CI does; other arguments are BenchmarkDotNet's), or the quick Stopwatch harnesses: `… -- steps --models control --batch 256` (whole training steps as JSON), `… -- quick [conv2 conv5 …]` and `… -- profile heads|layer|dia …` (per-launch timings of the
 /// attention and DIA layers).</summary>
 public static class Program
 {
@@ -16,6 +16,8 @@ public static class Program
         }
         if (args.Length > 0 && args[0] == "profile")
             return Profile.Run(args);
+        if (args.Length > 0 && args[0] == "steps")
+            return StepTiming.Run(args[1..]);
         bool dry = args.Contains("--dry");
         var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly)
             .Run(args.Where(a => a != "--dry").ToArray(), BenchConfig.Create(dry));

@@ -63,7 +63,11 @@ public static class Program
             var list = ComputeDevice.List();
             var auto = ComputeDevice.Choose(list, "auto");
             foreach (var d in list)
+            {
                 io.Out.WriteLine($"{d}{(d == auto ? "   <- default (--device auto)" : "")}{Environment.NewLine}      {d.Purpose}");
+                if (d.Kind == DeviceKind.Cpu)
+                    io.Out.WriteLine($"      {AttentionWise.Host.HostPasses.Description}");
+            }
             return ExitCodes.Ok;
         }));
         return devices;

@@ -35,6 +35,20 @@ public sealed class DeviceTensor : IDisposable
 
     public bool IsDisposed { get; private set; }
 
+    /// <summary>The address of the first element, for host code of the cpu device (whose buffers are host memory); null
+    /// for an empty tensor. Valid until the tensor is resized or disposed.</summary>
+    /// <exception cref="InvalidOperationException">The tensor is not on the cpu device.</exception>
+    internal unsafe float* HostPointer
+    {
+        get
+        {
+            ThrowIfDisposed();
+            if (Device.Kind != DeviceKind.Cpu)
+                throw new InvalidOperationException($"DeviceTensor{Shape} is on {Device}: only tensors of the cpu device have a host address.");
+            return Length == 0 ? null : (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref View[0]);
+        }
+    }
+
     /// <summary>Copies <paramref name="data"/> (exactly <see cref="Length"/> values) to the device.</summary>
     public void Upload(float[] data)
     {

@@ -41,6 +41,22 @@ public sealed class HostLauncher
     /// <summary>Threads that run a launch, the launching one included.</summary>
     public int Threads { get; }
 
+    /// <summary>Runs <paramref name="body"/>(0 … count − 1) on the launcher's threads, each index once, in no particular
+    /// order: the host-code passes of the cpu device (matrix products, im2col) use it, so that one owner runs the cores.</summary>
+    public void For(int count, Action<int> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        if (count <= 0)
+            return;
+        if (count == 1 || Threads == 1)
+        {
+            for (int i = 0; i < count; i++)
+                body(i);
+            return;
+        }
+        _workers.Run(count, Threads, body);
+    }
+
     internal void Launch<TIndex, TCall>(TIndex extent, TCall call)
         where TIndex : struct, IIndex
         where TCall : struct, IHostCall<TIndex>
@@ -150,6 +166,7 @@ public sealed class HostLauncher
         private int _next;
         private CountdownEvent? _done;
         private ExceptionDispatchInfo? _error;
+        [ThreadStatic] private static bool _running;
 
         public WorkerPool(int workers)
         {
@@ -166,6 +183,14 @@ public sealed class HostLauncher
         public void Run(int chunks, int threads, Action<int> job)
         {
             int helpers = Math.Min(_workers, Math.Min(threads, chunks) - 1);
+            if (_running)
+            {
+                // A launch from inside a launch (a host pass that launches a kernel) runs on the calling thread: the
+                // other threads are busy with the outer launch.
+                for (int c = 0; c < chunks; c++)
+                    job(c);
+                return;
+            }
             lock (_launchLock)
             {
                 _job = job;
@@ -203,6 +228,19 @@ public sealed class HostLauncher
         }
 
         private void Drain(Action<int> job, int chunks)
+        {
+            _running = true;
+            try
+            {
+                DrainChunks(job, chunks);
+            }
+            finally
+            {
+                _running = false;
+            }
+        }
+
+        private void DrainChunks(Action<int> job, int chunks)
         {
             int c;
             while ((c = Interlocked.Increment(ref _next) - 1) < chunks)

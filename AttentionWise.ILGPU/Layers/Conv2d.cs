@@ -1,3 +1,4 @@
+using AttentionWise.Host;
 using AttentionWise.Kernels;
 using ILGPU;
 
@@ -8,10 +9,16 @@ namespace AttentionWise.Layers;
 /// or groups). Parameters: "weight" [Co, Ci, kH, kW] (normal init) and optional "bias" [Co] (zeros).
 /// Keeps a reference to its input (not a copy) for the backward pass, so the input must not change
 /// between Forward and Backward. Zero-bordered copies live in one workspace per device shared by every
-/// convolution (they are transient: the backward pass makes its own).
+/// convolution (they are transient: the backward pass makes its own). On the cpu device with a BLAS, convolutions
+/// with at least <see cref="HostMinOutChannels"/> output channels run as im2col and BLAS products
+/// (<see cref="HostConv"/>); the others, and every other device, run the register-tiled kernels.
 /// </summary>
-public sealed class Conv2d : Module
+public sealed unsafe class Conv2d : Module
 {
+    /// <summary>Output channels from which the cpu device's BLAS path pays (measured: below, the products are too thin
+    /// and the register-tiled kernels are faster).</summary>
+    public const int HostMinOutChannels = 16;
+
     private readonly ConvPlan _plan;
     private DeviceTensor? _input;
     private DeviceTensor? _blocked;
@@ -21,6 +28,7 @@ public sealed class Conv2d : Module
     private DeviceTensor? _partials;
     private ConvPlan.Pass? _pass;
     private Shape? _inputShape;
+    private bool _host;
 
     public Conv2d(ComputeDevice device, int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0, bool bias = true)
         : this(device, inChannels, outChannels, (kernelSize, kernelSize), (stride, stride), (padding, padding), bias)
@@ -62,13 +70,28 @@ public sealed class Conv2d : Module
 
     public override Shape OutputShape(Shape input) => _plan.OutputShape(input, "Conv2d input");
 
+    /// <summary>True when this convolution runs as host code (im2col and BLAS) on this device.</summary>
+    public bool RunsOnHost => HostPasses.On(Device) && OutChannels >= HostMinOutChannels;
+
+    private ConvShape HostShape(Shape input) =>
+        new(input.N, InChannels, input.H, input.W, OutChannels, Kernel.H, Kernel.W, Stride.H, Stride.W, Padding.H, Padding.W);
+
     public override DeviceTensor Forward(DeviceTensor input)
     {
         ArgumentNullException.ThrowIfNull(input);
         var outShape = OutputShape(input.Shape);
         var y = Scratch(ref _output, outShape);
-        var k = Device.Kernels<Conv2dKernelSet>();
         var fwd = _plan.Forward(input.Shape);
+        _host = RunsOnHost;
+        if (_host)
+        {
+            HostConv.Forward(HostShape(input.Shape), input.HostPointer, Weight.Value.HostPointer, Bias is null ? null : Bias.Value.HostPointer, y.HostPointer);
+            _pass = fwd;
+            _input = input;
+            _inputShape = input.Shape;
+            return y;
+        }
+        var k = Device.Kernels<Conv2dKernelSet>();
 
         var xp = PaddedInput(input, fwd);
         var wb = Scratch(ref _blocked, fwd.BlockedShape);
@@ -102,6 +125,13 @@ public sealed class Conv2d : Module
     public void BackwardParameters(DeviceTensor gradOutput)
     {
         CheckBackward(gradOutput);
+        if (_host)
+        {
+            HostConv.WeightGradient(HostShape(_inputShape!), _input!.HostPointer, gradOutput.HostPointer, Weight.Gradient.HostPointer);
+            if (Bias is not null)
+                ChannelReductions.Sum(gradOutput, Bias.Gradient, accumulate: true, Scratch(ref _workspace, Shape.Of(1)));
+            return;
+        }
         var k = Device.Kernels<Conv2dKernelSet>();
         var xp = PaddedInput(_input!, _pass!);
         var plan = _plan.WeightGradient(_pass!);
@@ -129,11 +159,16 @@ public sealed class Conv2d : Module
     public DeviceTensor BackwardInput(DeviceTensor gradOutput)
     {
         CheckBackward(gradOutput);
-        var k = Device.Kernels<Conv2dKernelSet>();
         var xShape = _inputShape!;
         var gx = Scratch(ref _gradInput, xShape);
         if (xShape.N == 0)
             return gx;
+        if (_host)
+        {
+            HostConv.InputGradient(HostShape(xShape), Weight.Value.HostPointer, gradOutput.HostPointer, gx.HostPointer);
+            return gx;
+        }
+        var k = Device.Kernels<Conv2dKernelSet>();
         if (Stride.W == 1 && Stride.H == 1)
         {
             // A stride-1 convolution's input gradient is the forward kernel over the gradient padded by K − 1 − P,

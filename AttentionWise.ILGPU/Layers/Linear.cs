@@ -1,3 +1,4 @@
+using AttentionWise.Host;
 using AttentionWise.Kernels;
 using ILGPU;
 
@@ -7,9 +8,10 @@ namespace AttentionWise.Layers;
 /// Fully connected layer, as PyTorch's nn.Linear: y = x·Wᵀ + b. Accepts any [N, …] input whose items have
 /// <see cref="InFeatures"/> elements (an NCHW map is flattened, as torch.flatten(x, 1)); the output is
 /// [N, out] and Backward returns the input gradient in the input's own shape. Parameters "weight"
-/// [out, in] (normal init) and optional "bias" [out] (zeros). Keeps its input for the backward pass.
+/// [out, in] (normal init) and optional "bias" [out] (zeros). Keeps its input for the backward pass. On the cpu
+/// device with a BLAS the three products run as BLAS calls (<see cref="HostLinear"/>), elsewhere as kernels.
 /// </summary>
-public sealed class Linear : Module
+public sealed unsafe class Linear : Module
 {
     private DeviceTensor? _output;
     private DeviceTensor? _gradInput;
@@ -29,6 +31,9 @@ public sealed class Linear : Module
 
     public int InFeatures { get; }
     public int OutFeatures { get; }
+
+    /// <summary>True when the products run as BLAS calls on this device (the cpu device with a BLAS).</summary>
+    public bool RunsOnHost => HostPasses.On(Device);
 
     /// <summary>"weight" [out, in].</summary>
     public Parameter Weight { get; }
@@ -52,6 +57,11 @@ public sealed class Linear : Module
         _input = input;
         if (shape.N == 0)
             return y;
+        if (RunsOnHost)
+        {
+            HostLinear.Forward(shape.N, InFeatures, OutFeatures, input.HostPointer, Weight.Value.HostPointer, Bias is null ? null : Bias.Value.HostPointer, y.HostPointer);
+            return y;
+        }
         var k = Device.Kernels<LinearKernelSet>();
         var bias = Bias?.Value ?? Weight.Value;
         k.Forward(new Index2D((OutFeatures + 3) / 4, shape.N), y.View, input.View, Weight.Value.View, bias.View, InFeatures, OutFeatures, Bias is null ? 0 : 1);
@@ -66,16 +76,22 @@ public sealed class Linear : Module
         Shape.Require(_output.Shape, gradOutput.Shape, "Linear.Backward gradient");
         int n = gradOutput.Shape.N;
         var k = Device.Kernels<LinearKernelSet>();
+        bool host = RunsOnHost;
         if (n > 0)
         {
-            k.BackwardWeight(new Index2D((InFeatures + 3) / 4, (OutFeatures + 1) / 2), Weight.Gradient.View, gradOutput.View, _input.View, n, InFeatures, OutFeatures);
+            if (host)
+                HostLinear.WeightGradient(n, InFeatures, OutFeatures, _input.HostPointer, gradOutput.HostPointer, Weight.Gradient.HostPointer);
+            else
+                k.BackwardWeight(new Index2D((InFeatures + 3) / 4, (OutFeatures + 1) / 2), Weight.Gradient.View, gradOutput.View, _input.View, n, InFeatures, OutFeatures);
             if (Bias is not null)
                 ChannelReductions.Sum(gradOutput, Bias.Gradient, accumulate: true, Scratch(ref _workspace, Shape.Of(1)));
         }
         if (!ComputeInputGradient)
             return null;
         var gx = Scratch(ref _gradInput, _input.Shape);
-        if (n > 0)
+        if (n > 0 && host)
+            HostLinear.InputGradient(n, InFeatures, OutFeatures, gradOutput.HostPointer, Weight.Value.HostPointer, gx.HostPointer);
+        else if (n > 0)
             k.BackwardInput(new Index2D((InFeatures + LinearKernels.ChunkI - 1) / LinearKernels.ChunkI, n), gx.View, gradOutput.View, Weight.Value.View, InFeatures, OutFeatures);
         return gx;
     }

@@ -21,6 +21,13 @@ public abstract class Conv2dSuite : DeviceTest
         new[] { 2, 6, 3, 8, 9, 3, 3, 1, 1, 1, 1 },     // CIFAR attention style: 6 → 3
         new[] { 1, 3, 7, 9, 8, 3, 3, 2, 2, 1, 1 },     // 3×3 stride 2
         new[] { 2, 2, 3, 4, 4, 2, 2, 1, 1, 2, 2 },     // padding larger than kernel − 1 (input gradient crops)
+        // ≥ 16 output channels: on the cpu device with a BLAS these run as im2col and matrix products.
+        new[] { 3, 5, 17, 6, 7, 3, 3, 1, 1, 1, 1 },    // odd sizes, 3×3 padding 1
+        new[] { 3, 4, 16, 7, 6, 2, 2, 2, 2, 0, 0 },    // the downsampling conv, odd input (the last row and column unused)
+        new[] { 2, 3, 16, 6, 7, 3, 2, 2, 1, 2, 0 },    // non-square kernel, stride (2, 1), padding (2, 0)
+        new[] { 1, 3, 20, 9, 8, 3, 3, 2, 2, 1, 1 },    // 3×3 stride 2
+        new[] { 2, 2, 16, 4, 4, 2, 2, 1, 1, 2, 2 },    // padding larger than kernel − 1
+        new[] { 2, 1, 24, 5, 5, 3, 3, 1, 1, 1, 1 },    // one input channel (the first conv of the control model)
     };
 
     private static (Conv2dReference R, Conv2d Conv) Make(ComputeDevice device, int n, int ci, int co, int h, int w, int kh, int kw, int sy, int sx, int py, int px, bool bias = true) =>
@@ -235,6 +242,27 @@ public abstract class Conv2dSuite : DeviceTest
 public sealed class Conv2dCpuTests : Conv2dSuite
 {
     protected override DeviceKind Kind => DeviceKind.Cpu;
+
+    [Fact]
+    public void TheBlasIsLoadedAndWideConvolutionsUseIt()
+    {
+        Assert.True(AttentionWise.Host.Blas.Available,
+            $"The cpu device's BLAS could not be loaded: {AttentionWise.Host.Blas.Description}. scripts/setup installs OpenBLAS (Debian package libopenblas0-pthread).");
+        using var wide = new Conv2d(Device, 3, Conv2d.HostMinOutChannels, 3, padding: 1);
+        using var narrow = new Conv2d(Device, 8, 1, 3, padding: 1);
+        Assert.True(wide.RunsOnHost);
+        Assert.False(narrow.RunsOnHost);
+    }
+}
+
+/// <summary>The cpu device with its BLAS path turned off: the register-tiled kernels on every case.</summary>
+public sealed class Conv2dCpuPlainKernelTests : Conv2dSuite, IDisposable
+{
+    public Conv2dCpuPlainKernelTests() => AttentionWise.Host.HostPasses.Enabled = false;
+
+    protected override DeviceKind Kind => DeviceKind.Cpu;
+
+    public void Dispose() => AttentionWise.Host.HostPasses.Enabled = true;
 }
 
 public sealed class Conv2dCpuSimTests : Conv2dSuite

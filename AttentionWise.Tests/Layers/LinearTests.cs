@@ -14,6 +14,7 @@ public abstract class LinearSuite : DeviceTest
         { new[] { 4, 9 }, 1 },
         { new[] { 2, 130 }, 6 },          // a partial column chunk
         { new[] { 5, 2, 7, 7 }, 3 },
+        { new[] { 70, 150 }, 11 },        // several row blocks and weight-column blocks of the cpu BLAS path
     };
 
     [SkippableTheory]
@@ -84,6 +85,23 @@ public abstract class LinearSuite : DeviceTest
 public sealed class LinearCpuTests : LinearSuite
 {
     protected override DeviceKind Kind => DeviceKind.Cpu;
+
+    [Fact]
+    public void TheCpuDeviceRunsLinearLayersWithItsBlas()
+    {
+        using var linear = new Linear(Device, 7, 3);
+        Assert.Equal(AttentionWise.Host.Blas.Available, linear.RunsOnHost);
+    }
+}
+
+/// <summary>The cpu device with its BLAS path turned off: the linear kernels.</summary>
+public sealed class LinearCpuPlainKernelTests : LinearSuite, IDisposable
+{
+    public LinearCpuPlainKernelTests() => AttentionWise.Host.HostPasses.Enabled = false;
+
+    protected override DeviceKind Kind => DeviceKind.Cpu;
+
+    public void Dispose() => AttentionWise.Host.HostPasses.Enabled = true;
 }
 
 public sealed class LinearCpuSimTests : LinearSuite

@@ -57,6 +57,8 @@ internal sealed class TrainingDisplay : ITrainingObserver
              $"{s.StepsPerEpoch} steps per epoch; Adam lr {F(settings.LearningRate)}" +
              (settings.AttentionLearningRate is float a ? $" (attention weights {F(a)})" : "") + $"; seed {settings.Seed}");
         Line($"device [{s.Device.Index}] {s.Device.KindName} {s.Device.Name} ({ComputeDevice.IlgpuFlavor})");
+        if (s.Device.Kind == DeviceKind.Cpu)
+            Line(AttentionWise.Host.HostPasses.Description);
         if (s.FirstEpoch > 1)
             Line($"resuming after epoch {s.FirstEpoch - 1}");
         if (s.FirstEpoch > settings.Epochs)
