@@ -15,9 +15,9 @@ namespace AttentionWise.Tests.Training;
 public abstract class CrossDeviceAgreementSuite : DeviceTest
 {
     private const int ImageSize = 10;
-    private const int TrainImages = 192;
-    private const int TestImages = 64;
-    private const int BatchSize = 64;
+    private const int TrainImages = 128;
+    private const int TestImages = 32;
+    private const int BatchSize = 32;
     private const int Epochs = 2;
 
     /// <summary>Tolerances: on PoCL the per-step losses of this run came out bit-equal to the CPU's and the
