@@ -492,9 +492,9 @@ public static class Conv2dKernels
             int kh = g.KernelH, kw = g.KernelW, inW = g.InW;
             int plane = g.InH * inW;
             int sx = g.StrideX;
-        // A partial last tile reads its missing column from the last valid one (computed, not stored), so the
-        // input needs no slack past its padded width.
-        int d1 = (ox0 + 1 < g.OutW ? 1 : 0) * sx;
+            // A partial last tile reads its missing column from the last valid one (computed, not stored), so the
+            // input needs no slack past its padded width.
+            int d1 = (ox0 + 1 < g.OutW ? 1 : 0) * sx;
             int r = (n * g.InChannels * g.InH + oy * g.StrideY) * inW + ox0 * sx;
             int wi = ob * g.InChannels * kh * kw * 4;
             float a00 = 0f, a01 = 0f, a10 = 0f, a11 = 0f, a20 = 0f, a21 = 0f, a30 = 0f, a31 = 0f;
@@ -563,9 +563,12 @@ public static class Conv2dKernels
             int kh = g.KernelH, kw = g.KernelW, inW = g.InW;
             int plane = g.InH * inW;
             int sx = g.StrideX;
-        // Missing columns of a partial last tile read the last valid one (computed, not stored).
-        int d1 = (ox0 + 1 < g.OutW ? 1 : 0) * sx;
-        int d2 = (ox0 + 2 < g.OutW ? 2 : ox0 + 1 < g.OutW ? 1 : 0) * sx;
+            // Missing columns of a partial last tile read the last valid one (computed, not stored). The offset of
+            // the third column is min(2, OutW − 1 − ox0)·sx (ox0 < OutW), not the nested select
+            // (ox0 + 2 < OutW ? 2 : ox0 + 1 < OutW ? 1 : 0)·sx: ILGPU 1.5.3 compiles that to ((c1 | c2) ? 1 : 0)·sx for
+            // OpenCL and PTX, so the third column read the second one's input (docs/ilgpu-bugs.md).
+            int d1 = (ox0 + 1 < g.OutW ? 1 : 0) * sx;
+            int d2 = Math.Min(2, g.OutW - 1 - ox0) * sx;
             int r = (n * g.InChannels * g.InH + oy * g.StrideY) * inW + ox0 * sx;
             int wi = ob * g.InChannels * kh * kw * 4;
             float a00 = 0f, a01 = 0f, a02 = 0f, a10 = 0f, a11 = 0f, a12 = 0f, a20 = 0f, a21 = 0f, a22 = 0f, a30 = 0f, a31 = 0f, a32 = 0f;

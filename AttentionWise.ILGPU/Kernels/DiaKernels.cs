@@ -120,7 +120,9 @@ public static class DiaKernels
         hNext[t] = o * Sigmoid(cn);
     }
 
-    /// <summary>One thread per (n, c): out = ReLU(F ⊙ h[n, c]) over the plane.</summary>
+    /// <summary>One thread per (n, c): out = ReLU(F ⊙ h[n, c]) over the plane; NaN stays NaN so that a diverging run
+    /// is seen. Not XMath.Max(v, 0): ILGPU 1.5.3 compiles that to OpenCL's fmax (PTX max), which returns 0 for a NaN
+    /// v, while the CPU accelerator runs Math.Max, which returns NaN (docs/ilgpu-bugs.md).</summary>
     public static void ScaleRelu<TView>(Index1D nc, ArrayView<float> outputView, ArrayView<float> fView, ArrayView<float> hView, int plane)
         where TView : struct, IKernelView<TView>
     {
@@ -130,11 +132,15 @@ public static class DiaKernels
         int o = nc * plane;
         float hv = h[nc];
         for (int p = 0; p < plane; p++)
-            output[o + p] = XMath.Max(f[o + p] * hv, 0f);
+        {
+            float v = f[o + p] * hv;
+            output[o + p] = v < 0f ? 0f : v;
+        }
     }
 
     /// <summary>Backward of out = ReLU(F⊙h), one thread per (n, c): gh[n, c] = Σ_p [out &gt; 0]·gOut·F, computed as
-    /// Σ_p gOut·max(F, 0) (h is a sigmoid product, so out &gt; 0 exactly when F &gt; 0): no data-dependent branch.</summary>
+    /// Σ_p gOut·max(F, 0) (h is a sigmoid product, so out &gt; 0 exactly when F &gt; 0): no data-dependent branch.
+    /// XMath.Max drops a NaN F on OpenCL and CUDA (see ScaleRelu); that F has already made the forward output NaN.</summary>
     public static void ScaleReluBackwardMask<TView>(Index1D nc, ArrayView<float> ghView, ArrayView<float> gOutView, ArrayView<float> outputView, ArrayView<float> fView, int plane)
         where TView : struct, IKernelView<TView>
     {
@@ -316,7 +322,8 @@ public static class DiaKernels
     private static float Sigmoid(float v) => 1f / (1f + XMath.Exp(-v));
 
     /// <summary>1 where a ReLU output is positive, 0 where it is 0, without a data-dependent branch (random signs
-    /// make branches mispredict half the time): min(max(out·2^126, 0), 1), exact for every normal float output.</summary>
+    /// make branches mispredict half the time): min(max(out·2^126, 0), 1), exact for every normal float output. A NaN
+    /// output gives NaN on the CPU accelerator and 0 on OpenCL and CUDA (XMath.Max/Min, see ScaleRelu).</summary>
     public static float ReluMask(float output) => XMath.Min(XMath.Max(output * 8.507059e37f, 0f), 1f);
 }
 

@@ -157,6 +157,22 @@ public abstract class DiaSuite : DeviceTest
         }
     }
 
+    [SkippableFact]
+    public void NaNInTheFeaturesStaysNaNThroughTheScaledRelu()
+    {
+        // A NaN feature must reach the output on every device, so that a diverging run is seen (XMath.Max would
+        // turn it into 0 on OpenCL and CUDA).
+        const int n = 2, c = 4, h = 3, w = 5;
+        var p = AsFloat(DiaReferenceTests.RandomParams(c, 1, 500));
+        using var stage = new DiaStage(Device, c, [("a", new ScaleModule(Device, 1.3f)), ("b", new ScaleModule(Device, 0.9f))]);
+        Upload(stage.Unit, p);
+        var x = Numerics.UniformAwayFromZero(501, n * c * h * w);
+        x[7] = float.NaN;
+        using var dx = Device.Upload(Shape.Of(n, c, h, w), x);
+        var y = stage.Forward(dx).Download();
+        Assert.True(float.IsNaN(y[7]), $"the NaN input element came out as {y[7]}");
+    }
+
     [SkippableTheory]
     [InlineData(100, 25_850)]
     [InlineData(200, 101_700)]
