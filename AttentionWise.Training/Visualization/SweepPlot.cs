@@ -13,6 +13,9 @@ public static class SweepPlot
 {
     private const float SmallMarker = 9;
     private const float LargeMarker = 30;
+    private const int PanelWidth = 900;
+    private const int PanelHeight = 560;
+    private const double LabelHeight = 16;
 
     private static readonly Color Attention = new ScottPlot.Palettes.Category10().GetColor(0);
     private static readonly Color Convolutional = new ScottPlot.Palettes.Category10().GetColor(3);
@@ -90,8 +93,11 @@ public static class SweepPlot
         else
         {
             double yMin = plotted.Min(Y), yMax = plotted.Max(Y), ySpan = Math.Max(yMax - yMin, 4);
-            // Labels of points close together are stacked downwards so that they do not overlap.
-            var placed = new List<(double X, double Y)>();
+            double yLo = yMin - 0.15 * ySpan, yHi = yMax + 0.12 * ySpan;
+            // About how many pixels one accuracy point takes (the data area is most of the panel's height), to keep
+            // labels of points close together from overlapping: each goes right of its point, else left, else lower.
+            double pixelsPerPoint = (PanelHeight - 90) / (yHi - yLo);
+            var placed = new List<(double X, bool Right, double Pixel)>();
             foreach (var r in plotted.OrderByDescending(Y))
             {
                 double x = Math.Log10(r.Parameters), y = Y(r);
@@ -99,22 +105,27 @@ public static class SweepPlot
                 var marker = plot.Add.Marker(x, y, Collapsed(r) ? MarkerShape.Cross : MarkerShape.FilledCircle, Size(r), colour.WithAlpha(0.65));
                 marker.MarkerLineColor = Colors.Black.WithAlpha(0.7);
                 marker.MarkerLineWidth = Collapsed(r) ? 3 : 0.8f;
-                int near = placed.Count(p => Math.Abs(p.X - x) < 0.06 && Math.Abs(p.Y - y) < 0.12 * ySpan);
-                placed.Add((x, y));
+                bool Free(bool right, double pixel) =>
+                    !placed.Any(p => p.Right == right && Math.Abs(p.X - x) < 0.08 && Math.Abs(p.Pixel - pixel) < LabelHeight);
+                double own = -y * pixelsPerPoint;
+                (bool Right, double Pixel) spot = Free(true, own) ? (true, own) : Free(false, own) ? (false, own) : (true, own);
+                while (!Free(spot.Right, spot.Pixel))
+                    spot.Pixel += LabelHeight;
+                placed.Add((x, spot.Right, spot.Pixel));
                 string note = Collapsed(r) ? " (collapsed)" : "";
                 if (r.TrainLimit is { } limit)
                     note += FormattableString.Invariant($" ({limit:N0} train images)");
                 var label = plot.Add.Text($"{r.Model}{note}, {StepTime(r.MsPerStep)}", x, y);
-                label.Alignment = Alignment.MiddleLeft;
+                label.Alignment = spot.Right ? Alignment.MiddleLeft : Alignment.MiddleRight;
                 label.LabelStyle.FontSize = 11;
                 label.LabelStyle.ForeColor = new Color(30, 30, 30);
-                label.OffsetX = Size(r) / 2 + 5;
-                label.OffsetY = 15 * near;
+                label.OffsetX = (spot.Right ? 1 : -1) * (Size(r) / 2 + 5);
+                label.OffsetY = (float)(spot.Pixel - own);
             }
             double pMin = plotted.Min(r => Math.Log10(r.Parameters)), pMax = plotted.Max(r => Math.Log10(r.Parameters));
             double pSpan = Math.Max(pMax - pMin, 0.3);
-            plot.Axes.SetLimits(pMin - 0.1 * pSpan, pMax + 0.45 * pSpan, yMin - 0.15 * ySpan, yMax + 0.12 * ySpan);
-            plot.Axes.Bottom.TickGenerator = Charts.LogTicks(Math.Pow(10, pMin - 0.1 * pSpan), Math.Pow(10, pMax + 0.45 * pSpan), Count);
+            plot.Axes.SetLimits(pMin - 0.3 * pSpan, pMax + 0.45 * pSpan, yLo, yHi);
+            plot.Axes.Bottom.TickGenerator = Charts.LogTicks(Math.Pow(10, pMin - 0.3 * pSpan), Math.Pow(10, pMax + 0.45 * pSpan), Count);
             plot.Grid.XAxisStyle.MinorLineStyle.Width = 0;
         }
 
@@ -131,6 +142,6 @@ public static class SweepPlot
         string batch = batches.Count == 1 ? FormattableString.Invariant($" at batch {batches[0]}") : "";
         return new Figure("Accuracy against parameters, with the time per training step (aw sweep)", [
             $"Each point is a model: its parameter count, its test accuracy and its time per training step{batch}.{sizes}{collapsed}",
-        ], [new Panel(plot, 900, 560)], 1, legend, notes);
+        ], [new Panel(plot, PanelWidth, PanelHeight)], 1, legend, notes);
     }
 }
