@@ -47,6 +47,7 @@ public static class Program
         root.Subcommands.Add(ReproduceCommand.Build(io));
         root.Subcommands.Add(SweepCommand.Build(io));
         root.Subcommands.Add(VisualizeCommand.Build(io));
+        root.Subcommands.Add(PlotCommand.Build(io));
         root.Subcommands.Add(DevicesCommand(io));
         return root;
     }

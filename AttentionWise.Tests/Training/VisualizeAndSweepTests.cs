@@ -22,18 +22,6 @@ public class VisualizeAndSweepTests
         return Path.Combine(dir.File("runs"), run, Checkpoint.FileName);
     }
 
-    /// <summary>Decodes a PNG written by the project and checks its size and that it shows something.</summary>
-    private static void AssertPicture(string path, int minWidth, int minHeight, int minColours = 20)
-    {
-        Assert.True(File.Exists(path), $"{path} was not written");
-        var (w, h, rgb) = PngReader.Decode(File.ReadAllBytes(path));
-        Assert.True(w >= minWidth && h >= minHeight, $"{path} is {w}×{h}, expected at least {minWidth}×{minHeight}");
-        int colours = PngReader.DistinctColours(rgb);
-        Assert.True(colours >= minColours, $"{path} has only {colours} distinct colours");
-        bool magenta = Enumerable.Range(0, rgb.Length / 3).Any(i => rgb[3 * i] == 255 && rgb[3 * i + 1] == 0 && rgb[3 * i + 2] == 255);
-        Assert.False(magenta, $"{path} shows non-finite values (magenta)");
-    }
-
     [Fact]
     public void AttentionCheckpointsGiveWeightHeadAndStageFigures()
     {
@@ -45,10 +33,19 @@ public class VisualizeAndSweepTests
         string figures = Path.Combine(Path.GetDirectoryName(checkpoint)!, "figures");
         var expected = new[] { "weights-layer0.png", "weights-layer1.png", "heads-layer0.png", "heads-layer1.png", "stages-image0.png", "stages-image1.png", "stages-image2.png" };
         Assert.Equal(expected.Order(), Directory.GetFiles(figures).Select(Path.GetFileName).Order());
-        // 8 heads of 8×8 weights at 4 px per value in 6 columns; 8 heads × 7 stages; 2 layers × 6 stages.
-        AssertPicture(Path.Combine(figures, "weights-layer0.png"), 6 * 32, 4 * 32);
-        AssertPicture(Path.Combine(figures, "heads-layer1.png"), 7 * 32, 8 * 32);
-        AssertPicture(Path.Combine(figures, "stages-image2.png"), 6 * 32, 2 * 32);
+        // 8×8 images at 5 px per value: 8 heads × 3 panels in 6 columns; 8 heads × 7 stages; 2 layers × 6 stages.
+        foreach (var f in expected)
+            Pictures.AssertFigure(Path.Combine(figures, f), output, 200, 150).Dispose();
+        using (var weights = Pictures.Decode(Path.Combine(figures, "weights-layer0.png")))
+            Assert.True(weights.Width >= 6 * 40 && weights.Height >= 4 * 40, $"{weights.Width}×{weights.Height}");
+        using (var heads = Pictures.Decode(Path.Combine(figures, "heads-layer1.png")))
+            Assert.True(heads.Width >= 7 * 40 && heads.Height >= 8 * 40, $"{heads.Width}×{heads.Height}");
+        using (var stages = Pictures.Decode(Path.Combine(figures, "stages-image2.png")))
+        {
+            Assert.True(stages.Width >= 6 * 40 && stages.Height >= 2 * 40, $"{stages.Width}×{stages.Height}");
+            // Signed stages use the diverging map (reds and blues), the others Viridis (its yellow end is there).
+            Assert.True(Pictures.CountNear(stages, new SkiaSharp.SKColor(253, 231, 37), 30) > 0, "no Viridis yellow in the stages");
+        }
         Assert.Contains("wrote", output);
         Assert.Contains("7 figure(s)", output);
 
@@ -68,8 +65,8 @@ public class VisualizeAndSweepTests
         string checkpoint = TrainOne(dir, "control", "c", 4);
         var (code, output, error) = Aw("visualize", "--checkpoint", checkpoint, "--images", "1", "--out", dir.File("fig"), "--device", "cpu");
         Assert.True(code == 0, $"exit {code}: {error}\n{output}");
-        AssertPicture(dir.File("fig/conv1-filters.png"), 100, 100);
-        AssertPicture(dir.File("fig/conv1-maps-image0.png"), 100, 100);
+        Pictures.AssertFigure(dir.File("fig/conv1-filters.png"), output, 100, 100).Dispose();
+        Pictures.AssertFigure(dir.File("fig/conv1-maps-image0.png"), output, 100, 100).Dispose();
         Assert.Equal(2, Directory.GetFiles(dir.File("fig")).Length);
 
         var missing = Aw("visualize", "--checkpoint", dir.File("nothing.safetensors"));
@@ -91,13 +88,10 @@ public class VisualizeAndSweepTests
         // The largest input of a row has the largest weight.
         int argmax = Enumerable.Range(0, 7).MaxBy(j => v[j]);
         Assert.Equal(argmax, Enumerable.Range(0, 7).MaxBy(j => rows[j]));
-        Assert.Equal("0.00128", Canvas.Format(0.00128f));
-        Assert.Equal("12.3", Canvas.Format(12.34f));
-        Assert.Equal("-1.5E-5", Canvas.Format(-1.5e-5f));
     }
 
     [Fact]
-    public void SweepWritesOneRowPerModelKeepsOtherModelsRowsAndPlots()
+    public void SweepWritesOneRowPerModelKeepsOtherModelsRowsAndPlotsThem()
     {
         using var dir = new TempDir();
         SyntheticData.Write(dir.Path, 48, 16, 4);
@@ -132,18 +126,10 @@ public class VisualizeAndSweepTests
         using (var control = ModelRegistry.Create(device, ModelRegistry.Configure("control", 1, 4, 4)))
             Assert.Equal(control.Network.ParameterCount, controlParameters);
 
-        // A plot where python3 with matplotlib is installed, else a line that says how to draw it.
-        if (File.Exists(dir.File("reports/sweep.png")))
-        {
-            Assert.Contains("wrote " + dir.File("reports/sweep.png"), output);
-            var (w, h) = PngReader.ReadSize(File.ReadAllBytes(dir.File("reports/sweep.png")));
-            Assert.True(w > 400 && h > 300);
-        }
-        else
-        {
-            Assert.Contains("no plot", output);
-            Assert.Contains("--sweep", output);
-        }
+        // The plot: one point per trained model, labelled, drawn without any other program.
+        string png = dir.File("reports/sweep.png");
+        using (var plot = Pictures.AssertFigure(png, output, 800, 500))
+            Assert.True(Pictures.CountNear(plot, new SkiaSharp.SKColor(31, 119, 180), 60) > 50, "no attention-model point (blue) in the sweep plot");
 
         // Another model later: its row is added, the others stay.
         var more = Aw(Sweep("attention-a"));
@@ -161,10 +147,57 @@ public class VisualizeAndSweepTests
     }
 
     [Fact]
-    public void ThePlotScriptIsFoundFromTheRepository()
+    public void SweepPlotOnlyRedrawsThePlotFromTheCsvAndListsTimedOnlyModels()
     {
-        var script = Sweep.FindPlotScript();
-        Assert.NotNull(script);
-        Assert.EndsWith(Path.Combine("scripts", "plot.py"), script);
+        using var dir = new TempDir();
+        Directory.CreateDirectory(dir.File("reports"));
+        string csv = dir.File("reports/sweep.csv");
+        File.WriteAllText(csv, string.Join(",", SweepRow.Columns) + "\n" + string.Concat(new[]
+        {
+            new SweepRow("control", 929_510, 4096, 367_302.67, 11.2, 2274.3, 0, null, double.NaN, "CPU (2 threads, compat)", "timed", "2026-11-22 07:14 +00:00"),
+            new SweepRow("attention-a", 33_088, 4096, 946.4, 4327.8, 1171.6, 1, 2048, 61.58, "CPU (2 threads, compat)", "completed", "2026-11-22 07:06 +00:00"),
+            new SweepRow("attention-b", 33_084, 4096, 930.5, 4402, 1122.6, 1, null, 63.56, "CPU (2 threads, compat)", "completed", "2026-11-22 07:06 +00:00"),
+            new SweepRow("attention-h", 108_782, 4096, 3671.3, 1115.7, 3914.8, 1, null, double.NaN, "CPU (2 threads, compat)", "diverged at epoch 1 step 3", "2026-11-22 07:06 +00:00"),
+        }.Select(r => r.ToCsv() + "\n")));
+        var rows = Sweep.ReadCsv(csv);
+        Assert.Equal(new[] { "control", "attention-a", "attention-b", "attention-h" }, rows.Select(r => r.Model));
+        Assert.Equal("CPU (2 threads, compat)", rows[0].Device);
+        Assert.Equal((int?)2048, rows[1].TrainLimit);
+        Assert.True(double.IsNaN(rows[0].TestAccuracy));
+        Assert.True(SweepPlot.TimedOnly(rows[0]));
+        Assert.False(SweepPlot.TimedOnly(rows[3]));
+
+        var (code, output, error) = Aw("sweep", "--plot-only", "--out", dir.File("reports"));
+        Assert.True(code == 0, $"exit {code}: {error}\n{output}");
+        using (var plot = Pictures.AssertFigure(dir.File("reports/sweep.png"), output, 800, 500))
+        {
+            // The diverged model is a red-free cross in the attention colour; the timed-only control is not a point.
+            Assert.Equal(0, Pictures.CountNear(plot, new SkiaSharp.SKColor(214, 39, 40), 40));
+            Assert.True(Pictures.CountNear(plot, new SkiaSharp.SKColor(31, 119, 180), 60) > 50);
+        }
+        Assert.Equal(new[] { "sweep.csv", "sweep.png" }, Directory.GetFiles(dir.File("reports")).Select(Path.GetFileName).Order());
+        var figure = SweepPlot.Build(rows, "sweep.csv");
+        Assert.True(figure.Height > 560, "the notes under the plot are missing");
+        Assert.Equal("930 ms/step", SweepPlot.StepTime(930.49));
+        Assert.Equal("3.7 s/step", SweepPlot.StepTime(3671.3));
+        Assert.Equal("367 s/step", SweepPlot.StepTime(367_302.67));
+
+        // A missing or damaged sweep.csv is an error that names it.
+        using var empty = new TempDir();
+        var missing = Aw("sweep", "--plot-only", "--out", empty.Path);
+        Assert.Equal(ExitCodes.Error, missing.Code);
+        Assert.StartsWith("aw: error: ", missing.Err);
+        Assert.Contains(Path.Combine(empty.Path, "sweep.csv"), missing.Err);
+        File.WriteAllText(empty.File("sweep.csv"), File.ReadAllText(csv)[..^20]);
+        var truncated = Aw("sweep", "--plot-only", "--out", empty.Path);
+        Assert.Equal(ExitCodes.Error, truncated.Code);
+        Assert.Contains("truncated", truncated.Err);
+        File.WriteAllText(empty.File("sweep.csv"), File.ReadAllText(csv).Replace("946.4", "fast", StringComparison.Ordinal));
+        var damaged = Aw("sweep", "--plot-only", "--out", empty.Path);
+        Assert.Equal(ExitCodes.Error, damaged.Code);
+        Assert.Contains("line 3", damaged.Err);
+        Assert.Contains("'fast'", damaged.Err);
+        Assert.False(File.Exists(empty.File("sweep.png")));
+        Assert.Equal(ExitCodes.Usage, Aw("sweep", "--plot-only", "--no-plot").Code);
     }
 }

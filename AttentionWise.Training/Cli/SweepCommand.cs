@@ -3,6 +3,7 @@ using System.Globalization;
 using AttentionWise.Training.Models;
 using AttentionWise.Training.Reproduction;
 using AttentionWise.Training.Training;
+using AttentionWise.Training.Visualization;
 using Spectre.Console;
 
 namespace AttentionWise.Training.Cli;
@@ -39,21 +40,29 @@ internal static class SweepCommand
         var output = new Option<string>("--out") { Description = "Directory for sweep.csv and sweep.png.", DefaultValueFactory = _ => "reports", HelpName = "DIR" };
         var runsDir = new Option<string>("--runs-dir") { Description = "Directory for the accuracy runs (sweep-<model>, replaced each time).", DefaultValueFactory = _ => "runs", HelpName = "DIR" };
         var fresh = new Option<bool>("--fresh") { Description = "Start sweep.csv afresh (default: rows of models not measured this time are kept)." };
-        var plotScript = new Option<string>("--plot-script") { Description = "Path of scripts/plot.py. Default: found above the current directory or the tool.", HelpName = "FILE" };
         var noPlot = new Option<bool>("--no-plot") { Description = "Write the CSV only." };
+        var plotOnly = new Option<bool>("--plot-only") { Description = "Measure nothing: draw <out>/sweep.png from the <out>/sweep.csv there is." };
 
         var command = new Command("sweep",
             "Parameter / speed / accuracy trade-off of the models: per model its parameters, milliseconds per training step at its batch size " +
             "(warm-up steps, then timed steps with device synchronisation), images/s, peak device memory, and the test accuracy after --epochs of training " +
             "(the same loop as 'aw train'). Writes <out>/sweep.csv (columns model, parameters, batch_size, ms_per_step, images_per_second, peak_memory_mb, " +
-            "epochs, train_limit, test_accuracy, device, status, date) and draws <out>/sweep.png with scripts/plot.py (python3 + matplotlib). " +
+            "epochs, train_limit, test_accuracy, device, status, date) and draws <out>/sweep.png (accuracy against parameters on a log axis, marker area by time per step). " +
             "A model whose loss goes non-finite is a row (status diverged), not an error.")
         {
-            models, steps, warmup, epochs, trainLimit, testLimit, batch, seed, device, data, cifar, output, runsDir, fresh, plotScript, noPlot,
+            models, steps, warmup, epochs, trainLimit, testLimit, batch, seed, device, data, cifar, output, runsDir, fresh, noPlot, plotOnly,
         };
 
         command.SetAction(parse => io.Guard(() =>
         {
+            if (parse.GetValue(plotOnly))
+            {
+                if (parse.GetValue(noPlot))
+                    throw new UsageException("--plot-only and --no-plot exclude each other.");
+                string csvPath = Path.Combine(parse.GetValue(output) ?? "reports", Sweep.CsvFile);
+                Plot(io, csvPath, Sweep.ReadCsv(csvPath));
+                return ExitCodes.Ok;
+            }
             string? list = CliOptions.Given(parse, models);
             var names = list is null
                 ? ModelRegistry.Names
@@ -105,23 +114,18 @@ internal static class SweepCommand
             Line($"wrote {csv}");
 
             if (!parse.GetValue(noPlot))
-            {
-                string? script = CliOptions.Given(parse, plotScript) ?? Sweep.FindPlotScript();
-                string how = $"python3 {script ?? "scripts/plot.py"} --sweep {csv}";
-                if (script is null || !File.Exists(script))
-                {
-                    Line($"no plot: scripts/plot.py not found (pass --plot-script FILE); to draw it: {how}");
-                }
-                else
-                {
-                    string? failure = Sweep.Plot(script, csv, request.OutDirectory, TimeSpan.FromMinutes(2));
-                    Line(failure is null
-                        ? $"wrote {Path.Combine(request.OutDirectory, Sweep.PlotFile)}"
-                        : $"no plot: {failure}. The CSV is written; to draw it, install python3 and matplotlib (scripts/setup) and run: {how}");
-                }
-            }
+                Plot(io, csv, Sweep.ReadCsv(csv));
             return ExitCodes.Ok;
         }));
         return command;
+    }
+
+    /// <summary>Draws sweep.png beside the sweep.csv it comes from.</summary>
+    private static void Plot(CliIO io, string csv, IReadOnlyList<SweepRow> rows)
+    {
+        string png = Path.Combine(Path.GetDirectoryName(csv) ?? ".", Sweep.PlotFile);
+        var (w, h) = SweepPlot.Save(rows, png, csv);
+        io.Out.WriteLine($"wrote {png} ({w}×{h})");
+        io.Out.Flush();
     }
 }

@@ -23,7 +23,8 @@ internal static class VisualizeCommand
             "Draw a checkpoint as PNG figures. Attention models: weights-layer<L>.png (each head's Wx, Wy and the product of their row and column " +
             "softmaxes; paper Fig. 1-2), heads-layer<L>.png (every head's X*Wx, Ox, X*Wy, Oy, R = Ox*Oy and output for one test image; Fig. 3) and " +
             "stages-image<I>.png (every layer's Before Conv, After Conv, Before Norm, After Norm and Final Output; Fig. 4-8). " +
-            "Control and dia-control: conv1-filters.png and conv1-maps-image<I>.png. Every panel has its own colour scale and colour bar.")
+            "Control and dia-control: conv1-filters.png and conv1-maps-image<I>.png. Every heat map has a colour bar: signed values on a diverging map " +
+            "centred on zero, non-negative ones on Viridis. The image's class and the model's prediction are in the titles.")
         {
             checkpoint, output, images, device, data,
         };

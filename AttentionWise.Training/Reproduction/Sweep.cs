@@ -5,6 +5,7 @@ using AttentionWise.Layers;
 using AttentionWise.Training.Data;
 using AttentionWise.Training.Models;
 using AttentionWise.Training.Training;
+using AttentionWise.Training.Visualization;
 
 namespace AttentionWise.Training.Reproduction;
 
@@ -69,7 +70,8 @@ public sealed record SweepRow(
 /// The parameter / time / accuracy trade-off of the named models (`aw sweep`): per model, its parameter count, the
 /// time of one training step at its batch size (warm-up steps, then timed steps, each ending in a device
 /// synchronisation), images per second, peak device memory, and the test accuracy after a short training run
-/// through the same loop as `aw train`. Writes reports/sweep.csv; a model whose loss goes non-finite is a row too.
+/// through the same loop as `aw train`. Writes reports/sweep.csv (and the CLI draws reports/sweep.png from it with
+/// <see cref="SweepPlot"/>); a model whose loss goes non-finite is a row too.
 /// </summary>
 public static class Sweep
 {
@@ -240,48 +242,49 @@ public static class Sweep
         File.Move(temp, path, overwrite: true);
     }
 
-    /// <summary>Finds scripts/plot.py: beside the current directory or any directory above it, or above the tool's own location.</summary>
-    public static string? FindPlotScript()
+    /// <summary>Reads a sweep.csv written by <see cref="Run"/>; a missing or damaged file is an error that names it.</summary>
+    public static List<SweepRow> ReadCsv(string path)
     {
-        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        ArgumentNullException.ThrowIfNull(path);
+        if (!File.Exists(path))
+            throw new RunDataException($"{path} does not exist (run 'aw sweep' first, or pass --out DIR with the folder that holds sweep.csv).");
+        string text = File.ReadAllText(path);
+        if (!text.EndsWith('\n'))
+            throw new RunDataException(text.Length == 0 ? $"{path} is empty." : $"{path} is truncated: its last line stops in the middle of a row.");
+        var rows = new List<SweepRow>();
+        using var csv = CsvHelper.CsvReader.FromText(text, null);
+        csv.ReadHeader();
+        if (!csv.Headers.SequenceEqual(SweepRow.Columns))
+            throw new RunDataException($"{path}: the header is '{string.Join(",", csv.Headers)}', expected '{string.Join(",", SweepRow.Columns)}'.");
+        int line = 1;
+        while (csv.Read())
         {
-            for (var d = new DirectoryInfo(start); d is not null; d = d.Parent)
+            line++;
+            if (csv.FieldCount != SweepRow.Columns.Count)
+                throw new RunDataException($"{path}: line {line} has {csv.FieldCount} fields, expected {SweepRow.Columns.Count}.");
+            T Field<T>(string column, Func<string, T?> parse)
+                where T : struct
             {
-                string candidate = Path.Combine(d.FullName, "scripts", "plot.py");
-                if (File.Exists(candidate))
-                    return candidate;
+                string v = csv.GetString(column);
+                return parse(v) ?? throw new RunDataException($"{path}: line {line}: '{v}' is not a valid {column}.");
             }
+            static long? Long(string v) => long.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out long x) ? x : null;
+            static double? Double(string v) => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) ? x : null;
+            string limit = csv.GetString("train_limit");
+            rows.Add(new SweepRow(
+                csv.GetString("model"),
+                Field("parameters", Long),
+                (int)Field("batch_size", Long),
+                Field("ms_per_step", Double),
+                Field("images_per_second", Double),
+                Field("peak_memory_mb", Double),
+                (int)Field("epochs", Long),
+                limit.Length == 0 ? null : (int)Field("train_limit", Long),
+                Field("test_accuracy", Double),
+                csv.GetString("device"),
+                csv.GetString("status"),
+                csv.GetString("date")));
         }
-        return null;
-    }
-
-    /// <summary>Runs `python3 plot.py --sweep CSV --out DIR`; returns null on success, else why it failed.</summary>
-    public static string? Plot(string script, string csv, string outDirectory, TimeSpan timeout)
-    {
-        var start = new ProcessStartInfo("python3")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in new[] { script, "--sweep", csv, "--out", outDirectory })
-            start.ArgumentList.Add(a);
-        try
-        {
-            using var p = Process.Start(start) ?? throw new InvalidOperationException("python3 did not start");
-            var stdout = p.StandardOutput.ReadToEndAsync();
-            var stderr = p.StandardError.ReadToEndAsync();
-            if (!p.WaitForExit(timeout))
-            {
-                p.Kill(entireProcessTree: true);
-                return $"python3 {script} did not finish within {timeout.TotalSeconds:0} s";
-            }
-            p.WaitForExit();
-            return p.ExitCode == 0 ? null : $"python3 {script} exited with code {p.ExitCode}: {stderr.Result.Trim()}";
-        }
-        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
-        {
-            return $"could not run python3 ({e.Message})";
-        }
+        return rows;
     }
 }

@@ -14,16 +14,17 @@ namespace AttentionWise.Training.Visualization;
 public sealed record VisualizeRequest(string Checkpoint, string? OutDirectory = null, int Images = 4, string? Device = null, string? DataDirectory = null);
 
 /// <summary>
-/// Pictures of a trained model (paper Fig. 1–8). Attention models: each layer's head weights Wx, Wy and the product of
-/// their softmaxes (Fig. 1–2); for the first test image, every head's stages X⊙Wx, Ox, X⊙Wy, Oy, R = Ox⊙Oy and
-/// its output (Fig. 3); for each test image, every layer's Before Conv / After Conv / Before Norm / After Norm /
-/// Final Output (Fig. 4–8). Control and DIA-control: the first convolution's filters and its feature maps.
-/// Each panel has its own colour range (its min/max; symmetric around 0 for signed weights) and colour bar.
+/// Pictures of a trained model (paper Fig. 1–8), drawn with ScottPlot. Attention models: each layer's head weights Wx,
+/// Wy and the product of their softmaxes (Fig. 1–2); for the first test image, every head's stages X⊙Wx, Ox, X⊙Wy, Oy,
+/// R = Ox⊙Oy and its output (Fig. 3); for each test image, every layer's stages before the convolution, after it,
+/// before and after the norm, and its output (Fig. 4–8). Control and DIA-control: the first convolution's filters and
+/// its feature maps. Every heat map has its own colour bar: signed quantities on a diverging map centred on zero,
+/// non-negative ones on Viridis.
 /// </summary>
 public static class Visualizer
 {
-    /// <summary>Image cell size in pixels for 28×28 / 32×32 inputs.</summary>
-    private const int Cell = 4;
+    /// <summary>Pixels per value for the 28×28 / 32×32 panels.</summary>
+    private const int Cell = 5;
 
     public static IReadOnlyList<string> Run(VisualizeRequest request, Action<string> line)
     {
@@ -43,12 +44,12 @@ public static class Visualizer
         var test = LoadTest(info, request, line);
         var chosen = test is null ? [] : ChooseImages(test, request.Images);
         var written = new List<string>();
-        void Save(Canvas c, string file)
+        void Save(Figure figure, string file)
         {
             string path = Path.Combine(outDir, file);
-            c.Save(path);
+            figure.Save(path, FigureFormat.Png);
             written.Add(path);
-            line($"wrote {path} ({c.Width}×{c.Height})");
+            line($"wrote {path} ({figure.Width}×{figure.Height})");
         }
 
         switch (model.Network)
@@ -111,6 +112,7 @@ public static class Visualizer
     {
         public void Dispose() => Images.Dispose();
 
+        /// <summary>e.g. "test image #3: Dress, predicted Coat (45 %), wrong".</summary>
         public string Caption(int b)
         {
             int index = Indices[b];
@@ -118,7 +120,7 @@ public static class Visualizer
             var p = Probabilities[b];
             int predicted = Array.IndexOf(p, p.Max());
             return FormattableString.Invariant(
-                $"test image #{index}: {Test.ClassNames[label]}; predicted {Test.ClassNames[predicted]} ({100 * p[predicted]:0}%){(predicted == label ? "" : " - WRONG")}");
+                $"test image #{index}: {Test.ClassNames[label]}, predicted {Test.ClassNames[predicted]} ({100 * p[predicted]:0} %){(predicted == label ? "" : ", wrong")}");
         }
     }
 
@@ -152,7 +154,7 @@ public static class Visualizer
         return new Batch(images, probabilities, chosen.ToArray(), test);
     }
 
-    private static void AttentionFigures(AttentionModel model, string name, Dataset? test, List<int> chosen, Action<Canvas, string> save)
+    private static void AttentionFigures(AttentionModel model, string name, Dataset? test, List<int> chosen, Action<Figure, string> save)
     {
         var o = model.Options;
         int c = o.Channels, h = o.Height, w = o.Width, plane = h * w;
@@ -170,20 +172,19 @@ public static class Visualizer
                 for (int ch = 0; ch < c; ch++)
                 {
                     int at = (k * c + ch) * plane;
-                    string tag = c == 1 ? $"H{k}" : $"H{k} C{ch}";
+                    string tag = c == 1 ? $"Head {k}" : $"Head {k}, channel {ch}";
                     var x = wx.AsSpan(at, plane).ToArray();
                     var y = wy.AsSpan(at, plane).ToArray();
-                    panels.Add(Panel.Heat($"{tag} WX", x, h, w, ColormapKind.Diverging));
-                    panels.Add(Panel.Heat($"{tag} WY", y, h, w, ColormapKind.Diverging));
-                    panels.Add(Panel.Heat($"{tag} SOFTMAX\nPRODUCT", Multiply(RowSoftmax(x, h, w), ColumnSoftmax(y, h, w)), h, w, ColormapKind.Viridis));
+                    panels.Add(Charts.Heat($"{tag}: Wx", x, h, w, ColourMap.Diverging, Cell));
+                    panels.Add(Charts.Heat($"{tag}: Wy", y, h, w, ColourMap.Diverging, Cell));
+                    panels.Add(Charts.Heat($"{tag}: softmax product", Multiply(RowSoftmax(x, h, w), ColumnSoftmax(y, h, w)), h, w, ColourMap.Viridis, Cell));
                 }
             }
             int columns = 3 * c * (c == 1 && o.Heads > 1 ? 2 : 1);
-            var canvas = Figure.Grid($"{name}: layer {l} head weights", [
-                "WX, WY: the x and y weights (blue negative, red positive; each panel its own scale).",
-                "Softmax product: softmax of WX along each row times softmax of WY along each column (paper Fig. 2).",
-            ], panels, columns, Cell);
-            save(canvas, $"weights-layer{l}.png");
+            save(new Figure($"{name}: layer {l} head weights", [
+                "Wx, Wy: each head's x and y weights (blue negative, red positive, white zero; each panel its own scale).",
+                "Softmax product: the softmax of Wx along each row times the softmax of Wy along each column (paper Fig. 1-2).",
+            ], panels, columns), $"weights-layer{l}.png");
         }
 
         using var batch = Forward(model, test, chosen);
@@ -212,19 +213,20 @@ public static class Visualizer
             {
                 int weight = (k * c + ch) * plane;
                 int head = (b * q + k * c + ch) * plane;
-                panels.Add(k == 0 ? Panel.Heat(l == 0 ? "INPUT X" : $"X = LAYER {l - 1} OUT", x, h, w, ColormapKind.Viridis) : null);
-                panels.Add(Panel.Heat($"H{k} X*WX{(bx is null ? "" : "+BX")}", Affine(x, wx, bx, weight, plane), h, w, ColormapKind.Diverging));
-                panels.Add(Panel.Heat($"H{k} OX\nROW SOFTMAX", ox.AsSpan(head, plane).ToArray(), h, w, ColormapKind.Viridis));
-                panels.Add(Panel.Heat($"H{k} X*WY{(by is null ? "" : "+BY")}", Affine(x, wy, by, weight, plane), h, w, ColormapKind.Diverging));
-                panels.Add(Panel.Heat($"H{k} OY\nCOLUMN SOFTMAX", oy.AsSpan(head, plane).ToArray(), h, w, ColormapKind.Viridis));
-                panels.Add(Panel.Heat($"H{k} R=OX*OY", r.AsSpan(head, plane).ToArray(), h, w, ColormapKind.Viridis));
-                panels.Add(Panel.Heat($"H{k} OUTPUT\nX*BN(R)", z.AsSpan(head, plane).ToArray(), h, w, ColormapKind.Viridis));
+                panels.Add(k == 0 ? Charts.Heat(l == 0 ? "Input X" : $"X = layer {l - 1} output", x, h, w, ColourMap.Viridis, Cell) : null);
+                panels.Add(Charts.Heat($"Head {k}: X⊙Wx{(bx is null ? "" : " + Bx")}", Affine(x, wx, bx, weight, plane), h, w, ColourMap.Diverging, Cell));
+                panels.Add(Charts.Heat($"Head {k}: Ox, row softmax", ox.AsSpan(head, plane).ToArray(), h, w, ColourMap.Viridis, Cell));
+                panels.Add(Charts.Heat($"Head {k}: X⊙Wy{(by is null ? "" : " + By")}", Affine(x, wy, by, weight, plane), h, w, ColourMap.Diverging, Cell));
+                panels.Add(Charts.Heat($"Head {k}: Oy, column softmax", oy.AsSpan(head, plane).ToArray(), h, w, ColourMap.Viridis, Cell));
+                panels.Add(Charts.Heat($"Head {k}: R = Ox⊙Oy", r.AsSpan(head, plane).ToArray(), h, w, ColourMap.Viridis, Cell));
+                panels.Add(Charts.Heat($"Head {k}: output X⊙BN(R)", z.AsSpan(head, plane).ToArray(), h, w, ColourMap.Diverging, Cell));
             }
-            var subtitles = new List<string> { batch.Caption(b) };
+            var subtitles = new List<string>();
             if (c > 1)
-                subtitles.Add(FormattableString.Invariant($"channel {ch} of {c}"));
-            subtitles.Add("OX: softmax of X*WX along each row; OY: softmax of X*WY along each column; R = OX*OY (paper Fig. 3).");
-            save(Figure.Grid($"{name}: layer {l}, every head on one image", subtitles, panels, 7, Cell), $"heads-layer{l}.png");
+                subtitles.Add(FormattableString.Invariant($"Channel {ch} of {c}."));
+            subtitles.Add("Ox: softmax of X⊙Wx along each row; Oy: softmax of X⊙Wy along each column; R = Ox⊙Oy (paper Fig. 3). " +
+                "Signed stages on a diverging map centred on zero, the others on Viridis; each panel its own scale.");
+            save(new Figure($"{name}: layer {l}, every head on {batch.Caption(b)}", subtitles, panels, 7), $"heads-layer{l}.png");
         }
 
         // Fig. 4–8: every layer's stages, one figure per image.
@@ -242,24 +244,23 @@ public static class Visualizer
             {
                 var s = stages[l];
                 var layerInput = l == 0 ? images : stages[l - 1].Output;
-                panels.Add(Image(l == 0 ? "INPUT" : $"L{l} INPUT", Slice(layerInput, b, c, plane), c, h, w));
-                panels.Add(Image($"L{l} BEFORE CONV\n(MEAN OF {o.Heads} HEADS)", HeadMean(s.Heads, b, o.Heads, c, plane), c, h, w));
-                panels.Add(Image($"L{l} AFTER CONV", Slice(s.Conv, b, c, plane), c, h, w));
-                panels.Add(Image($"L{l} BEFORE NORM\n({(layers[l].Skip ? "CONV + SKIP" : "NO SKIP")})", Slice(s.PreNorm, b, c, plane), c, h, w));
+                panels.Add(Image(l == 0 ? "Input" : $"Layer {l} input", Slice(layerInput, b, c, plane), c, h, w, ColourMap.Viridis));
+                panels.Add(Image($"Layer {l} before conv\n(mean of {o.Heads} heads)", HeadMean(s.Heads, b, o.Heads, c, plane), c, h, w, ColourMap.Diverging));
+                panels.Add(Image($"Layer {l} after conv", Slice(s.Conv, b, c, plane), c, h, w, ColourMap.Diverging));
+                panels.Add(Image($"Layer {l} before norm\n({(layers[l].Skip ? "conv + skip" : "no skip")})", Slice(s.PreNorm, b, c, plane), c, h, w, ColourMap.Diverging));
                 panels.Add(s.Norm is null
-                    ? Panel.Empty($"L{l} AFTER NORM", "no batchnorm in this model", h, w)
-                    : Image($"L{l} AFTER NORM", Slice(s.Norm, b, c, plane), c, h, w));
-                panels.Add(Image($"L{l} FINAL OUTPUT\n(RELU)", Slice(s.Output, b, c, plane), c, h, w));
+                    ? Charts.Note($"Layer {l} after norm", "No batchnorm", h, w, Cell)
+                    : Image($"Layer {l} after norm", Slice(s.Norm, b, c, plane), c, h, w, ColourMap.Diverging));
+                panels.Add(Image($"Layer {l} final output\n(ReLU)", Slice(s.Output, b, c, plane), c, h, w, ColourMap.Viridis));
             }
-            var canvas = Figure.Grid($"{name}: every layer's stages", [
-                batch.Caption(b),
-                "Before Conv: the heads' outputs X*BN(OX*OY), averaged over heads; each panel its own scale (paper Fig. 4-8).",
-            ], panels, 6, Cell);
-            save(canvas, FormattableString.Invariant($"stages-image{b}.png"));
+            save(new Figure($"{name}: every layer's stages on {batch.Caption(b)}", [
+                "Before conv: the heads' outputs X⊙BN(Ox⊙Oy), averaged over the heads (paper Fig. 4-8). " +
+                "Signed stages on a diverging map centred on zero, the others on Viridis; each panel its own scale.",
+            ], panels, 6), FormattableString.Invariant($"stages-image{b}.png"));
         }
     }
 
-    private static void ConvFigures(Conv2d conv1, Module net, string name, Dataset? test, List<int> chosen, Action<Canvas, string> save)
+    private static void ConvFigures(Conv2d conv1, Module net, string name, Dataset? test, List<int> chosen, Action<Figure, string> save)
     {
         var weight = conv1.Weight.Value.Download();
         int filters = conv1.OutChannels, cin = conv1.InChannels, kh = conv1.Kernel.H, kw = conv1.Kernel.W;
@@ -269,11 +270,12 @@ public static class Visualizer
         {
             var (mosaic, rows, cols) = Mosaic(filters, grid, kh, kw, (f, i, j) => weight[((f * cin + ch) * kh + i) * kw + j], float.NaN);
             // One panel per input channel: all filters share its scale, so that their strengths compare.
-            panels.Add(Panel.Heat(cin == 1 ? $"CONV1: {filters} FILTERS {kh}X{kw}" : $"CONV1 FILTERS, INPUT CHANNEL {ch}", mosaic, rows, cols, ColormapKind.Diverging, gapsAreNaN: true));
+            panels.Add(Charts.Heat(cin == 1 ? $"Conv1: {filters} filters, {kh}×{kw}" : $"Conv1 filters, input channel {ch}", mosaic, rows, cols,
+                ColourMap.Diverging, 12, gapsAreNaN: true));
         }
-        save(Figure.Grid($"{name}: first convolution's filters", [
-            "One shared scale: blue negative, red positive, white zero.",
-        ], panels, Math.Min(cin, 3), 12), "conv1-filters.png");
+        save(new Figure($"{name}: first convolution's filters", [
+            "All filters on one scale: blue negative, red positive, white zero; grey lines separate the filters.",
+        ], panels, Math.Min(cin, 3)), "conv1-filters.png");
 
         using var batch = Forward(net, test, chosen);
         if (batch is null)
@@ -285,10 +287,11 @@ public static class Visualizer
         for (int b = 0; b < chosen.Count; b++)
         {
             var (mosaic, rows, cols) = Mosaic(filters, grid, oh, ow, (f, i, j) => maps[((b * filters + f) * oh + i) * ow + j], float.NaN);
-            var input = Image("INPUT", Slice(images, b, cin, plane), cin, h, w).Zoomed(3);
-            var feature = Panel.Heat($"CONV1 OUTPUT: {filters} MAPS (BEFORE RELU)", mosaic, rows, cols, ColormapKind.Viridis, gapsAreNaN: true);
-            save(Figure.Grid($"{name}: first convolution on one image", [batch.Caption(b), "Feature maps share one scale; grey lines separate them."],
-                [input, feature], 2, 2), FormattableString.Invariant($"conv1-maps-image{b}.png"));
+            var input = Image("Input", Slice(images, b, cin, plane), cin, h, w, ColourMap.Viridis, 3 * Cell);
+            var feature = Charts.Heat($"Conv1 output: {filters} maps (before ReLU)", mosaic, rows, cols, ColourMap.Diverging, 2, gapsAreNaN: true);
+            save(new Figure($"{name}: first convolution on {batch.Caption(b)}", [
+                "The feature maps share one scale (blue negative, red positive); grey lines separate them.",
+            ], [input, feature], 2), FormattableString.Invariant($"conv1-maps-image{b}.png"));
         }
     }
 
@@ -311,21 +314,22 @@ public static class Visualizer
         return (m, rows, cols);
     }
 
-    private static Panel Image(string title, float[] values, int channels, int h, int w)
+    /// <summary>A [C, H, W] tensor as a panel: a colour image for 3 channels (scaled to its minimum and maximum), a heat
+    /// map for one, else the heat map of the mean over channels.</summary>
+    private static Panel Image(string title, float[] values, int channels, int h, int w, ColourMap map, int cell = Cell)
     {
         int plane = h * w;
         if (channels == 3)
-            return Panel.Colour(title, values[..plane], values[plane..(2 * plane)], values[(2 * plane)..(3 * plane)], h, w);
+            return Charts.Colour(title, values[..plane], values[plane..(2 * plane)], values[(2 * plane)..(3 * plane)], h, w, cell);
         if (channels == 1)
-            return Panel.Heat(title, values, h, w, ColormapKind.Viridis);
-        // Other channel counts: the mean over channels.
+            return Charts.Heat(title, values, h, w, map, cell);
         var mean = new float[plane];
         for (int ch = 0; ch < channels; ch++)
         {
             for (int i = 0; i < plane; i++)
                 mean[i] += values[ch * plane + i] / channels;
         }
-        return Panel.Heat(title + " (MEAN)", mean, h, w, ColormapKind.Viridis);
+        return Charts.Heat(title + $" (mean of {channels} channels)", mean, h, w, map, cell);
     }
 
     private static float[] Slice(float[] t, int b, int c, int plane) => t.AsSpan(b * c * plane, c * plane).ToArray();
