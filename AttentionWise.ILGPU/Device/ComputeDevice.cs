@@ -89,7 +89,7 @@ public sealed class ComputeDevice : IDisposable
         Info = info;
         Options = options;
         Loader = info.Kind == DeviceKind.Cpu
-            ? KernelLoader.ForHost(HostLauncher.Shared)
+            ? KernelLoader.ForHost(HostLauncher.Shared, accelerator)
             : KernelLoader.ForIlgpu(info.Kind, accelerator);
     }
 

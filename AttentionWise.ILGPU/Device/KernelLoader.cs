@@ -94,8 +94,9 @@ public sealed partial class KernelLoader
     /// <summary>A loader whose kernels ILGPU compiles and launches on <paramref name="accelerator"/>.</summary>
     internal static KernelLoader ForIlgpu(DeviceKind kind, Accelerator accelerator) => new(kind, KernelLaunchMode.Ilgpu, accelerator, null);
 
-    /// <summary>A loader whose kernels run as .NET code on the host launcher.</summary>
-    internal static KernelLoader ForHost(HostLauncher host) => new(DeviceKind.Cpu, KernelLaunchMode.Host, null, host);
+    /// <summary>A loader whose implicitly grouped kernels run as .NET code on the host launcher (explicitly grouped ones on
+    /// <paramref name="accelerator"/>, ILGPU's CPU accelerator).</summary>
+    internal static KernelLoader ForHost(HostLauncher host, Accelerator accelerator) => new(DeviceKind.Cpu, KernelLaunchMode.Host, accelerator, host);
 
     /// <summary>A loader that records the kernels a kernel set loads for a device of <paramref name="kind"/> and launches
     /// nothing (calling a delegate it returns throws).</summary>

@@ -23,6 +23,24 @@ public abstract class KernelLaunchSuite : DeviceTest
         Atomic.Add(ref intSums[slot], 1);
     }
 
+    /// <summary>Explicitly grouped: each group sums its elements in shared memory (a tree with a barrier per level).</summary>
+    private static void GroupSums(ArrayView<float> values, ArrayView<float> sums)
+    {
+        var shared = SharedMemory.Allocate<float>(64);
+        int t = Group.IdxX;
+        int i = Grid.IdxX * Group.DimX + t;
+        shared[t] = i < values.Length ? values[i] : 0f;
+        Group.Barrier();
+        for (int s = Group.DimX / 2; s > 0; s /= 2)
+        {
+            if (t < s)
+                shared[t] += shared[t + s];
+            Group.Barrier();
+        }
+        if (t == 0)
+            sums[Grid.IdxX] = shared[0];
+    }
+
     private int[] Run(Action<MemoryBuffer1D<int, Stride1D.Dense>> launch, int length)
     {
         using var counts = Device.Accelerator.Allocate1D<int>(length);
@@ -83,6 +101,23 @@ public abstract class KernelLaunchSuite : DeviceTest
         int[] expected = [100_000, 100_000, 100_000];
         Assert.Equal(expected.Select(e => (float)e), sums.GetAsArray1D());
         Assert.Equal(expected, intSums.GetAsArray1D());
+    }
+
+    [SkippableFact]
+    public void AnExplicitlyGroupedKernelSharesMemoryAndSynchronisesItsGroup()
+    {
+        int group = Math.Min(64, 1 << (int)Math.Log2(Device.Accelerator.MaxNumThreadsPerGroup));
+        const int n = 1000;
+        int groups = (n + group - 1) / group;
+        var values = Enumerable.Range(0, n).Select(i => (float)(i % 7)).ToArray();
+        var kernel = Device.Loader.LoadGrouped<ArrayView<float>, ArrayView<float>>(GroupSums);
+        using var v = Device.Upload(Shape.Of(n), values);
+        using var sums = Device.Allocate(Shape.Of(groups));
+        kernel(new KernelConfig(groups, group), v.View, sums.View);
+        Device.Synchronize();
+        var expected = Enumerable.Range(0, groups).Select(g => values.Skip(g * group).Take(group).Sum()).ToArray();
+        Assert.Equal(expected, sums.Download());
+        Assert.Equal(KernelGrouping.Explicit, Device.Loader.Loaded[^1].Grouping);
     }
 
     [SkippableFact]
