@@ -10,9 +10,10 @@ using BenchmarkDotNet.Running;
 namespace AttentionWise.Bench;
 
 /// <summary>
-/// The control model's two big convolutions (SPEC §1) at batch 256: forward, input gradient and weight
-/// gradient (with the bias gradient) as separate passes, in GFLOP/s (2·N·Co·Ho·Wo·Ci·kH·kW per pass).
-/// `scripts/bench --filter '*Conv*'`.
+/// The control model's six convolutions (SPEC §1, Fashion-MNIST) at batch 256: forward, input gradient and weight
+/// gradient (with the bias gradient) as separate passes, in GFLOP/s (2·N·Co·Ho·Wo·Ci·kH·kW per pass). On the cpu
+/// device these run as im2col and BLAS products (the host passes); AW_BLAS=off times the register-tiled kernels
+/// instead. `scripts/bench --filter '*ConvBenchmarks*'`.
 /// </summary>
 [Config(typeof(Config))]
 public class ConvBenchmarks : IDisposable
@@ -22,35 +23,31 @@ public class ConvBenchmarks : IDisposable
     private DeviceTensor _x = null!;
     private DeviceTensor _gy = null!;
 
-    /// <summary>conv2: 100→100 at 28×28; conv5: 200→200 at 14×14 (3×3, stride 1, padding 1).</summary>
-    [Params("conv2", "conv5")]
+    [Params("conv1", "conv2", "conv3", "conv4", "conv5", "conv6")]
     public string Conv { get; set; } = "conv2";
 
     [Params(256)]
     public int Batch { get; set; }
 
-    public static (int Ci, int Co, int H, int W) ShapeOf(string conv) => conv switch
-    {
-        "conv2" => (100, 100, 28, 28),
-        "conv5" => (200, 200, 14, 14),
-        _ => throw new ArgumentException($"Unknown convolution '{conv}'."),
-    };
+    private static (string Name, int N, int Ci, int Co, int H, int W, int K, int S, int P, bool Bias) ShapeOf(string conv) =>
+        QuickTiming.Shapes.FirstOrDefault(s => s.Name == conv) is { Name: not null } s ? s : throw new ArgumentException($"Unknown convolution '{conv}'.");
 
-    /// <summary>Flops of one pass: 2·N·Co·Ho·Wo·Ci·kH·kW (3×3, padding 1: Ho·Wo = H·W).</summary>
+    /// <summary>Flops of one pass: 2·N·Co·Ho·Wo·Ci·kH·kW.</summary>
     public static double Flops(string conv, int batch)
     {
-        var (ci, co, h, w) = ShapeOf(conv);
-        return 2.0 * batch * co * h * w * ci * 9;
+        var s = ShapeOf(conv);
+        int ho = (s.H + 2 * s.P - s.K) / s.S + 1, wo = (s.W + 2 * s.P - s.K) / s.S + 1;
+        return 2.0 * batch * s.Co * ho * wo * s.Ci * s.K * s.K;
     }
 
     [GlobalSetup]
     public void Setup()
     {
         _device = ComputeDevice.Open(Environment.GetEnvironmentVariable("AW_DEVICE"));
-        var (ci, co, h, w) = ShapeOf(Conv);
-        _conv = new Conv2d(_device, ci, co, 3, 1, 1);
+        var s = ShapeOf(Conv);
+        _conv = new Conv2d(_device, s.Ci, s.Co, s.K, s.S, s.P, s.Bias);
         Init.Apply(_conv, new Rng(1));
-        var shape = Shape.Of(Batch, ci, h, w);
+        var shape = Shape.Of(Batch, s.Ci, s.H, s.W);
         _x = _device.Upload(shape, QuickTiming.Random(shape.Length, 2));
         var outShape = _conv.OutputShape(shape);
         _gy = _device.Upload(outShape, QuickTiming.Random(outShape.Length, 3));
