@@ -127,7 +127,9 @@ public sealed unsafe class Conv2d : Module
         CheckBackward(gradOutput);
         if (_host)
         {
-            HostConv.WeightGradient(HostShape(_inputShape!), _input!.HostPointer, gradOutput.HostPointer, Weight.Gradient.HostPointer);
+            var shape = HostShape(_inputShape!);
+            var partials = Scratch(ref _partials, Shape.Of(checked((int)HostConv.WeightGradientScratch(shape))));
+            HostConv.WeightGradient(shape, _input!.HostPointer, gradOutput.HostPointer, Weight.Gradient.HostPointer, partials.HostPointer);
             if (Bias is not null)
                 ChannelReductions.Sum(gradOutput, Bias.Gradient, accumulate: true, Scratch(ref _workspace, Shape.Of(1)));
             return;

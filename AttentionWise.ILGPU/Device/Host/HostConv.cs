@@ -53,47 +53,46 @@ public static unsafe class HostConv
         });
     }
 
-    /// <summary>gw += Σ_n gy[n] · col(x[n])ᵀ.</summary>
-    public static void WeightGradient(ConvShape s, float* x, float* gy, float* gw)
+    /// <summary>The partial sums <see cref="WeightGradient"/> needs: one [Co, K] matrix per group of images.</summary>
+    public static long WeightGradientScratch(ConvShape s) => (long)Math.Min(Math.Max(s.Batch, 1), WeightGradGroups) * s.OutChannels * s.Rows;
+
+    /// <summary>gw += Σ_n gy[n] · col(x[n])ᵀ; <paramref name="partials"/> holds <see cref="WeightGradientScratch"/> floats.</summary>
+    public static void WeightGradient(ConvShape s, float* x, float* gy, float* gw, float* partials)
     {
         if (s.Batch == 0)
             return;
         int groups = Math.Min(s.Batch, WeightGradGroups);
         long size = (long)s.OutChannels * s.Rows;
-        var partials = GC.AllocateUninitializedArray<float>((int)(groups * size), pinned: true);
-        fixed (float* pp = partials)
+        nint xi = (nint)x, gyi = (nint)gy, pi = (nint)partials;
+        HostLauncher.Shared.For(groups, g =>
         {
-            nint xi = (nint)x, gyi = (nint)gy, pi = (nint)pp;
-            HostLauncher.Shared.For(groups, g =>
+            float* col = Scratch((long)s.Rows * s.Pixels);
+            float* part = (float*)pi + g * size;
+            int first = (int)((long)s.Batch * g / groups), end = (int)((long)s.Batch * (g + 1) / groups);
+            for (int n = first; n < end; n++)
             {
-                float* col = Scratch((long)s.Rows * s.Pixels);
-                float* part = (float*)pi + g * size;
-                int first = (int)((long)s.Batch * g / groups), end = (int)((long)s.Batch * (g + 1) / groups);
-                for (int n = first; n < end; n++)
-                {
-                    Im2Col(s, (float*)xi + (long)n * s.InChannels * s.H * s.W, col);
-                    Blas.Gemm(false, true, s.OutChannels, s.Rows, s.Pixels, 1f, (float*)gyi + (long)n * s.OutChannels * s.Pixels, s.Pixels,
-                        col, s.Pixels, n == first ? 0f : 1f, part, s.Rows);
-                }
-            });
-            // gw += Σ_g partial_g, in the order of g, in slices spread over the threads.
-            nint gwi = (nint)gw;
-            const int slice = 4096;
-            int slices = (int)((size + slice - 1) / slice);
-            HostLauncher.Shared.For(slices, c =>
+                Im2Col(s, (float*)xi + (long)n * s.InChannels * s.H * s.W, col);
+                Blas.Gemm(false, true, s.OutChannels, s.Rows, s.Pixels, 1f, (float*)gyi + (long)n * s.OutChannels * s.Pixels, s.Pixels,
+                    col, s.Pixels, n == first ? 0f : 1f, part, s.Rows);
+            }
+        });
+        // gw += Σ_g partial_g, in the order of g, in slices spread over the threads.
+        nint gwi = (nint)gw;
+        const int slice = 4096;
+        int slices = (int)((size + slice - 1) / slice);
+        HostLauncher.Shared.For(slices, c =>
+        {
+            long start = (long)c * slice, stop = Math.Min(size, start + slice);
+            float* target = (float*)gwi;
+            float* parts = (float*)pi;
+            for (long e = start; e < stop; e++)
             {
-                long start = (long)c * slice, stop = Math.Min(size, start + slice);
-                float* target = (float*)gwi;
-                float* parts = (float*)pi;
-                for (long e = start; e < stop; e++)
-                {
-                    float sum = target[e];
-                    for (int g = 0; g < groups; g++)
-                        sum += parts[g * size + e];
-                    target[e] = sum;
-                }
-            });
-        }
+                float sum = target[e];
+                for (int g = 0; g < groups; g++)
+                    sum += parts[g * size + e];
+                target[e] = sum;
+            }
+        });
     }
 
     /// <summary>gx = col2im(wᵀ · gy) (gx is overwritten).</summary>
