@@ -31,8 +31,11 @@ public static class Idx
         int count = dims[0], rows = dims[1], cols = dims[2];
         if (rows <= 0 || cols <= 0)
             throw new DatasetException($"{path}: expected a positive image size but the header says {rows}×{cols} pixels.");
-        long pixels = (long)count * rows * cols;
-        return new Images(count, rows, cols, file.Body(pixels, $"{count} images of {rows}×{cols} pixels"));
+        string what = $"{count} images of {rows}×{cols} pixels";
+        Int128 pixels = (Int128)count * rows * cols;
+        if (pixels > Array.MaxLength)
+            throw new DatasetException($"{path}: the header announces {what} ({pixels:N0} bytes), more than the {Array.MaxLength:N0} bytes one file may hold here.");
+        return new Images(count, rows, cols, file.Body((long)pixels, what));
     }
 
     /// <summary>A label file: one byte per item.</summary>
