@@ -30,8 +30,8 @@ namespace AttentionWise.Tests.Training
 
         public static TheoryData<Exception, int, string> Failures() => new()
         {
-            { new ILGPU.Runtime.Simulated.SimulatedAcceleratorException("out of device memory\nwhile allocating 12 GB"), ExitCodes.Error, "the device failed: SimulatedAcceleratorException: out of device memory while allocating 12 GB" },
-            { new AggregateException(new ILGPU.Runtime.Simulated.SimulatedAcceleratorException("kernel failed")), ExitCodes.Error, "the device failed: SimulatedAcceleratorException: kernel failed" },
+            { new global::ILGPU.Runtime.Simulated.SimulatedAcceleratorException("out of device memory\nwhile allocating 12 GB"), ExitCodes.Error, "the device failed: SimulatedAcceleratorException: out of device memory while allocating 12 GB" },
+            { new AggregateException(new global::ILGPU.Runtime.Simulated.SimulatedAcceleratorException("kernel failed")), ExitCodes.Error, "the device failed: SimulatedAcceleratorException: kernel failed" },
             { new OutOfMemoryException(), ExitCodes.Error, "out of memory" },
             { new OverflowException("Arithmetic operation resulted in an overflow."), ExitCodes.Error, "unexpected OverflowException: Arithmetic operation resulted in an overflow. (--verbose shows where it happened)" },
             { new System.Text.Json.JsonException("'x' is an invalid start of a value."), ExitCodes.Error, "unexpected JsonException" },

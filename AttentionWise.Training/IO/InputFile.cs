@@ -40,10 +40,12 @@ internal static class InputFile
     public static string? NotRegular(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
+        var kind = Classify(path);
+        if (kind is Kind.Missing or Kind.Regular)
+            return null;
         string link = LinkNote(path);
-        return Classify(path) switch
+        return kind switch
         {
-            Kind.Missing or Kind.Regular => null,
             Kind.Directory => $"is a directory{link}, not a file",
             Kind.Fifo => $"is a FIFO (named pipe){link}, not a regular file: reading it would wait for another process to write",
             Kind.CharacterDevice => $"is a character device{link}, not a regular file",

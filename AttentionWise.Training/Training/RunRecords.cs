@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Text.Json.Serialization;
+using AttentionWise.Training.Data;
 using AttentionWise.Training.Models;
 
 namespace AttentionWise.Training.Training;
@@ -31,6 +33,38 @@ public sealed record RunConfiguration
 
     /// <summary>Every --resume, in order.</summary>
     public IReadOnlyList<ResumeRecord> Resumes { get; init; } = [];
+
+    /// <summary>config.json of a run starting now, or resuming now from epoch <paramref name="resumedFrom"/>: a resumed
+    /// run keeps its first start time and its earlier resumes (from <paramref name="previous"/>, when there is one).</summary>
+    public static RunConfiguration For(string runDirectory, ModelConfig model, RunSettings settings, ComputeDevice device, long parameters,
+        Dataset train, Dataset test, DateTimeOffset startTime, RunConfiguration? previous, int? resumedFrom)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(test);
+        string now = startTime.ToString("O", CultureInfo.InvariantCulture);
+        var resumes = resumedFrom is null ? [] : previous?.Resumes.ToList() ?? [];
+        if (resumedFrom is int epoch)
+            resumes.Add(new ResumeRecord(now, epoch, device.Name));
+        return new RunConfiguration
+        {
+            Run = Path.GetFileName(Path.GetFullPath(runDirectory)),
+            Model = model.Name,
+            ModelOptions = model,
+            Parameters = parameters,
+            Training = settings,
+            Seed = settings.Seed,
+            Dataset = new DatasetFacts(settings.Dataset, train.Count, test.Count, [train.Channels, train.Height, train.Width]),
+            Device = new DeviceFacts(device.Name, device.Info.KindName, device.Info.Index, device.Info.MemoryBytes),
+            Ilgpu = ComputeDevice.IlgpuFlavor,
+            Dotnet = RunInfo.DotNet,
+            AttentionwiseVersion = RunInfo.Version,
+            StartTime = resumedFrom is not null ? previous?.StartTime ?? now : now,
+            Resumes = resumes,
+        };
+    }
 }
 
 /// <summary>config.json's "dataset": the data the run trained on.</summary>
@@ -78,6 +112,34 @@ public sealed record RunSummary
     public const string Completed = "completed";
     public const string Diverged = "diverged";
     public const string AlreadyComplete = "already-complete";
+
+    /// <summary>summary.json of a run that ended so.</summary>
+    public static RunSummary Of(TrainingOutcome outcome)
+    {
+        ArgumentNullException.ThrowIfNull(outcome);
+        var last = outcome.Epochs.Count > 0 ? outcome.Epochs[^1] : null;
+        return new RunSummary
+        {
+            Status = outcome.Status switch
+            {
+                RunStatus.Diverged => Diverged,
+                RunStatus.AlreadyComplete => AlreadyComplete,
+                _ => Completed,
+            },
+            EpochsCompleted = last?.Epoch ?? 0,
+            FinalLossSum = Finite(last?.LossSum),
+            FinalTestAccuracy = Finite(last?.TestAccuracy),
+            FinalLastGradMean = Finite(last?.LastGradMean),
+            PeakDeviceBytes = outcome.PeakDeviceBytes,
+            WallSeconds = Math.Round(outcome.WallSeconds, 3),
+            DivergedAt = outcome.Status == RunStatus.Diverged
+                ? new DivergenceRecord(outcome.DivergedEpoch ?? 0, outcome.DivergedStep ?? 0, outcome.DivergedLoss?.ToString(CultureInfo.InvariantCulture) ?? "NaN")
+                : null,
+            Message = outcome.DivergenceMessage,
+        };
+    }
+
+    private static double? Finite(double? v) => v is double d && double.IsFinite(d) ? d : null;
 }
 
 /// <summary>summary.json's "diverged_at".</summary>

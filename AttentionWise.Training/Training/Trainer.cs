@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using AttentionWise.Layers;
 using AttentionWise.Training.Checkpoints;
 using AttentionWise.Training.Data;
@@ -167,7 +166,8 @@ public static class Trainer
             firstEpoch = resume.Info.Epoch + 1;
             rows.AddRange(Resumption.Rewind(runDir, resume.Info.Epoch));
         }
-        RunFiles.WriteConfig(runDir, Describe(runDir, config, settings, device, net.ParameterCount, train, test, startTime, resume));
+        RunFiles.WriteConfig(runDir, RunConfiguration.For(runDir, config, settings, device, net.ParameterCount, train, test, startTime,
+            resume?.Previous, resume?.Info.Epoch));
 
         int n = train.Count;
         int batch = settings.BatchSize;
@@ -179,7 +179,7 @@ public static class Trainer
         if (firstEpoch > settings.Epochs)
         {
             var done = new TrainingOutcome(RunStatus.AlreadyComplete, runDir, config, net.ParameterCount, device.Name, rows, device.PeakAllocatedBytes, clock.Elapsed.TotalSeconds);
-            RunFiles.WriteSummary(runDir, Summarize(done));
+            RunFiles.WriteSummary(runDir, RunSummary.Of(done));
             return done;
         }
 
@@ -221,7 +221,7 @@ public static class Trainer
                 {
                     var diverged = new TrainingOutcome(RunStatus.Diverged, runDir, config, net.ParameterCount, device.Name, rows,
                         device.PeakAllocatedBytes, clock.Elapsed.TotalSeconds, epoch, step + 1, batchLoss);
-                    RunFiles.WriteSummary(runDir, Summarize(diverged));
+                    RunFiles.WriteSummary(runDir, RunSummary.Of(diverged));
                     return diverged;
                 }
                 adam.Step();
@@ -254,7 +254,7 @@ public static class Trainer
         }
 
         var outcome = new TrainingOutcome(RunStatus.Completed, runDir, config, net.ParameterCount, device.Name, rows, device.PeakAllocatedBytes, clock.Elapsed.TotalSeconds);
-        RunFiles.WriteSummary(runDir, Summarize(outcome));
+        RunFiles.WriteSummary(runDir, RunSummary.Of(outcome));
         return outcome;
     }
 
@@ -323,56 +323,4 @@ public static class Trainer
             f[i] = values[i];
         return f;
     }
-
-    /// <summary>config.json of a run starting or resuming now; a resumed run keeps its first start time and earlier resumes.</summary>
-    private static RunConfiguration Describe(string runDir, ModelConfig model, RunSettings settings, ComputeDevice device, long parameters,
-        Dataset train, Dataset test, DateTimeOffset startTime, ResumePoint? resume)
-    {
-        string now = startTime.ToString("O", CultureInfo.InvariantCulture);
-        var resumes = resume?.Previous?.Resumes.ToList() ?? [];
-        if (resume is not null)
-            resumes.Add(new ResumeRecord(now, resume.Info.Epoch, device.Name));
-        return new RunConfiguration
-        {
-            Run = Path.GetFileName(Path.GetFullPath(runDir)),
-            Model = model.Name,
-            ModelOptions = model,
-            Parameters = parameters,
-            Training = settings,
-            Seed = settings.Seed,
-            Dataset = new DatasetFacts(settings.Dataset, train.Count, test.Count, [train.Channels, train.Height, train.Width]),
-            Device = new DeviceFacts(device.Name, device.Info.KindName, device.Info.Index, device.Info.MemoryBytes),
-            Ilgpu = ComputeDevice.IlgpuFlavor,
-            Dotnet = RunInfo.DotNet,
-            AttentionwiseVersion = RunInfo.Version,
-            StartTime = resume?.Previous?.StartTime ?? now,
-            Resumes = resumes,
-        };
-    }
-
-    private static RunSummary Summarize(TrainingOutcome o)
-    {
-        var last = o.Epochs.Count > 0 ? o.Epochs[^1] : null;
-        return new RunSummary
-        {
-            Status = o.Status switch
-            {
-                RunStatus.Diverged => RunSummary.Diverged,
-                RunStatus.AlreadyComplete => RunSummary.AlreadyComplete,
-                _ => RunSummary.Completed,
-            },
-            EpochsCompleted = last?.Epoch ?? 0,
-            FinalLossSum = Finite(last?.LossSum),
-            FinalTestAccuracy = Finite(last?.TestAccuracy),
-            FinalLastGradMean = Finite(last?.LastGradMean),
-            PeakDeviceBytes = o.PeakDeviceBytes,
-            WallSeconds = Math.Round(o.WallSeconds, 3),
-            DivergedAt = o.Status == RunStatus.Diverged
-                ? new DivergenceRecord(o.DivergedEpoch ?? 0, o.DivergedStep ?? 0, o.DivergedLoss?.ToString(CultureInfo.InvariantCulture) ?? "NaN")
-                : null,
-            Message = o.DivergenceMessage,
-        };
-    }
-
-    private static double? Finite(double? v) => v is double d && double.IsFinite(d) ? d : null;
 }

@@ -115,7 +115,7 @@ public sealed class RunExistsException : TrainingException
 public sealed class RunInUseException : TrainingException
 {
     public RunInUseException(string runDirectory, int? processId)
-        : base($"{runDirectory} is in use: {Holder(processId)} holds its lock ({Path.Combine(runDirectory, RunLock.LockFile)}) and is training that run. " +
+        : base($"{runDirectory} is in use: {Describe(processId)} holds its lock ({Path.Combine(runDirectory, RunLock.LockFile)}) and is training that run. " +
                "Nothing was changed; wait for that process to end, or choose another run name.")
     {
         RunDirectory = runDirectory;
@@ -127,7 +127,12 @@ public sealed class RunInUseException : TrainingException
     /// <summary>The process that holds the lock, when it could be read.</summary>
     public int? ProcessId { get; }
 
-    private static string Holder(int? pid) => pid switch
+    /// <summary>"process 1234", "process 1234 (this process)" or "another process".</summary>
+    public string Holder => Describe(ProcessId);
+
+    public string LockPath => Path.Combine(RunDirectory, RunLock.LockFile);
+
+    private static string Describe(int? pid) => pid switch
     {
         null => "another process",
         int p when p == Environment.ProcessId => string.Create(CultureInfo.InvariantCulture, $"process {p} (this process)"),
