@@ -164,10 +164,15 @@ public class CliTests
         foreach (var (name, t) in ta)
             Assert.True(t.Data.AsSpan().SequenceEqual(tb[name].Data), $"tensor {name} differs after resume");
 
-        // Nothing left to do: exit 0 without touching the files.
-        var again = Aw("train", "--resume", "--run", "resumed", "--runs-dir", Path.Combine(dir.Path, "runs"), "--device", "cpu", "--epochs", "3");
-        Assert.Equal(0, again.Code);
-        Assert.Contains("already complete", again.Out);
+        // Nothing left to do (3 epochs, or fewer than the run has): exit 0 without touching the files.
+        var files = Hostile.Snapshot(b);
+        foreach (string epochs in new[] { "3", "2" })
+        {
+            var again = Aw("train", "--resume", "--run", "resumed", "--runs-dir", Path.Combine(dir.Path, "runs"), "--device", "cpu", "--epochs", epochs);
+            Assert.Equal(0, again.Code);
+            Assert.Contains("already complete: 3 epoch(s) trained", again.Out);
+            Hostile.Unchanged(files, b);
+        }
         Assert.Equal(4, File.ReadAllLines(Path.Combine(b, "epochs.csv")).Length);
 
         // Options that disagree with the run are refused.

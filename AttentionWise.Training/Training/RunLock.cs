@@ -63,7 +63,8 @@ public sealed class RunLock : IDisposable
 
     /// <summary>The process id in <c>.lock-pid</c> while someone holds the lock. The holder writes it right after taking the
     /// lock, so a reader that comes in between, or finds the id of a process that has ended (a holder killed before
-    /// it could remove the file), waits a little for the new one.</summary>
+    /// it could remove the file), waits for the new one: on a loaded machine the holder may be descheduled between its
+    /// two steps, and the wait costs nothing in the usual case, where the id is there at once.</summary>
     private static int? ReadOwner(string runDirectory)
     {
         string path = Path.Combine(runDirectory, OwnerFile);
@@ -86,7 +87,7 @@ public sealed class RunLock : IDisposable
             }
             Thread.Sleep(20);
         }
-        while (clock.Elapsed < TimeSpan.FromSeconds(1));
+        while (clock.Elapsed < TimeSpan.FromSeconds(5));
         return last is int p && IsAlive(p) ? p : null;
     }
 

@@ -84,7 +84,8 @@ public sealed record ResumeRecord(string Time, int FromEpoch, string Device);
 /// <summary>summary.json: how a run ended. Null figures are written as null (no epoch completed, or not finite).</summary>
 public sealed record RunSummary
 {
-    /// <summary>completed, diverged or already-complete.</summary>
+    /// <summary>completed or diverged (already-complete in files of earlier versions, which wrote one when --resume found
+    /// nothing to do; now such a resume leaves every file as it is).</summary>
     public required string Status { get; init; }
 
     public required int EpochsCompleted { get; init; }

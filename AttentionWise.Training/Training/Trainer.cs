@@ -164,24 +164,27 @@ public static class Trainer
             Checkpoint.Restore(ckptPath, resume.Tensors, model, adam, resume.Info.AdamStep);
             shuffle.State = resume.Info.ShuffleRngState;
             firstEpoch = resume.Info.Epoch + 1;
-            rows.AddRange(Resumption.Rewind(runDir, resume.Info.Epoch));
         }
-        RunFiles.WriteConfig(runDir, RunConfiguration.For(runDir, config, settings, device, net.ParameterCount, train, test, startTime,
-            resume?.Previous, resume?.Info.Epoch));
 
         int n = train.Count;
         int batch = settings.BatchSize;
         int stepsPerEpoch = StepsPerEpoch(n, batch);
         int part = PartSize(model, settings);
         var start = new RunStart(runDir, config, net.ParameterCount, device.Info, settings, n, test.Count, stepsPerEpoch, firstEpoch);
-        observer?.Started(start);
-
-        if (firstEpoch > settings.Epochs)
+        if (resume is not null && firstEpoch > settings.Epochs)
         {
-            var done = new TrainingOutcome(RunStatus.AlreadyComplete, runDir, config, net.ParameterCount, device.Name, rows, device.PeakAllocatedBytes, clock.Elapsed.TotalSeconds);
-            RunFiles.WriteSummary(runDir, RunSummary.Of(done));
-            return done;
+            // Nothing to train: every file of the run stays as it is.
+            string epochsPath = Path.Combine(runDir, RunFiles.EpochsFile);
+            if (File.Exists(epochsPath))
+                rows.AddRange(RunFiles.ReadRows<EpochRow>(epochsPath).Take(resume.Info.Epoch));
+            observer?.Started(start);
+            return new TrainingOutcome(RunStatus.AlreadyComplete, runDir, config, net.ParameterCount, device.Name, rows, device.PeakAllocatedBytes, clock.Elapsed.TotalSeconds);
         }
+        if (resume is not null)
+            rows.AddRange(Resumption.Rewind(runDir, resume.Info.Epoch));
+        RunFiles.WriteConfig(runDir, RunConfiguration.For(runDir, config, settings, device, net.ParameterCount, train, test, startTime,
+            resume?.Previous, resume?.Info.Epoch));
+        observer?.Started(start);
 
         // Both sets go to the device once; batches are gathered there.
         using var trainImages = device.Upload(train.Shape, train.Images);
