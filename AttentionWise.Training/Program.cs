@@ -1,14 +1,12 @@
 using System.CommandLine;
-using AttentionWise.Training.Checkpoints;
 using AttentionWise.Training.Cli;
-using AttentionWise.Training.Data;
-using AttentionWise.Training.Training;
 
 namespace AttentionWise.Training;
 
-/// <summary>The `aw` command line. Exit codes: 0 success, 1 missing or corrupt data or checkpoint (or another
-/// runtime error), 2 bad command line (unknown option, model, dataset or device; bad value), 3 the training
-/// loss became NaN or infinite.</summary>
+/// <summary>The `aw` command line. Exit codes (<see cref="ExitCodes"/>): 0 success, 1 a missing, damaged or inconsistent
+/// file, a run folder in use, a model too large, or another runtime error, 2 bad command line (unknown option, model,
+/// dataset or device; bad value; options that disagree with a resumed run), 3 the training loss became NaN or infinite.
+/// Every failure is one line "aw: error: …"; --verbose adds the stack trace.</summary>
 public static class Program
 {
     public static int Main(string[] args)
@@ -23,24 +21,38 @@ public static class Program
     {
         ArgumentNullException.ThrowIfNull(args);
         var io = new CliIO(output, error, interactive);
-        var root = BuildRoot(io);
-        var parse = root.Parse(args);
-        if (parse.Errors.Count > 0)
+        // The boundary covers the parser and the validators too, not only the commands' bodies.
+        return io.Guard(() =>
         {
-            foreach (var e in parse.Errors)
-                error.WriteLine($"aw: error: {e.Message}");
-            string command = parse.CommandResult.Command is RootCommand ? "aw" : $"aw {parse.CommandResult.Command.Name}";
-            error.WriteLine($"Run '{command} --help' for usage.");
-            return ExitCodes.Usage;
-        }
-        return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+            var root = BuildRoot(io);
+            var parse = root.Parse(args);
+            io.Verbose = parse.GetValue<bool>(VerboseOption);
+            if (parse.Errors.Count > 0)
+            {
+                foreach (var e in parse.Errors)
+                    error.WriteLine($"aw: error: {e.Message}");
+                string command = parse.CommandResult.Command is RootCommand ? "aw" : $"aw {parse.CommandResult.Command.Name}";
+                error.WriteLine($"Run '{command} --help' for usage.");
+                return ExitCodes.Usage;
+            }
+            return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+        });
     }
+
+    /// <summary>--verbose, on every command: a failure's stack trace after its message.</summary>
+    private const string VerboseOption = "--verbose";
 
     internal static RootCommand BuildRoot(CliIO io)
     {
         var root = new RootCommand(
             "AttentionWise: train and benchmark element-wise attention networks on CUDA, OpenCL or CPU through ILGPU.\n" +
-            "Exit codes: 0 success, 1 missing or corrupt data or checkpoint, 2 bad command line or unknown device, 3 training loss became NaN/infinite.");
+            "Exit codes: 0 success, 1 missing, damaged or inconsistent data, checkpoint or run folder, a run folder in use, or another runtime error, " +
+            "2 bad command line or unknown device, 3 training loss became NaN/infinite. Errors are one line; --verbose adds the stack trace.");
+        root.Options.Add(new Option<bool>(VerboseOption)
+        {
+            Description = "On a failure, print the stack trace after the error message.",
+            Recursive = true,
+        });
         root.Subcommands.Add(TrainCommand.Build(io));
         root.Subcommands.Add(EvalCommand.Build(io));
         root.Subcommands.Add(ParamsCommand.Build(io));
@@ -67,7 +79,7 @@ public static class Program
             {
                 io.Out.WriteLine($"{d}{(d == auto ? "   <- default (--device auto)" : "")}{Environment.NewLine}      {d.Purpose}");
                 if (d.Kind == DeviceKind.Cpu)
-                    io.Out.WriteLine($"      {AttentionWise.Host.HostPasses.Description}");
+                    io.Out.WriteLine($"      {AttentionWise.Host.Blas.Description}");
             }
             return ExitCodes.Ok;
         }));
@@ -75,7 +87,7 @@ public static class Program
     }
 }
 
-/// <summary>The output streams of one command-line invocation and the error-to-exit-code mapping.</summary>
+/// <summary>The output streams of one command-line invocation and its error boundary.</summary>
 internal sealed class CliIO
 {
     public CliIO(TextWriter output, TextWriter error, bool interactive)
@@ -89,39 +101,58 @@ internal sealed class CliIO
     public TextWriter Error { get; }
     public bool Interactive { get; }
 
-    /// <summary>Runs a command body, turning the errors a user can cause into a message and an exit code.</summary>
+    /// <summary>Whether a failure prints its stack trace (--verbose).</summary>
+    public bool Verbose { get; set; }
+
+    /// <summary>Runs a command body; whatever it throws becomes one "aw: error:" line and an exit code (see <see cref="ErrorBoundary"/>).</summary>
     public int Guard(Func<int> body)
     {
+        ArgumentNullException.ThrowIfNull(body);
         try
         {
             return body();
         }
-        catch (UsageException e)
+        catch (Exception e)
         {
-            return Fail(ExitCodes.Usage, e.Message);
+            return Fail(e);
         }
-        catch (DeviceNotFoundException e)
+    }
+
+    /// <summary>Reports a failure: its message, and with --verbose its stack trace.</summary>
+    public int Fail(Exception e)
+    {
+        var (code, message) = ErrorBoundary.Describe(e);
+        Fail(code, message);
+        if (Verbose)
         {
-            return Fail(ExitCodes.Usage, e.Message);
+            try
+            {
+                Error.WriteLine(e.ToString());
+            }
+            catch (IOException)
+            {
+            }
         }
-        catch (DatasetException e)
-        {
-            return Fail(ExitCodes.Error, e.Message);
-        }
-        catch (CheckpointException e)
-        {
-            return Fail(ExitCodes.Error, e.Message);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return Fail(ExitCodes.Error, e.Message);
-        }
+        return code;
     }
 
     public int Fail(int code, string message)
     {
-        Out.Flush();
-        Error.WriteLine($"aw: error: {message}");
+        try
+        {
+            Out.Flush();
+        }
+        catch (IOException)
+        {
+            // stdout is gone (a closed pipe): the message still goes to stderr.
+        }
+        try
+        {
+            Error.WriteLine($"aw: error: {message}");
+        }
+        catch (IOException)
+        {
+        }
         return code;
     }
 }

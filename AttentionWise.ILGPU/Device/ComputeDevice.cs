@@ -50,7 +50,9 @@ public sealed record DeviceInfo(int Index, DeviceKind Kind, string Name, long Me
 /// <summary>Options of an opened device.</summary>
 /// <param name="PoisonNewBuffers">Fill every new buffer with NaN (tests: GPU memory is not zeroed, so code that relies on
 /// zeroed allocations must fail on every device).</param>
-public sealed record DeviceOptions(bool PoisonNewBuffers = false);
+/// <param name="HostPasses">On the cpu device, run wide convolutions and linear layers as BLAS host passes where a BLAS
+/// is loaded (off: the kernels, as on every other device).</param>
+public sealed record DeviceOptions(bool PoisonNewBuffers = false, bool HostPasses = true);
 
 /// <summary>The requested device does not exist on this machine.</summary>
 public sealed class DeviceNotFoundException : Exception

@@ -7,21 +7,22 @@ namespace AttentionWise.Tests.Infrastructure;
 /// is filled with NaN, so that code that relies on zeroed allocations fails on the CPU too.</summary>
 public static class TestDevices
 {
-    private static readonly ConcurrentDictionary<DeviceKind, Lazy<ComputeDevice?>> Devices = new();
+    private static readonly ConcurrentDictionary<(DeviceKind, bool), Lazy<ComputeDevice?>> Devices = new();
 
-    /// <summary>The device of this kind, or null when the machine has none.</summary>
-    public static ComputeDevice? TryGet(DeviceKind kind) =>
-        Devices.GetOrAdd(kind, k => new Lazy<ComputeDevice?>(() => Open(k))).Value;
+    /// <summary>The device of this kind, or null when the machine has none; <paramref name="hostPasses"/> off gives a cpu
+    /// device that runs its kernels where it would use its BLAS.</summary>
+    public static ComputeDevice? TryGet(DeviceKind kind, bool hostPasses = true) =>
+        Devices.GetOrAdd((kind, hostPasses), k => new Lazy<ComputeDevice?>(() => Open(k.Item1, k.Item2))).Value;
 
     /// <summary>The CPU device (AttentionWise's host launcher), which always exists.</summary>
     public static ComputeDevice Cpu => TryGet(DeviceKind.Cpu) ?? throw new InvalidOperationException("ILGPU reports no CPU device.");
 
-    private static ComputeDevice? Open(DeviceKind kind)
+    private static ComputeDevice? Open(DeviceKind kind, bool hostPasses)
     {
         var info = ComputeDevice.List().FirstOrDefault(d => d.Kind == kind);
         return info is null
             ? null
-            : ComputeDevice.Open(info.Index.ToString(CultureInfo.InvariantCulture), new DeviceOptions(PoisonNewBuffers: true));
+            : ComputeDevice.Open(info.Index.ToString(CultureInfo.InvariantCulture), new DeviceOptions(PoisonNewBuffers: true, HostPasses: hostPasses));
     }
 }
 
@@ -33,11 +34,14 @@ public abstract class DeviceTest
 {
     protected abstract DeviceKind Kind { get; }
 
+    /// <summary>Whether the cpu device runs its BLAS host passes (a suite's subclass can turn them off).</summary>
+    protected virtual bool HostPasses => true;
+
     protected ComputeDevice Device
     {
         get
         {
-            var device = TestDevices.TryGet(Kind);
+            var device = TestDevices.TryGet(Kind, HostPasses);
             Skip.If(device is null, $"No {ComputeDevice.KindName(Kind)} device on this machine.");
             return device!;
         }

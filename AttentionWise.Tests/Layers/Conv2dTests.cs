@@ -256,13 +256,18 @@ public sealed class Conv2dCpuTests : Conv2dSuite
 }
 
 /// <summary>The cpu device with its BLAS path turned off: the register-tiled kernels on every case.</summary>
-public sealed class Conv2dCpuPlainKernelTests : Conv2dSuite, IDisposable
+public sealed class Conv2dCpuPlainKernelTests : Conv2dSuite
 {
-    public Conv2dCpuPlainKernelTests() => AttentionWise.Host.HostPasses.Enabled = false;
-
     protected override DeviceKind Kind => DeviceKind.Cpu;
 
-    public void Dispose() => AttentionWise.Host.HostPasses.Enabled = true;
+    protected override bool HostPasses => false;
+
+    [Fact]
+    public void TheseRunTheKernels()
+    {
+        using var wide = new Conv2d(Device, 3, Conv2d.HostMinOutChannels, 3, padding: 1);
+        Assert.False(wide.RunsOnHost);
+    }
 }
 
 public sealed class Conv2dCpuSimTests : Conv2dSuite

@@ -95,13 +95,11 @@ public sealed class LinearCpuTests : LinearSuite
 }
 
 /// <summary>The cpu device with its BLAS path turned off: the linear kernels.</summary>
-public sealed class LinearCpuPlainKernelTests : LinearSuite, IDisposable
+public sealed class LinearCpuPlainKernelTests : LinearSuite
 {
-    public LinearCpuPlainKernelTests() => AttentionWise.Host.HostPasses.Enabled = false;
-
     protected override DeviceKind Kind => DeviceKind.Cpu;
 
-    public void Dispose() => AttentionWise.Host.HostPasses.Enabled = true;
+    protected override bool HostPasses => false;
 }
 
 public sealed class LinearCpuSimTests : LinearSuite

@@ -4,6 +4,7 @@ using AttentionWise.Tests.Data;
 using AttentionWise.Training;
 using AttentionWise.Training.Checkpoints;
 using AttentionWise.Training.Data;
+using AttentionWise.Training.Cli;
 using AttentionWise.Training.Training;
 
 namespace AttentionWise.Tests.Training;
@@ -163,10 +164,15 @@ public class CliTests
         foreach (var (name, t) in ta)
             Assert.True(t.Data.AsSpan().SequenceEqual(tb[name].Data), $"tensor {name} differs after resume");
 
-        // Nothing left to do: exit 0 without touching the files.
-        var again = Aw("train", "--resume", "--run", "resumed", "--runs-dir", Path.Combine(dir.Path, "runs"), "--device", "cpu", "--epochs", "3");
-        Assert.Equal(0, again.Code);
-        Assert.Contains("already complete", again.Out);
+        // Nothing left to do (3 epochs, or fewer than the run has): exit 0 without touching the files.
+        var files = Hostile.Snapshot(b);
+        foreach (string epochs in new[] { "3", "2" })
+        {
+            var again = Aw("train", "--resume", "--run", "resumed", "--runs-dir", Path.Combine(dir.Path, "runs"), "--device", "cpu", "--epochs", epochs);
+            Assert.Equal(0, again.Code);
+            Assert.Contains("already complete: 3 epoch(s) trained", again.Out);
+            Hostile.Unchanged(files, b);
+        }
         Assert.Equal(4, File.ReadAllLines(Path.Combine(b, "epochs.csv")).Length);
 
         // Options that disagree with the run are refused.
@@ -242,8 +248,8 @@ public class CliTests
         var whole = Aw(Train(dir, "whole", "--model", "control", "--epochs", "2"));
         var parts = Aw(Train(dir, "parts", "--model", "control", "--epochs", "2", "--micro-batch", "5"));
         Assert.True(whole.Code == 0 && parts.Code == 0, whole.Err + parts.Err);
-        var a = CsvLog<StepRow>.ReadAll(Path.Combine(dir.Path, "runs", "whole", Trainer.StepsFile));
-        var b = CsvLog<StepRow>.ReadAll(Path.Combine(dir.Path, "runs", "parts", Trainer.StepsFile));
+        var a = CsvLog<StepRow>.ReadAll(Path.Combine(dir.Path, "runs", "whole", RunFiles.StepsFile));
+        var b = CsvLog<StepRow>.ReadAll(Path.Combine(dir.Path, "runs", "parts", RunFiles.StepsFile));
         Assert.Equal(6, a.Count);
         Assert.Equal(a.Count, b.Count);
         for (int i = 0; i < a.Count; i++)
@@ -255,13 +261,13 @@ public class CliTests
         var wb = Checkpoint.Load(Path.Combine(dir.Path, "runs", "parts", Checkpoint.FileName)).Tensors["features.conv1.weight"].Data;
         Assert.True(wa.Zip(wb).Max(p => Math.Abs(p.First - p.Second)) < 1e-5f);
         Assert.NotEqual(0f, wa.Zip(wb).Max(p => Math.Abs(p.First)));
-        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(dir.Path, "runs", "parts", Trainer.ConfigFile)))!;
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(dir.Path, "runs", "parts", RunFiles.ConfigFile)))!;
         Assert.Equal(5, config["training"]!["micro_batch"]!.GetValue<int>());
 
         var refused = Aw(Train(dir, "attention", "--micro-batch", "4"));
         Assert.Equal(ExitCodes.Usage, refused.Code);
         Assert.Contains("batchnorm", refused.Err);
-        Assert.False(File.Exists(Path.Combine(dir.Path, "runs", "attention", Trainer.EpochsFile)));
+        Assert.False(File.Exists(Path.Combine(dir.Path, "runs", "attention", RunFiles.EpochsFile)));
     }
 
     [Theory]

@@ -56,8 +56,8 @@ public abstract class CrossDeviceAgreementSuite : DeviceTest
         Assert.Equal(RunStatus.Completed, cpu.Status);
         Assert.NotEqual(cpu.DeviceName, here.DeviceName);
 
-        var stepsHere = CsvLog<StepRow>.ReadAll(Path.Combine(here.RunDirectory, Trainer.StepsFile));
-        var stepsCpu = CsvLog<StepRow>.ReadAll(Path.Combine(cpu.RunDirectory, Trainer.StepsFile));
+        var stepsHere = CsvLog<StepRow>.ReadAll(Path.Combine(here.RunDirectory, RunFiles.StepsFile));
+        var stepsCpu = CsvLog<StepRow>.ReadAll(Path.Combine(cpu.RunDirectory, RunFiles.StepsFile));
         Assert.Equal(Epochs * TrainImages / BatchSize, stepsCpu.Count);
         Assert.Equal(stepsCpu.Count, stepsHere.Count);
         for (int i = 0; i < stepsCpu.Count; i++)

@@ -1,6 +1,7 @@
 using System.Xml.Linq;
 using AttentionWise.Tests.Data;
 using AttentionWise.Tests.Visualization;
+using AttentionWise.Training.Cli;
 using AttentionWise.Training.Training;
 using AttentionWise.Training.Visualization;
 using SkiaSharp;
@@ -87,7 +88,7 @@ public class PlotCommandTests
     {
         using var dir = TwoRuns();
         string run = dir.File("runs/fast");
-        string epochs = Path.Combine(run, Trainer.EpochsFile);
+        string epochs = Path.Combine(run, RunFiles.EpochsFile);
         string good = File.ReadAllText(epochs);
 
         void Fails(string expected)

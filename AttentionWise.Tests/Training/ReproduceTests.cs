@@ -1,5 +1,6 @@
 using System.Globalization;
 using AttentionWise.Tests.Data;
+using AttentionWise.Training.Cli;
 using AttentionWise.Training.Data;
 using AttentionWise.Training.Models;
 using AttentionWise.Training.Reproduction;
@@ -87,13 +88,13 @@ public class ReproduceTests
         Assert.Contains("[2/2] attention-b: training", output);
         Assert.Contains("Table 1: ours / paper", output);
         string a = dir.File("runs/table1-attention-a-n64-bs16"), b = dir.File("runs/table1-attention-b-n64-bs16");
-        Assert.Single(CsvLog<EpochRow>.ReadAll(Path.Combine(a, Trainer.EpochsFile)));
+        Assert.Single(CsvLog<EpochRow>.ReadAll(Path.Combine(a, RunFiles.EpochsFile)));
 
         var rows = ReadCsv(dir.File("reports/table1.csv"));
         Assert.Equal(string.Join(",", Table1Report.CsvColumns), File.ReadLines(dir.File("reports/table1.csv")).First());
         Assert.Equal(Table1.Keys, rows.Select(r => r["row"]));
         var rowB = rows.Single(r => r["row"] == "attention-b");
-        var epochB = CsvLog<EpochRow>.ReadAll(Path.Combine(b, Trainer.EpochsFile)).Single();
+        var epochB = CsvLog<EpochRow>.ReadAll(Path.Combine(b, RunFiles.EpochsFile)).Single();
         Assert.Equal("completed", rowB["status"]);
         Assert.Equal("1", rowB["epochs"]);
         Assert.Equal("64", rowB["train_images"]);
@@ -117,14 +118,14 @@ public class ReproduceTests
         Assert.Contains("CPU", md);
 
         // Again: nothing is retrained, the files stay as they were.
-        var stepsBefore = File.ReadAllBytes(Path.Combine(a, Trainer.StepsFile));
-        var timeBefore = File.GetLastWriteTimeUtc(Path.Combine(a, Trainer.StepsFile));
+        var stepsBefore = File.ReadAllBytes(Path.Combine(a, RunFiles.StepsFile));
+        var timeBefore = File.GetLastWriteTimeUtc(Path.Combine(a, RunFiles.StepsFile));
         var again = Aw(Reproduce(dir));
         Assert.True(again.Code == 0, again.Err);
         Assert.Contains("[1/2] attention-a: already done: 1 epoch(s)", again.Out);
         Assert.DoesNotContain(": training", again.Out);
-        Assert.Equal(stepsBefore, File.ReadAllBytes(Path.Combine(a, Trainer.StepsFile)));
-        Assert.Equal(timeBefore, File.GetLastWriteTimeUtc(Path.Combine(a, Trainer.StepsFile)));
+        Assert.Equal(stepsBefore, File.ReadAllBytes(Path.Combine(a, RunFiles.StepsFile)));
+        Assert.Equal(timeBefore, File.GetLastWriteTimeUtc(Path.Combine(a, RunFiles.StepsFile)));
 
         // More epochs continue the same runs from their checkpoints.
         var more = Aw(Reproduce(dir, "--epochs", "2"));
@@ -132,7 +133,7 @@ public class ReproduceTests
         Assert.Contains("resuming", more.Out);
         Assert.Contains("after epoch 1 of 2", more.Out);
         Assert.Contains("resuming after epoch 1", more.Out);
-        Assert.Equal(new[] { 1, 2 }, CsvLog<EpochRow>.ReadAll(Path.Combine(a, Trainer.EpochsFile)).Select(e => e.Epoch));
+        Assert.Equal(new[] { 1, 2 }, CsvLog<EpochRow>.ReadAll(Path.Combine(a, RunFiles.EpochsFile)).Select(e => e.Epoch));
         Assert.Equal("2", ReadCsv(dir.File("reports/table1.csv")).Single(r => r["row"] == "attention-a")["epochs"]);
 
         // --force trains the row again from scratch.
@@ -140,10 +141,10 @@ public class ReproduceTests
         Assert.True(forced.Code == 0, forced.Err);
         Assert.Contains("--force: removing the previous run", forced.Out);
         Assert.Contains("[1/1] attention-b: training", forced.Out);
-        Assert.Single(CsvLog<EpochRow>.ReadAll(Path.Combine(b, Trainer.EpochsFile)));
+        Assert.Single(CsvLog<EpochRow>.ReadAll(Path.Combine(b, RunFiles.EpochsFile)));
         // The same seed gives the same first epoch.
         Assert.Equal(epochB with { EpochSeconds = 0, ImagesPerSecond = 0, PeakDeviceBytes = 0 },
-            CsvLog<EpochRow>.ReadAll(Path.Combine(b, Trainer.EpochsFile)).Single() with { EpochSeconds = 0, ImagesPerSecond = 0, PeakDeviceBytes = 0 });
+            CsvLog<EpochRow>.ReadAll(Path.Combine(b, RunFiles.EpochsFile)).Single() with { EpochSeconds = 0, ImagesPerSecond = 0, PeakDeviceBytes = 0 });
     }
 
     [Fact]
@@ -178,8 +179,8 @@ public class ReproduceTests
         string run = dir.File("runs/table1-attention-b-n64-bs64-lr1E+30");
         Assert.True(Directory.Exists(run), string.Join(", ", Directory.GetDirectories(dir.File("runs"))));
         File.Delete(Path.Combine(run, "checkpoint.safetensors"));
-        File.WriteAllText(Path.Combine(run, Trainer.EpochsFile), File.ReadLines(Path.Combine(run, Trainer.EpochsFile)).First() + "\n");
-        File.WriteAllText(Path.Combine(run, Trainer.StepsFile), File.ReadLines(Path.Combine(run, Trainer.StepsFile)).First() + "\n");
+        File.WriteAllText(Path.Combine(run, RunFiles.EpochsFile), File.ReadLines(Path.Combine(run, RunFiles.EpochsFile)).First() + "\n");
+        File.WriteAllText(Path.Combine(run, RunFiles.StepsFile), File.ReadLines(Path.Combine(run, RunFiles.StepsFile)).First() + "\n");
         var restarted = Aw(Reproduce(dir, "--lr", "1e30", "--batch-size", "64", "--epochs", "3", "--models", "b"));
         Assert.True(restarted.Code == 0, restarted.Err);
         Assert.Contains("stopped before its first checkpoint: starting it again", restarted.Out);

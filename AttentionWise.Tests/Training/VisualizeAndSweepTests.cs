@@ -2,6 +2,7 @@ using System.Globalization;
 using AttentionWise.Tests.Data;
 using AttentionWise.Tests.Visualization;
 using AttentionWise.Training.Checkpoints;
+using AttentionWise.Training.Cli;
 using AttentionWise.Training.Models;
 using AttentionWise.Training.Reproduction;
 using AttentionWise.Training.Training;

@@ -57,28 +57,83 @@ public static class Checkpoint
         SafeTensors.Write(path, tensors, metadata);
     }
 
-    /// <summary>Reads a checkpoint's tensors and metadata.</summary>
+    /// <summary>Reads a checkpoint's tensors and metadata, checking the file (see <see cref="SafeTensors.Read"/>), the
+    /// metadata (<see cref="ReadInfo"/>) and that every value is finite.</summary>
+    /// <exception cref="CheckpointException">Anything is missing, malformed, out of range or not finite.</exception>
     public static (CheckpointInfo Info, IReadOnlyDictionary<string, NamedTensor> Tensors) Load(string path)
     {
         var (tensors, metadata) = SafeTensors.Read(path);
+        var info = Parse(path, metadata);
+        foreach (var t in tensors)
+        {
+            int bad = Array.FindIndex(t.Data, v => !float.IsFinite(v));
+            if (bad >= 0)
+            {
+                throw new CheckpointException(FormattableString.Invariant(
+                    $"{path}: tensor '{t.Name}' holds a non-finite value ({t.Data[bad]}) at index {bad}: the weights cannot be used (the run diverged before this checkpoint was written, or the file is damaged)."));
+            }
+        }
+        return (info, tensors.ToDictionary(t => t.Name, StringComparer.Ordinal));
+    }
+
+    /// <summary>Reads and checks a checkpoint's header and metadata without reading its tensors: the format, the model
+    /// (a known name and a configuration the registry can build), the training settings (a known dataset, values in
+    /// range), 0 ≤ epoch ≤ the run's epochs, an Adam step count of at least one per epoch, the generator state, and the
+    /// seed agreeing with the settings.</summary>
+    public static CheckpointInfo ReadInfo(string path) => Parse(path, SafeTensors.ReadHeader(path).Metadata);
+
+    private static CheckpointInfo Parse(string path, IReadOnlyDictionary<string, string> metadata)
+    {
         string Get(string key) => metadata.TryGetValue(key, out var v)
             ? v
             : throw new CheckpointException($"{path}: the checkpoint metadata has no '{key}' entry (not written by aw train?).");
         if (Get("format") != Format)
             throw new CheckpointException($"{path}: checkpoint format '{Get("format")}', expected '{Format}'.");
+        ModelConfig model;
+        RunSettings settings;
         try
         {
-            var info = new CheckpointInfo(
-                ModelConfig.FromJson(Get("model_config")),
-                RunSettings.FromJson(Get("training")),
-                int.Parse(Get("epoch"), CultureInfo.InvariantCulture),
-                long.Parse(Get("adam_step"), CultureInfo.InvariantCulture),
-                ulong.Parse(Get("rng_state"), CultureInfo.InvariantCulture));
-            return (info, tensors.ToDictionary(t => t.Name, StringComparer.Ordinal));
+            model = ModelConfig.FromJson(Get("model_config"));
+            settings = RunSettings.FromJson(Get("training"));
         }
-        catch (Exception e) when (e is FormatException or OverflowException or JsonException)
+        catch (Exception e) when (e is JsonException or NotSupportedException or InvalidOperationException or ArgumentException)
         {
             throw new CheckpointException($"{path}: the checkpoint metadata is malformed ({e.Message}).", e);
+        }
+        var problems = ModelRegistry.Problems(model).ToList();
+        if (Get("model") != model.Name)
+            problems.Add($"'model' says {Get("model")} but 'model_config' describes {model.Name}");
+        problems.AddRange(settings.Problems().Select(p => p.ToString().TrimEnd('.')));
+        if (ModelRegistry.IsKnown(model.Name) && !ModelRegistry.BatchIndependent(model.Name) && settings.MicroBatch is int m && m < settings.BatchSize)
+            problems.Add(FormattableString.Invariant($"micro-batch {m} splits a batch of {settings.BatchSize}, which {model.Name} (batchnorm) cannot train"));
+        int epoch = Number(path, "epoch", Get("epoch"), int.Parse);
+        long adamStep = Number(path, "adam_step", Get("adam_step"), long.Parse);
+        ulong rng = Number(path, "rng_state", Get("rng_state"), ulong.Parse);
+        ulong seed = Number(path, "seed", Get("seed"), ulong.Parse);
+        if (epoch < 0)
+            problems.Add(FormattableString.Invariant($"epoch {epoch} is negative"));
+        else if (epoch > settings.Epochs)
+            problems.Add(FormattableString.Invariant($"epoch {epoch} is beyond the run's {settings.Epochs} epochs"));
+        if (adamStep < 0)
+            problems.Add(FormattableString.Invariant($"Adam step {adamStep} is negative"));
+        else if (epoch >= 0 && (adamStep < epoch || (epoch == 0 && adamStep != 0)))
+            problems.Add(FormattableString.Invariant($"Adam step {adamStep} does not fit epoch {epoch} (every epoch takes at least one step)"));
+        if (seed != settings.Seed)
+            problems.Add(FormattableString.Invariant($"seed {seed} disagrees with the training settings' seed {settings.Seed}"));
+        if (problems.Count > 0)
+            throw new CheckpointException($"{path}: the checkpoint metadata is invalid: {string.Join("; ", problems)}.");
+        return new CheckpointInfo(model, settings, epoch, adamStep, rng);
+    }
+
+    private static T Number<T>(string path, string key, string text, Func<string, NumberStyles, IFormatProvider, T> parse)
+    {
+        try
+        {
+            return parse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is FormatException or OverflowException)
+        {
+            throw new CheckpointException($"{path}: the checkpoint metadata's '{key}' is '{text}', not a whole number of the expected range.", e);
         }
     }
 

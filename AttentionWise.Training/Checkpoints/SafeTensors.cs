@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using AttentionWise.Training.IO;
 
 namespace AttentionWise.Training.Checkpoints;
 
@@ -11,6 +12,16 @@ public sealed record NamedTensor(string Name, int[] Shape, float[] Data)
 {
     public long Length => Shape.Aggregate(1L, (a, d) => a * d);
 }
+
+/// <summary>Where one tensor's data lies in a safetensors file: bytes [<see cref="Begin"/>, <see cref="End"/>) of the data
+/// that follows the header.</summary>
+public sealed record TensorEntry(string Name, int[] Shape, long Begin, long End)
+{
+    public int Count => (int)((End - Begin) / 4);
+}
+
+/// <summary>A checked safetensors header: the tensors in the header's order, the metadata, and where the data starts.</summary>
+public sealed record SafeTensorsHeader(IReadOnlyList<TensorEntry> Entries, IReadOnlyDictionary<string, string> Metadata, long DataStart);
 
 /// <summary>A safetensors file is unreadable or inconsistent; the message names the file and the problem.</summary>
 public sealed class CheckpointException : Exception
@@ -96,15 +107,56 @@ public static class SafeTensors
         }
     }
 
-    /// <summary>Reads every tensor and the metadata.</summary>
+    /// <summary>Reads and checks the header without reading the tensors' data: every entry, in the header's order, and
+    /// the metadata.</summary>
+    /// <exception cref="CheckpointException">The file is not a regular file, not a safetensors file, or inconsistent
+    /// (see <see cref="Read"/>).</exception>
+    public static SafeTensorsHeader ReadHeader(string path)
+    {
+        using var file = OpenRead(path);
+        return ReadHeader(path, file);
+    }
+
+    /// <summary>
+    /// Reads every tensor and the metadata. Before any data is read the header is checked: every tensor name is
+    /// unique; each tensor's dtype is F32 and its shape's dimensions are positive with a product that fits an array;
+    /// its data_offsets span exactly 4 bytes per value; and the tensors' data, in offset order, is contiguous from the
+    /// first data byte to the end of the file, without gaps or overlaps.
+    /// </summary>
     public static (IReadOnlyList<NamedTensor> Tensors, IReadOnlyDictionary<string, string> Metadata) Read(string path)
     {
-        byte[] bytes;
+        using var file = OpenRead(path);
+        var header = ReadHeader(path, file);
+        var tensors = new List<NamedTensor>(header.Entries.Count);
         try
         {
-            bytes = File.ReadAllBytes(path);
+            foreach (var e in header.Entries)
+            {
+                var data = new float[e.Count];
+                file.Position = header.DataStart + e.Begin;
+                ReadFloats(file, data);
+                tensors.Add(new NamedTensor(e.Name, e.Shape, data));
+            }
         }
-        catch (FileNotFoundException e)
+        catch (EndOfStreamException e)
+        {
+            throw new CheckpointException($"{path}: truncated: the file ended inside the tensors' data (did it change while it was read?).", e);
+        }
+        catch (IOException e)
+        {
+            throw new CheckpointException($"{path}: cannot be read: {e.Message}", e);
+        }
+        return (tensors, header.Metadata);
+    }
+
+    private static FileStream OpenRead(string path)
+    {
+        InputFile.RequireRegular(path, m => new CheckpointException(m));
+        try
+        {
+            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             throw new CheckpointException($"{path}: no such checkpoint file.", e);
         }
@@ -112,59 +164,179 @@ public static class SafeTensors
         {
             throw new CheckpointException($"{path}: cannot be read: {e.Message}", e);
         }
-        if (bytes.Length < 8)
-            throw new CheckpointException($"{path}: not a safetensors file: {bytes.Length} bytes, expected at least an 8-byte header length.");
-        long headerLength = BinaryPrimitives.ReadInt64LittleEndian(bytes);
-        if (headerLength <= 0 || headerLength > MaxHeaderBytes || 8 + headerLength > bytes.Length)
-            throw new CheckpointException($"{path}: not a safetensors file or truncated: header length {headerLength} in a file of {bytes.Length} bytes.");
-        JsonObject header;
+    }
+
+    private static SafeTensorsHeader ReadHeader(string path, FileStream file)
+    {
+        long fileLength = file.Length;
+        if (fileLength < 8)
+            throw new CheckpointException($"{path}: not a safetensors file: {fileLength} bytes, expected at least an 8-byte header length.");
+        byte[] json;
+        long headerLength;
         try
         {
-            header = JsonNode.Parse(bytes.AsSpan(8, (int)headerLength))?.AsObject()
-                ?? throw new CheckpointException($"{path}: the safetensors header is not a JSON object.");
+            Span<byte> length = stackalloc byte[8];
+            file.ReadExactly(length);
+            headerLength = BinaryPrimitives.ReadInt64LittleEndian(length);
+            if (headerLength <= 0 || headerLength > MaxHeaderBytes || 8 + headerLength > fileLength)
+                throw new CheckpointException($"{path}: not a safetensors file or truncated: header length {headerLength} in a file of {fileLength} bytes.");
+            json = new byte[headerLength];
+            file.ReadExactly(json);
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        catch (EndOfStreamException e)
+        {
+            throw new CheckpointException($"{path}: truncated while its header was read (did it change while it was read?).", e);
+        }
+        catch (IOException e)
+        {
+            throw new CheckpointException($"{path}: cannot be read: {e.Message}", e);
+        }
+
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 16 });
+        }
+        catch (JsonException e)
         {
             throw new CheckpointException($"{path}: the safetensors header is not valid JSON ({e.Message}).", e);
         }
-
-        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-        var tensors = new List<NamedTensor>();
-        long dataStart = 8 + headerLength;
-        long dataLength = bytes.Length - dataStart;
-        try
+        using (document)
         {
-            foreach (var (name, node) in header)
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+                throw new CheckpointException($"{path}: the safetensors header is not a JSON object but {Describe(root.ValueKind)}.");
+            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+            var entries = new List<TensorEntry>();
+            var names = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var property in root.EnumerateObject())
             {
-                if (name == MetadataKey)
-                {
-                    foreach (var (k, v) in node!.AsObject())
-                        metadata[k] = v!.GetValue<string>();
-                    continue;
-                }
-                var entry = node!.AsObject();
-                string dtype = entry["dtype"]!.GetValue<string>();
-                if (dtype != "F32")
-                    throw new CheckpointException($"{path}: tensor '{name}' has dtype {dtype}; only F32 is supported.");
-                int[] shape = entry["shape"]!.AsArray().Select(d => d!.GetValue<int>()).ToArray();
-                var offsets = entry["data_offsets"]!.AsArray().Select(d => d!.GetValue<long>()).ToArray();
-                long count = shape.Aggregate(1L, (a, d) => a * d);
-                if (shape.Any(d => d < 0) || offsets.Length != 2 || offsets[0] < 0 || offsets[1] - offsets[0] != 4 * count || offsets[1] > dataLength)
-                {
-                    throw new CheckpointException(
-                        $"{path}: tensor '{name}' of shape [{string.Join(", ", shape)}] has data_offsets [{string.Join(", ", offsets)}], which do not fit {4 * count} bytes within the {dataLength} data bytes (truncated file?).");
-                }
-                var data = new float[count];
-                ReadFloats(bytes.AsSpan((int)(dataStart + offsets[0]), (int)(4 * count)), data);
-                tensors.Add(new NamedTensor(name, shape, data));
+                if (!names.Add(property.Name))
+                    throw new CheckpointException($"{path}: the safetensors header names '{property.Name}' twice.");
+                if (property.Name == MetadataKey)
+                    ReadMetadata(path, property.Value, metadata);
+                else
+                    entries.Add(ReadEntry(path, property.Name, property.Value));
+            }
+            long dataLength = fileLength - 8 - headerLength;
+            CheckLayout(path, entries, dataLength);
+            return new SafeTensorsHeader(entries, metadata, 8 + headerLength);
+        }
+    }
+
+    private static void ReadMetadata(string path, JsonElement node, Dictionary<string, string> metadata)
+    {
+        if (node.ValueKind != JsonValueKind.Object)
+            throw new CheckpointException($"{path}: the header's {MetadataKey} is {Describe(node.ValueKind)}, not an object of strings.");
+        foreach (var item in node.EnumerateObject())
+        {
+            if (item.Value.ValueKind != JsonValueKind.String)
+                throw new CheckpointException($"{path}: metadata entry '{item.Name}' is {Describe(item.Value.ValueKind)}, not a string.");
+            if (!metadata.TryAdd(item.Name, item.Value.GetString()!))
+                throw new CheckpointException($"{path}: the metadata names '{item.Name}' twice.");
+        }
+    }
+
+    private static TensorEntry ReadEntry(string path, string name, JsonElement node)
+    {
+        if (node.ValueKind != JsonValueKind.Object)
+            throw new CheckpointException($"{path}: the header entry of tensor '{name}' is {Describe(node.ValueKind)}, not an object.");
+        JsonElement? dtype = null, shape = null, offsets = null;
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var p in node.EnumerateObject())
+        {
+            if (!keys.Add(p.Name))
+                throw new CheckpointException($"{path}: the header entry of tensor '{name}' gives '{p.Name}' twice.");
+            switch (p.Name)
+            {
+                case "dtype":
+                    dtype = p.Value;
+                    break;
+                case "shape":
+                    shape = p.Value;
+                    break;
+                case "data_offsets":
+                    offsets = p.Value;
+                    break;
             }
         }
-        catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException or JsonException)
+        if (dtype is not { ValueKind: JsonValueKind.String } d)
+            throw new CheckpointException($"{path}: tensor '{name}' has no dtype string.");
+        if (d.GetString() != "F32")
+            throw new CheckpointException($"{path}: tensor '{name}' has dtype {d.GetString()}; only F32 is supported.");
+        if (shape is not { ValueKind: JsonValueKind.Array } s)
+            throw new CheckpointException($"{path}: tensor '{name}' has no shape array.");
+        var dims = new List<int>();
+        long count = 1;
+        foreach (var dim in s.EnumerateArray())
         {
-            throw new CheckpointException($"{path}: the safetensors header is malformed ({e.Message}).", e);
+            if (dim.ValueKind != JsonValueKind.Number || !dim.TryGetInt64(out long v))
+                throw new CheckpointException($"{path}: tensor '{name}' has a shape entry {dim.GetRawText()} that is not a whole number.");
+            if (v < 1 || v > int.MaxValue)
+                throw new CheckpointException($"{path}: tensor '{name}' has dimension {v} in its shape {s.GetRawText()}; every dimension must be from 1 to {int.MaxValue}.");
+            dims.Add((int)v);
+            count *= v;
+            if (count > Array.MaxLength)
+                throw new CheckpointException($"{path}: tensor '{name}' of shape {s.GetRawText()} holds more than the {Array.MaxLength:N0} values an array can hold.");
         }
-        return (tensors, metadata);
+        if (offsets is not { ValueKind: JsonValueKind.Array } o || o.GetArrayLength() != 2)
+            throw new CheckpointException($"{path}: tensor '{name}' has no data_offsets pair [begin, end].");
+        var pair = new long[2];
+        int i = 0;
+        foreach (var x in o.EnumerateArray())
+        {
+            if (x.ValueKind != JsonValueKind.Number || !x.TryGetInt64(out pair[i]) || pair[i] < 0)
+                throw new CheckpointException($"{path}: tensor '{name}' has data_offsets {o.GetRawText()}; both must be whole numbers of at least 0.");
+            i++;
+        }
+        string shapeText = $"[{string.Join(", ", dims)}]";
+        if (pair[1] < pair[0] || pair[1] - pair[0] != 4 * count)
+        {
+            throw new CheckpointException(
+                $"{path}: tensor '{name}' has data_offsets [{pair[0]}, {pair[1]}], which do not span the {4 * count} bytes of F32 × {shapeText}.");
+        }
+        return new TensorEntry(name, dims.ToArray(), pair[0], pair[1]);
     }
+
+    /// <summary>The tensors' data, in offset order, must cover the data section exactly: no gap, no overlap, nothing past it.</summary>
+    private static void CheckLayout(string path, List<TensorEntry> entries, long dataLength)
+    {
+        long end = 0;
+        TensorEntry? previous = null;
+        foreach (var e in entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
+        {
+            if (e.Begin < end)
+            {
+                throw new CheckpointException(
+                    $"{path}: the data of tensors '{previous!.Name}' [{previous.Begin}, {previous.End}) and '{e.Name}' [{e.Begin}, {e.End}) overlap.");
+            }
+            if (e.Begin > end)
+            {
+                throw new CheckpointException(previous is null
+                    ? $"{path}: the data of the first tensor, '{e.Name}', starts at byte {e.Begin} instead of 0 (the data must be contiguous)."
+                    : $"{path}: bytes [{end}, {e.Begin}) between the data of tensors '{previous.Name}' and '{e.Name}' belong to no tensor (the data must be contiguous).");
+            }
+            if (e.End > dataLength)
+            {
+                throw new CheckpointException(
+                    $"{path}: truncated: tensor '{e.Name}' of shape [{string.Join(", ", e.Shape)}] has data_offsets [{e.Begin}, {e.End}] but the file holds only {dataLength} data bytes.");
+            }
+            end = e.End;
+            previous = e;
+        }
+        if (end < dataLength)
+            throw new CheckpointException($"{path}: {dataLength - end} bytes after the last tensor's data belong to no tensor.");
+    }
+
+    private static string Describe(JsonValueKind kind) => kind switch
+    {
+        JsonValueKind.Array => "an array",
+        JsonValueKind.String => "a string",
+        JsonValueKind.Number => "a number",
+        JsonValueKind.True or JsonValueKind.False => "a boolean",
+        JsonValueKind.Null => "null",
+        _ => "an object",
+    };
 
     private static void WriteFloats(Stream stream, float[] data)
     {
@@ -181,14 +353,14 @@ public static class SafeTensors
         }
     }
 
-    private static void ReadFloats(ReadOnlySpan<byte> bytes, float[] data)
+    private static void ReadFloats(Stream stream, float[] data)
     {
-        if (BitConverter.IsLittleEndian)
+        var bytes = MemoryMarshal.AsBytes(data.AsSpan());
+        stream.ReadExactly(bytes);
+        if (!BitConverter.IsLittleEndian)
         {
-            bytes.CopyTo(MemoryMarshal.AsBytes(data.AsSpan()));
-            return;
+            for (int i = 0; i < data.Length; i++)
+                data[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes[(4 * i)..]);
         }
-        for (int i = 0; i < data.Length; i++)
-            data[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes[(4 * i)..]);
     }
 }

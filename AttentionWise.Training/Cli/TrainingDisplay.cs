@@ -58,7 +58,7 @@ internal sealed class TrainingDisplay : ITrainingObserver
              (settings.AttentionLearningRate is float a ? $" (attention weights {F(a)})" : "") + $"; seed {settings.Seed}");
         Line($"device [{s.Device.Index}] {s.Device.KindName} {s.Device.Name} ({ComputeDevice.IlgpuFlavor})");
         if (s.Device.Kind == DeviceKind.Cpu)
-            Line(AttentionWise.Host.HostPasses.Description);
+            Line(AttentionWise.Host.Blas.Description);
         if (s.FirstEpoch > 1)
             Line($"resuming after epoch {s.FirstEpoch - 1}");
         if (s.FirstEpoch > settings.Epochs)
@@ -135,7 +135,7 @@ internal sealed class TrainingDisplay : ITrainingObserver
         };
         Line(string.Create(CultureInfo.InvariantCulture,
             $"{status}; {o.ParameterCount:N0} parameters; device {o.DeviceName}; peak device memory {o.PeakDeviceBytes / (1024.0 * 1024.0):N1} MiB; wall time {o.WallSeconds:0.0} s"));
-        Line($"results: {Path.Combine(o.RunDirectory, Trainer.EpochsFile)}, {Trainer.StepsFile}, {Trainer.ConfigFile}, {Trainer.SummaryFile}" +
+        Line($"results: {Path.Combine(o.RunDirectory, RunFiles.EpochsFile)}, {RunFiles.StepsFile}, {RunFiles.ConfigFile}, {RunFiles.SummaryFile}" +
              (o.Epochs.Count > 0 ? $", {Checkpoints.Checkpoint.FileName}" : ""));
     }
 

@@ -1,3 +1,5 @@
+using AttentionWise.Training.IO;
+
 namespace AttentionWise.Training.Data;
 
 /// <summary>
@@ -50,8 +52,35 @@ public static class Cifar10
     /// <summary>Reads and concatenates batch files.</summary>
     public static Dataset Read(string name, params string[] paths)
     {
-        var files = new List<(string Path, byte[] Bytes)>();
+        // Sizes first, from the file system: nothing is read until every file has a whole number of records and
+        // all of them together fit.
         long records = 0;
+        foreach (var path in paths)
+        {
+            InputFile.RequireRegular(path, m => new DatasetException(m));
+            long length;
+            try
+            {
+                length = new FileInfo(path).Length;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new DatasetException($"{path}: cannot be read: {e.Message}", e);
+            }
+            if (length == 0)
+                throw new DatasetException($"{path}: the file is empty; expected records of {RecordBytes} bytes (1 label + {PixelBytes} pixels).");
+            if (length % RecordBytes != 0)
+            {
+                throw new DatasetException(
+                    $"{path}: {length:N0} bytes is not a whole number of {RecordBytes}-byte records (1 label + {PixelBytes} pixels); " +
+                    $"found {length / RecordBytes:N0} records and {length % RecordBytes:N0} bytes more. Is this the binary version of CIFAR-10, complete?");
+            }
+            records += length / RecordBytes;
+        }
+        if (records * PixelBytes > Array.MaxLength)
+            throw new DatasetException($"{string.Join(", ", paths)}: {records:N0} images are more than this loader holds.");
+
+        var files = new List<(string Path, byte[] Bytes)>();
         foreach (var path in paths)
         {
             byte[] bytes;
@@ -63,19 +92,12 @@ public static class Cifar10
             {
                 throw new DatasetException($"{path}: cannot be read: {e.Message}", e);
             }
-            if (bytes.Length == 0)
-                throw new DatasetException($"{path}: the file is empty; expected records of {RecordBytes} bytes (1 label + {PixelBytes} pixels).");
-            if (bytes.Length % RecordBytes != 0)
-            {
-                throw new DatasetException(
-                    $"{path}: {bytes.Length:N0} bytes is not a whole number of {RecordBytes}-byte records (1 label + {PixelBytes} pixels); " +
-                    $"found {bytes.Length / RecordBytes:N0} records and {bytes.Length % RecordBytes:N0} bytes more. Is this the binary version of CIFAR-10, complete?");
-            }
+            if (bytes.Length == 0 || bytes.Length % RecordBytes != 0)
+                throw new DatasetException($"{path}: the file changed while it was read ({bytes.Length:N0} bytes now).");
             files.Add((path, bytes));
-            records += bytes.Length / RecordBytes;
         }
-        if (records * PixelBytes > int.MaxValue)
-            throw new DatasetException($"{string.Join(", ", paths)}: {records:N0} images are more than this loader holds.");
+        if (files.Sum(f => (long)f.Bytes.Length / RecordBytes) != records)
+            throw new DatasetException($"{string.Join(", ", paths)}: the files changed while they were read.");
 
         var images = new float[records * PixelBytes];
         var labels = new int[records];

@@ -64,11 +64,12 @@ public static class FashionMnist
 
     private static string? Find(string dir, string gzName, List<string> missing)
     {
+        // A directory of that name is "found" too, so that reading it says what it is.
         string gz = Path.Combine(dir, gzName);
-        if (File.Exists(gz))
+        if (File.Exists(gz) || Directory.Exists(gz))
             return gz;
         string plain = Path.Combine(dir, gzName[..^3]);
-        if (File.Exists(plain))
+        if (File.Exists(plain) || Directory.Exists(plain))
             return plain;
         missing.Add(gzName);
         return null;

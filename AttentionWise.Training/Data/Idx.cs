@@ -1,13 +1,15 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
+using AttentionWise.Training.IO;
 
 namespace AttentionWise.Training.Data;
 
 /// <summary>
 /// Reader of IDX files (the MNIST format): a big-endian magic number 0x000008DD (unsigned bytes, DD
 /// dimensions), one big-endian int32 per dimension, then the bytes. Files ending in ".gz" must be
-/// gzip-compressed; others are read as they are. Every problem is a <see cref="DatasetException"/>
-/// naming the file, what was expected and what was found.
+/// gzip-compressed; others are read as they are. Only regular files are opened; the header is read first and
+/// the reading stops at the size it announces. Every problem is a <see cref="DatasetException"/> naming the
+/// file, what was expected and what was found.
 /// </summary>
 public static class Idx
 {
@@ -24,23 +26,24 @@ public static class Idx
 
     public static Images ReadImages(string path)
     {
-        var bytes = ReadAll(path);
-        var dims = Header(path, bytes, ImagesMagic, "an image file", 3);
+        using var file = IdxStream.Open(path);
+        var dims = file.Header(ImagesMagic, "an image file", 3);
         int count = dims[0], rows = dims[1], cols = dims[2];
         if (rows <= 0 || cols <= 0)
             throw new DatasetException($"{path}: expected a positive image size but the header says {rows}×{cols} pixels.");
-        long pixels = (long)count * rows * cols;
-        CheckLength(path, bytes.Length, 16, pixels, $"{count} images of {rows}×{cols} pixels");
-        return new Images(count, rows, cols, bytes.AsSpan(16).ToArray());
+        string what = $"{count} images of {rows}×{cols} pixels";
+        Int128 pixels = (Int128)count * rows * cols;
+        if (pixels > Array.MaxLength)
+            throw new DatasetException($"{path}: the header announces {what} ({pixels:N0} bytes), more than the {Array.MaxLength:N0} bytes one file may hold here.");
+        return new Images(count, rows, cols, file.Body((long)pixels, what));
     }
 
     /// <summary>A label file: one byte per item.</summary>
     public static byte[] ReadLabels(string path)
     {
-        var bytes = ReadAll(path);
-        int count = Header(path, bytes, LabelsMagic, "a label file", 1)[0];
-        CheckLength(path, bytes.Length, 8, count, $"{count} labels");
-        return bytes.AsSpan(8).ToArray();
+        using var file = IdxStream.Open(path);
+        int count = file.Header(LabelsMagic, "a label file", 1)[0];
+        return file.Body(count, $"{count} labels");
     }
 
     /// <summary>Writes an IDX image file (gzip-compressed when the name ends in ".gz"); for tests and tools.</summary>
@@ -73,68 +76,162 @@ public static class Idx
         stream.Write(body);
     }
 
-    private static int[] Header(string path, byte[] bytes, int magic, string what, int rank)
+    /// <summary>
+    /// One IDX file being read: the header first, from the (decompressed) stream, then exactly the bytes the header
+    /// announces and one byte more to see whether the file ends there. Nothing is read past that, so a file that is far
+    /// longer than its header says (a gzip bomb, say) costs no more than the data set it claims to be.
+    /// </summary>
+    private sealed class IdxStream : IDisposable
     {
-        if (bytes.Length < 4)
-            throw Short();
-        int found = BinaryPrimitives.ReadInt32BigEndian(bytes);
-        if (found != magic)
-        {
-            string hint = found == ImagesMagic ? " (that is an image file)" : found == LabelsMagic ? " (that is a label file)" : " (not an IDX file of unsigned bytes)";
-            throw new DatasetException($"{path}: expected the IDX magic number 0x{magic:X8} of {what} but found 0x{found:X8}{hint}.");
-        }
-        if (bytes.Length < 4 + 4 * rank)
-            throw Short();
-        var dims = new int[rank];
-        for (int d = 0; d < rank; d++)
-        {
-            dims[d] = BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(4 + 4 * d));
-            if (dims[d] < 0)
-                throw new DatasetException($"{path}: dimension {d} of the IDX header is negative ({dims[d]}).");
-        }
-        return dims;
+        /// <summary>The most bytes the body of one file may hold (the largest byte array .NET allocates).</summary>
+        private static readonly long MaxBody = Array.MaxLength;
 
-        DatasetException Short() => new(
-            $"{path}: truncated: an IDX header of {4 + 4 * rank} bytes was expected for {what} but the file holds only {bytes.Length} bytes.");
-    }
+        private const int FirstChunk = 1 << 20;
 
-    private static void CheckLength(string path, long actual, int headerBytes, long expectedBody, string what)
-    {
-        long body = actual - headerBytes;
-        if (body < expectedBody)
-            throw new DatasetException($"{path}: truncated: the header announces {what} ({expectedBody:N0} bytes) but only {body:N0} bytes follow it.");
-        if (body > expectedBody)
-            throw new DatasetException($"{path}: the header announces {what} ({expectedBody:N0} bytes) but {body:N0} bytes follow it.");
-    }
+        private readonly string _path;
+        private readonly FileStream _file;
+        private readonly Stream _stream;
+        private readonly bool _compressed;
+        private int _headerBytes;
 
-    private static byte[] ReadAll(string path)
-    {
-        byte[] raw;
-        try
+        private IdxStream(string path, FileStream file, Stream stream, bool compressed)
         {
-            raw = File.ReadAllBytes(path);
+            _path = path;
+            _file = file;
+            _stream = stream;
+            _compressed = compressed;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+
+        public static IdxStream Open(string path)
         {
-            throw new DatasetException($"{path}: cannot be read: {e.Message}", e);
+            InputFile.RequireRegular(path, m => new DatasetException(m));
+            FileStream file;
+            try
+            {
+                file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new DatasetException($"{path}: cannot be read: {e.Message}", e);
+            }
+            try
+            {
+                if (!path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase))
+                    return new IdxStream(path, file, file, compressed: false);
+                Span<byte> first = stackalloc byte[4];
+                int n = ReadUpTo(file, first, path);
+                if (n < 2 || first[0] != GzipSignature[0] || first[1] != GzipSignature[1])
+                {
+                    string found = n == 0 ? "an empty file" : $"first bytes {Convert.ToHexString(first[..n])}";
+                    throw new DatasetException($"{path}: not a gzip file: expected the gzip signature 1F8B but found {found}.");
+                }
+                file.Position = 0;
+                return new IdxStream(path, file, new GZipStream(file, CompressionMode.Decompress), compressed: true);
+            }
+            catch
+            {
+                file.Dispose();
+                throw;
+            }
         }
-        if (!path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase))
-            return raw;
-        if (raw.Length < 2 || raw[0] != GzipSignature[0] || raw[1] != GzipSignature[1])
+
+        /// <summary>Reads the magic number and the dimensions.</summary>
+        public int[] Header(int magic, string what, int rank)
         {
-            string found = raw.Length == 0 ? "an empty file" : $"first bytes {Convert.ToHexString(raw.AsSpan(0, Math.Min(4, raw.Length)))}";
-            throw new DatasetException($"{path}: not a gzip file: expected the gzip signature 1F8B but found {found}.");
+            int size = 4 + 4 * rank;
+            var header = new byte[size];
+            int n = ReadUpTo(_stream, header.AsSpan(0, 4), _path);
+            if (n < 4)
+                throw Short(n);
+            int found = BinaryPrimitives.ReadInt32BigEndian(header);
+            if (found != magic)
+            {
+                string hint = found == ImagesMagic ? " (that is an image file)" : found == LabelsMagic ? " (that is a label file)" : " (not an IDX file of unsigned bytes)";
+                throw new DatasetException($"{_path}: expected the IDX magic number 0x{magic:X8} of {what} but found 0x{found:X8}{hint}.");
+            }
+            n = 4 + ReadUpTo(_stream, header.AsSpan(4), _path);
+            if (n < size)
+                throw Short(n);
+            _headerBytes = size;
+            var dims = new int[rank];
+            for (int d = 0; d < rank; d++)
+            {
+                dims[d] = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(4 + 4 * d));
+                if (dims[d] < 0)
+                    throw new DatasetException($"{_path}: dimension {d} of the IDX header is negative ({dims[d]}).");
+            }
+            return dims;
+
+            DatasetException Short(int got) => new(
+                $"{_path}: truncated: an IDX header of {size} bytes was expected for {what} but the file holds only {got} bytes.");
         }
-        try
+
+        /// <summary>Reads the <paramref name="expected"/> bytes the header announces and checks that nothing follows them.</summary>
+        public byte[] Body(long expected, string what)
         {
-            using var gzip = new GZipStream(new MemoryStream(raw), CompressionMode.Decompress);
-            using var output = new MemoryStream(raw.Length * 4);
-            gzip.CopyTo(output);
-            return output.ToArray();
+            if (expected > MaxBody)
+                throw new DatasetException($"{_path}: the header announces {what} ({expected:N0} bytes), more than the {MaxBody:N0} bytes one file may hold here.");
+            if (!_compressed)
+            {
+                long body = _file.Length - _headerBytes;
+                if (body < expected)
+                    throw new DatasetException($"{_path}: truncated: the header announces {what} ({expected:N0} bytes) but only {body:N0} bytes follow it.");
+                if (body > expected)
+                    throw new DatasetException($"{_path}: the header announces {what} ({expected:N0} bytes) but {body:N0} bytes follow it.");
+            }
+            // The buffer grows with the data actually there, never beyond what the header announces.
+            var data = new byte[(int)Math.Min(expected, FirstChunk)];
+            int filled = 0;
+            while (filled < expected)
+            {
+                if (filled == data.Length)
+                    Array.Resize(ref data, (int)Math.Min(expected, 2L * data.Length));
+                int n = Read(_stream, data.AsSpan(filled));
+                if (n == 0)
+                    throw new DatasetException($"{_path}: truncated: the header announces {what} ({expected:N0} bytes) but only {filled:N0} bytes follow it.");
+                filled += n;
+            }
+            Span<byte> probe = stackalloc byte[1];
+            if (Read(_stream, probe) != 0)
+                throw new DatasetException($"{_path}: the header announces {what} ({expected:N0} bytes) but more bytes follow it.");
+            return data;
         }
-        catch (InvalidDataException e)
+
+        private static int ReadUpTo(Stream stream, Span<byte> buffer, string path)
         {
-            throw new DatasetException($"{path}: the gzip data is corrupt or truncated ({e.Message}).", e);
+            int total = 0;
+            while (total < buffer.Length)
+            {
+                int n = Read(stream, buffer[total..], path);
+                if (n == 0)
+                    break;
+                total += n;
+            }
+            return total;
+        }
+
+        private int Read(Stream stream, Span<byte> buffer) => Read(stream, buffer, _path);
+
+        private static int Read(Stream stream, Span<byte> buffer, string path)
+        {
+            try
+            {
+                return stream.Read(buffer);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new DatasetException($"{path}: the gzip data is corrupt or truncated ({e.Message}).", e);
+            }
+            catch (IOException e)
+            {
+                throw new DatasetException($"{path}: cannot be read: {e.Message}", e);
+            }
+        }
+
+        public void Dispose()
+        {
+            _stream.Dispose();
+            _file.Dispose();
         }
     }
 }

@@ -43,6 +43,9 @@ public sealed record ModelConfig
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        // Files written by hand or damaged: a null where a value must be, or a missing constructor value, is an error.
+        RespectNullableAnnotations = true,
+        RespectRequiredConstructorParameters = true,
     };
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);

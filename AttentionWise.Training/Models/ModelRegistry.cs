@@ -65,19 +65,58 @@ public static class ModelRegistry
     {
         var entry = Find(name);
         if (overrides is { Any: true } && entry.Attention is null)
-            throw new ArgumentException($"Model '{entry.Name}' has no attention options (--heads, --layers, --post-conv-bn, --no-skip, --head-bias apply to attention models).");
+            throw new ArgumentException($"Model '{entry.Name}' has no attention options (heads, layers, post-conv batchnorm, skip and head bias apply to attention models only).");
         var attention = entry.Attention is null ? null : (overrides ?? new()).Apply(entry.Attention);
         if (attention is not null && (attention.Heads < 1 || attention.Layers < 1))
             throw new ArgumentException($"An attention model needs at least one head and one layer, not {attention.Heads} heads and {attention.Layers} layers.");
         return new ModelConfig { Name = entry.Name, Channels = channels, Height = height, Width = width, Classes = classes, Attention = attention };
     }
 
-    /// <summary>Builds the model a configuration describes (parameters uninitialised: call Init.Apply).</summary>
+    /// <summary>Whether the named model has no batch statistics (see <see cref="ITrainableModel.BatchIndependent"/>): the
+    /// control models; attention models normalise over the batch.</summary>
+    public static bool BatchIndependent(string name) => Find(name).Family != ModelFamily.Attention;
+
+    /// <summary>What is wrong with a configuration read from a file (empty when the registry can build it): an unknown
+    /// name, a size that is not positive, attention options on a model without attention or missing on one with it.</summary>
+    public static IReadOnlyList<string> Problems(ModelConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var p = new List<string>();
+        var entry = Entries.FirstOrDefault(e => e.Name == config.Name);
+        if (entry is null)
+        {
+            p.Add($"model '{config.Name}' is not one of {string.Join(", ", Names)}");
+            return p;
+        }
+        if (config.Channels < 1 || config.Height < 1 || config.Width < 1)
+            p.Add($"input {config.InputDescription} is not a positive image size");
+        if (config.Classes < 1)
+            p.Add(FormattableString.Invariant($"{config.Classes} classes (at least 1 is needed)"));
+        if (entry.Family != ModelFamily.Attention && (config.Height < 4 || config.Width < 4))
+            p.Add($"{entry.Name} needs images of at least 4×4 pixels, not {config.Height}×{config.Width}");
+        if (entry.Family == ModelFamily.Attention)
+        {
+            if (config.Attention is not { } a)
+                p.Add($"{entry.Name} is an attention model but the configuration has no attention options");
+            else if (a.Heads < 1 || a.Layers < 1)
+                p.Add(FormattableString.Invariant($"an attention model needs at least one head and one layer, not {a.Heads} heads and {a.Layers} layers"));
+        }
+        else if (config.Attention is not null)
+        {
+            p.Add($"{entry.Name} has no attention options but the configuration gives some");
+        }
+        return p;
+    }
+
+    /// <summary>Builds the model a configuration describes (parameters uninitialised: call Init.Apply). A model whose
+    /// parameters alone would not fit on the device is refused before anything is allocated.</summary>
+    /// <exception cref="Training.ModelTooLargeException">The parameters do not fit.</exception>
     public static TrainableModel Create(ComputeDevice device, ModelConfig config)
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(config);
         var entry = Find(config.Name);
+        ModelFootprint.Of(config, imagesPerPass: 0, training: false).Require(device);
         switch (entry.Family)
         {
             case ModelFamily.Control:

@@ -94,7 +94,7 @@ public static class Reproducer
             {
                 actions[row.Key] = RunRow(row, request, budget, row.IsCifar ? cifarDir : request.FashionData, train, Line, problems);
             }
-            catch (Exception e) when (e is DatasetException or CheckpointException or UsageException or IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is DatasetException or CheckpointException or TrainingException or IOException or UnauthorizedAccessException)
             {
                 // The next row may still run (another dataset, another run folder); the exit code says something failed.
                 Line("error: " + e.Message);
@@ -149,7 +149,7 @@ public static class Reproducer
         if (request.Force && run.Exists)
         {
             line($"--force: removing the previous run {dir}");
-            Directory.Delete(dir, recursive: true);
+            RunFiles.Clear(dir);
             run = RunFolder.Read(dir);
         }
         if (run.Exists && run.HasConfig)

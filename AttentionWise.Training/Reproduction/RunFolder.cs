@@ -1,6 +1,3 @@
-using System.Globalization;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using AttentionWise.Training.Checkpoints;
 using AttentionWise.Training.Models;
 using AttentionWise.Training.Training;
@@ -87,88 +84,86 @@ public sealed class RunFolder
     /// <summary>Wall time of the epochs trained (training plus evaluation), summed over epochs.csv.</summary>
     public double TrainSeconds => Epochs.Sum(e => e.EpochSeconds);
 
-    /// <summary>Reads a run folder; unreadable or damaged files count as missing rather than failing.</summary>
+    /// <summary>config.json as written by the run, when it is there and valid.</summary>
+    public RunConfiguration? Config { get; private set; }
+
+    /// <summary>summary.json, when the run has ended and it is valid.</summary>
+    public RunSummary? Summary { get; private set; }
+
+    /// <summary>Why a file of the folder could not be read (damaged, or of another version), one entry per file.</summary>
+    public IReadOnlyList<string> Problems => _problems;
+
+    private readonly List<string> _problems = [];
+
+    /// <summary>Reads a run folder through the record types the run writes; unreadable or damaged files count as missing
+    /// rather than failing (<see cref="Problems"/> says why).</summary>
     public static RunFolder Read(string directory)
     {
         var run = new RunFolder(directory);
         if (!System.IO.Directory.Exists(directory))
             return run;
-        string config = Path.Combine(directory, Trainer.ConfigFile);
-        string epochs = Path.Combine(directory, Trainer.EpochsFile);
-        string steps = Path.Combine(directory, Trainer.StepsFile);
+        string config = Path.Combine(directory, RunFiles.ConfigFile);
+        string epochs = Path.Combine(directory, RunFiles.EpochsFile);
+        string steps = Path.Combine(directory, RunFiles.StepsFile);
+        string summary = Path.Combine(directory, RunFiles.SummaryFile);
         string checkpoint = Path.Combine(directory, Checkpoint.FileName);
         run.Exists = File.Exists(config) || File.Exists(epochs) || File.Exists(checkpoint);
         if (!run.Exists)
             return run;
         run.LastWrite = new[] { config, epochs, steps, checkpoint }.Where(File.Exists).Max(File.GetLastWriteTimeUtc);
-        try
+        if (File.Exists(config))
         {
-            var node = JsonNode.Parse(File.ReadAllText(config))!.AsObject();
-            run.Model = ModelConfig.FromJson(node["model_options"]!.ToJsonString());
-            run.Settings = RunSettings.FromJson(node["training"]!.ToJsonString());
-            run.Parameters = node["parameters"]?.GetValue<long>();
-            run.TrainImages = node["dataset"]?["train_images"]?.GetValue<int>();
-            run.TestImages = node["dataset"]?["test_images"]?.GetValue<int>();
-            run.DeviceName = node["device"]?["name"]?.GetValue<string>();
+            run.Config = run.Try(() => RunFiles.ReadConfig(config));
+            run.Model = run.Config?.ModelOptions;
+            run.Settings = run.Config?.Training;
+            run.Parameters = run.Config?.Parameters;
+            run.TrainImages = run.Config?.Dataset.TrainImages;
+            run.TestImages = run.Config?.Dataset.TestImages;
+            run.DeviceName = run.Config?.Device.Name;
         }
-        catch (Exception e) when (e is IOException or JsonException or InvalidOperationException or NullReferenceException or FormatException)
+        if (File.Exists(summary))
+            run.Summary = run.Try(() => RunFiles.ReadSummary(summary));
+        if (File.Exists(epochs))
+            run.Epochs = run.Try(() => RunFiles.ReadRows<EpochRow>(epochs)) ?? [];
+        if (File.Exists(steps) && run.Try(() => RunFiles.ReadRows<StepRow>(steps)) is { } stepRows)
         {
-            run.Model = null;
-            run.Settings = null;
+            var first = stepRows.FirstOrDefault(r => !float.IsFinite(r.Loss));
+            if (first is not null)
+                run.Divergence = (first.Epoch, first.Step, first.Loss);
+            run.StepsPerEpoch = stepRows.Count > 0 ? stepRows.Max(r => r.Step) : null;
         }
-        try
-        {
-            if (File.Exists(epochs))
-                run.Epochs = CsvLog<EpochRow>.ReadAll(epochs);
-        }
-        catch (Exception e) when (e is IOException or FormatException or InvalidOperationException or CsvHelper.CsvFormatException)
-        {
-            run.Epochs = [];
-        }
-        ReadSteps(run, steps);
         if (File.Exists(checkpoint))
         {
             try
             {
-                run.CheckpointEpoch = Checkpoint.Load(checkpoint).Info.Epoch;
+                run.CheckpointEpoch = Checkpoint.ReadInfo(checkpoint).Epoch;
             }
-            catch (CheckpointException)
+            catch (CheckpointException e)
             {
+                run._problems.Add(e.Message);
                 run.CheckpointEpoch = 0;
             }
         }
         return run;
     }
 
-    /// <summary>Scans steps.csv (epoch,step,loss,grad_mean) for the first non-finite loss and the steps per epoch.</summary>
-    private static void ReadSteps(RunFolder run, string path)
+    private T? Try<T>(Func<T> read)
+        where T : class
     {
-        if (!File.Exists(path))
-            return;
-        int maxStep = 0;
-        foreach (var line in File.ReadLines(path).Skip(1))
+        try
         {
-            var f = line.Split(',');
-            if (f.Length < 3
-                || !int.TryParse(f[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int epoch)
-                || !int.TryParse(f[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out int step))
-                continue;
-            maxStep = Math.Max(maxStep, step);
-            bool parsed = float.TryParse(f[2], NumberStyles.Float, CultureInfo.InvariantCulture, out float loss);
-            if (run.Divergence is null && (!parsed || !float.IsFinite(loss)))
-                run.Divergence = (epoch, step, parsed ? loss : float.NaN);
+            return read();
         }
-        run.StepsPerEpoch = maxStep > 0 ? maxStep : null;
+        catch (RunFolderException e)
+        {
+            _problems.Add(e.Message);
+            return null;
+        }
     }
 
-    /// <summary>Removes the files of a run that never completed an epoch, so that a fresh run can start there.</summary>
-    public void ClearUnfinished()
-    {
-        foreach (var f in new[] { Trainer.ConfigFile, Trainer.EpochsFile, Trainer.StepsFile, Trainer.SummaryFile })
-        {
-            string p = Path.Combine(Directory, f);
-            if (File.Exists(p))
-                File.Delete(p);
-        }
-    }
+    /// <summary>Removes the files of a run that never completed an epoch, so that a fresh run can start there
+    /// (under the folder's lock: a run that is still going is not touched).</summary>
+    /// <exception cref="RunInUseException">Another process trains there.</exception>
+    public void ClearUnfinished() =>
+        RunFiles.Delete(Directory, RunFiles.ConfigFile, RunFiles.EpochsFile, RunFiles.StepsFile, RunFiles.SummaryFile);
 }

@@ -122,8 +122,7 @@ public static class Sweep
             {
                 string run = $"sweep-{entry.Name}";
                 string runDir = Path.Combine(request.RunsDirectory, run);
-                if (Directory.Exists(runDir))
-                    Directory.Delete(runDir, recursive: true);
+                RunFiles.Clear(runDir);
                 line(FormattableString.Invariant($"{prefix}: training {request.Epochs} epoch(s) for the test accuracy into {runDir}"));
                 var outcome = train(new TrainRequest
                 {

@@ -110,19 +110,36 @@ public sealed class CsvLog<T> : IDisposable
         return csv.GetRecords<T>().ToList();
     }
 
-    /// <summary>Keeps the header and the rows whose first column (the epoch) is at most <paramref name="lastEpoch"/>;
-    /// used when a run resumes from a checkpoint, so that the log continues exactly where the checkpoint is.</summary>
+    /// <summary>Reads the rows of CSV text written by this class.</summary>
+    public static List<T> Parse(string text)
+    {
+        using var csv = CsvReader.Create(new StringReader(text), null, leaveOpen: false);
+        return csv.GetRecords<T>().ToList();
+    }
+
+    /// <summary>The text of a CSV file written by this class without a torn last line: every row ends with a newline when
+    /// it is written, so text after the last newline is a row whose write was cut short (a full disk, a crash).</summary>
+    public static string WithoutTornTail(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        int last = text.LastIndexOf('\n');
+        return last < 0 ? "" : text[..(last + 1)];
+    }
+
+    /// <summary>Keeps the header and the rows whose first column (the epoch) is at most <paramref name="lastEpoch"/>, and
+    /// drops a torn last line; used when a run resumes from a checkpoint, so that the log continues exactly where the
+    /// checkpoint is.</summary>
     public static void TruncateAfterEpoch(string path, int lastEpoch)
     {
         if (!File.Exists(path))
             return;
-        var lines = File.ReadAllLines(path);
+        var lines = WithoutTornTail(File.ReadAllText(path)).Split('\n');
         var kept = lines.Take(1).Concat(lines.Skip(1).Where(line =>
         {
             int comma = line.IndexOf(',', StringComparison.Ordinal);
             string first = comma < 0 ? line : line[..comma];
             return int.TryParse(first, NumberStyles.Integer, CultureInfo.InvariantCulture, out int epoch) && epoch <= lastEpoch;
-        }));
+        })).Where(l => l.Length > 0);
         string temp = path + ".tmp";
         File.WriteAllText(temp, string.Concat(kept.Select(l => l + "\n")));
         File.Move(temp, path, overwrite: true);

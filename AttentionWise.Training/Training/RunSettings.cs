@@ -1,28 +1,8 @@
 using System.Text.Json;
+using AttentionWise.Training.Data;
 using AttentionWise.Training.Models;
 
 namespace AttentionWise.Training.Training;
-
-/// <summary>What `aw train` was asked for; null means "not given" (defaults, or the checkpoint's values on --resume).</summary>
-public sealed record TrainRequest
-{
-    public string? Model { get; init; }
-    public string? Dataset { get; init; }
-    public int? Epochs { get; init; }
-    public int? BatchSize { get; init; }
-    public float? LearningRate { get; init; }
-    public float? AttentionLearningRate { get; init; }
-    public ulong? Seed { get; init; }
-    public string? Device { get; init; }
-    public string? DataDirectory { get; init; }
-    public string? Run { get; init; }
-    public string RunsDirectory { get; init; } = "runs";
-    public int? TrainLimit { get; init; }
-    public int? TestLimit { get; init; }
-    public int? MicroBatch { get; init; }
-    public bool Resume { get; init; }
-    public AttentionOverrides Overrides { get; init; } = new();
-}
 
 /// <summary>The resolved settings of a run, saved in config.json and in every checkpoint.</summary>
 public sealed record RunSettings
@@ -57,14 +37,37 @@ public sealed record RunSettings
     /// at once (models with batchnorm) or <see cref="DefaultMicroBatch"/>.</summary>
     public int? MicroBatch { get; init; }
 
+    /// <summary>The most epochs a run may ask for.</summary>
+    public const int MaxEpochs = 1_000_000;
+
     public string ToJson() => JsonSerializer.Serialize(this, ModelConfig.Json);
+
+    /// <summary>What is out of range (empty when every value is valid).</summary>
+    public IReadOnlyList<SettingProblem> Problems()
+    {
+        var p = new List<SettingProblem>();
+        if (!Datasets.IsKnown(Dataset) || Datasets.Canonical(Dataset) != Dataset)
+            p.Add(new(RunSetting.Dataset, $"'{Dataset}' is not one of {string.Join(", ", Datasets.Names)}."));
+        if (Epochs < 0 || Epochs > MaxEpochs)
+            p.Add(new(RunSetting.Epochs, Inv($"must be from 0 to {MaxEpochs}, not {Epochs}.")));
+        if (BatchSize < 1)
+            p.Add(new(RunSetting.BatchSize, Inv($"must be at least 1, not {BatchSize}.")));
+        if (!(LearningRate > 0) || !float.IsFinite(LearningRate))
+            p.Add(new(RunSetting.LearningRate, Inv($"must be a positive number, not {LearningRate}.")));
+        if (AttentionLearningRate is float a && (!(a > 0) || !float.IsFinite(a)))
+            p.Add(new(RunSetting.AttentionLearningRate, Inv($"must be a positive number, not {a}.")));
+        if (TrainLimit is < 1)
+            p.Add(new(RunSetting.TrainLimit, Inv($"must be at least 1, not {TrainLimit}.")));
+        if (TestLimit is < 1)
+            p.Add(new(RunSetting.TestLimit, Inv($"must be at least 1, not {TestLimit}.")));
+        if (MicroBatch is < 1)
+            p.Add(new(RunSetting.MicroBatch, Inv($"must be at least 1, not {MicroBatch}.")));
+        return p;
+    }
+
+    private static string Inv(FormattableString s) => FormattableString.Invariant(s);
 
     public static RunSettings FromJson(string json) =>
         JsonSerializer.Deserialize<RunSettings>(json, ModelConfig.Json) ?? throw new JsonException("Run settings are empty.");
 }
 
-/// <summary>The request cannot be carried out as given (exit code 2, like a command-line error).</summary>
-public sealed class UsageException : Exception
-{
-    public UsageException(string message) : base(message) { }
-}

@@ -36,7 +36,7 @@ public static class RunPlots
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(line);
         if (request.Runs.Count == 0)
-            throw new UsageException("Give one or more run folders written by 'aw train' (runs/<run>).");
+            throw new ArgumentException("Give one or more run folders written by 'aw train' (runs/<run>).", nameof(request));
         // Every run is read before anything is written, so that a bad folder leaves no half-made set of figures.
         var runs = request.Runs.Select(Read).ToList();
         string outDir = request.OutDirectory ?? (request.Runs.Count == 1 ? Path.Combine(request.Runs[0], "figures") : "plots");
@@ -60,8 +60,8 @@ public static class RunPlots
         if (!Directory.Exists(runDirectory))
             throw new RunDataException($"{runDirectory} is not a directory (give run folders written by 'aw train', runs/<run>).");
         string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(runDirectory)));
-        var epochs = ReadRows<EpochRow>(Path.Combine(runDirectory, Trainer.EpochsFile), runDirectory, "epoch");
-        var steps = ReadRows<StepRow>(Path.Combine(runDirectory, Trainer.StepsFile), runDirectory, "step");
+        var epochs = ReadRows<EpochRow>(Path.Combine(runDirectory, RunFiles.EpochsFile), runDirectory, "epoch");
+        var steps = ReadRows<StepRow>(Path.Combine(runDirectory, RunFiles.StepsFile), runDirectory, "step");
         return new RunCurves(name, epochs, steps);
     }
 

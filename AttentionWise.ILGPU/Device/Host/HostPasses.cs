@@ -1,15 +1,14 @@
 namespace AttentionWise.Host;
 
-/// <summary>Whether the cpu device runs its matrix-product layers (wide convolutions, linear layers) as host code with a
-/// BLAS instead of as kernels.</summary>
+/// <summary>Whether a device runs its matrix-product layers (wide convolutions, linear layers) as host code with a BLAS
+/// instead of as kernels: the cpu device does when a BLAS is loaded and its <see cref="DeviceOptions.HostPasses"/> is on
+/// (tests turn it off to run the kernels on the cpu device too; AW_BLAS=off turns the BLAS off for a whole process).</summary>
 public static class HostPasses
 {
-    /// <summary>On by default; tests and benchmarks turn it off to run the kernels on the cpu device too.</summary>
-    public static bool Enabled { get; set; } = true;
-
-    /// <summary>True when <paramref name="device"/> runs the host passes: the cpu device, with a BLAS, while enabled.</summary>
-    public static bool On(ComputeDevice device) => Enabled && device.Kind == DeviceKind.Cpu && Blas.Available;
+    /// <summary>True when <paramref name="device"/> runs the host passes.</summary>
+    public static bool On(ComputeDevice device) => device.Kind == DeviceKind.Cpu && device.Options.HostPasses && Blas.Available;
 
     /// <summary>One line for logs: which BLAS the cpu device uses, or that it uses its plain kernels.</summary>
-    public static string Description => Enabled ? Blas.Description : "host passes off: the cpu device uses its plain kernels";
+    public static string Describe(ComputeDevice device) =>
+        device.Options.HostPasses ? Blas.Description : "host passes off: the cpu device uses its plain kernels";
 }
