@@ -167,7 +167,10 @@ public sealed unsafe class Conv2d : Module
             return gx;
         if (_host)
         {
-            HostConv.InputGradient(HostShape(xShape), Weight.Value.HostPointer, gradOutput.HostPointer, gx.HostPointer);
+            var shape = HostShape(xShape);
+            long transposedLength = HostConv.TransposedWeightLength(shape);
+            var transposed = transposedLength > 0 ? Scratch(ref _blocked, Shape.Of(checked((int)transposedLength))).HostPointer : null;
+            HostConv.InputGradient(shape, Weight.Value.HostPointer, gradOutput.HostPointer, gx.HostPointer, transposed);
             return gx;
         }
         var k = Device.Kernels<Conv2dKernelSet>();

@@ -15,9 +15,9 @@ internal static class CliOptions
 
     public static Option<string> Device() => new("--device")
     {
-        Description = "Device: auto (CUDA, then OpenCL, then CPU), cuda, opencl, cpu, or a number from 'aw devices'.",
+        Description = "Device: auto (CUDA, then OpenCL, then CPU), cuda, opencl, cpu, cpu-sim (ILGPU's GPU simulator: slow, for tests), or a number from 'aw devices'.",
         DefaultValueFactory = _ => "auto",
-        HelpName = "auto|cuda|opencl|cpu|N",
+        HelpName = "auto|cuda|opencl|cpu|cpu-sim|N",
     };
 
     public static Option<string> Data() => new("--data")

@@ -6,7 +6,8 @@
 //
 //   forward:          y[n]  = w · col(x[n]) (+ b)                     GEMM Co×P×K
 //   weight gradient:  gw   += Σ_n gy[n] · col(x[n])ᵀ                  GEMM Co×K×P per image, summed per image group
-//   input gradient:   gx[n] = col2im(wᵀ · gy[n])                      GEMM K×P×Co, then the columns added back
+//   input gradient:   gx[n] = col2im(wᵀ · gy[n])                      GEMM K×P×Co, then the columns added back; for
+//                     a "same" convolution: the forward pass over gy with w transposed and flipped (no scatter)
 //
 // Every image is computed the same way whatever thread runs it, and the weight gradient adds fixed groups of images
 // in a fixed order, so the results do not depend on the scheduling.
@@ -95,9 +96,30 @@ public static unsafe class HostConv
         });
     }
 
-    /// <summary>gx = col2im(wᵀ · gy) (gx is overwritten).</summary>
-    public static void InputGradient(ConvShape s, float* w, float* gy, float* gx)
+    /// <summary>The weights of the input gradient of a "same" convolution, as a forward convolution of the output
+    /// gradient: [Ci, Co, KH, KW] with wt[ci, co, ky, kx] = w[co, ci, KH − 1 − ky, KW − 1 − kx]. Null for other shapes.</summary>
+    public static long TransposedWeightLength(ConvShape s) => IsSame(s) && 2 * s.PadY == s.KernelH - 1 && 2 * s.PadX == s.KernelW - 1
+        ? (long)s.InChannels * s.OutChannels * s.KernelH * s.KernelW
+        : 0;
+
+    /// <summary>
+    /// gx = the input gradient (overwritten). A "same" convolution's is itself a same convolution of gy, with the
+    /// weights transposed and flipped (<paramref name="transposed"/>, <see cref="TransposedWeightLength"/> floats of
+    /// scratch): im2col of gy and one product per image, no scatter. Other shapes: wᵀ · gy per image, then col2im.
+    /// </summary>
+    public static void InputGradient(ConvShape s, float* w, float* gy, float* gx, float* transposed)
     {
+        if (TransposedWeightLength(s) > 0)
+        {
+            int taps = s.KernelH * s.KernelW;
+            for (int ci = 0; ci < s.InChannels; ci++)
+                for (int co = 0; co < s.OutChannels; co++)
+                    for (int t = 0; t < taps; t++)
+                        transposed[((long)ci * s.OutChannels + co) * taps + t] = w[((long)co * s.InChannels + ci) * taps + (taps - 1 - t)];
+            var back = new ConvShape(s.Batch, s.OutChannels, s.H, s.W, s.InChannels, s.KernelH, s.KernelW, 1, 1, s.KernelH - 1 - s.PadY, s.KernelW - 1 - s.PadX);
+            Forward(back, gy, transposed, null, gx);
+            return;
+        }
         nint wi = (nint)w, gyi = (nint)gy, gxi = (nint)gx;
         HostLauncher.Shared.For(s.Batch, n =>
         {
@@ -108,9 +130,18 @@ public static unsafe class HostConv
         });
     }
 
+    /// <summary>True for a "same" convolution (stride 1, output as large as the input): its column rows are shifted copies
+    /// of the input planes, which <see cref="Im2Col"/> copies whole.</summary>
+    public static bool IsSame(ConvShape s) => s.StrideX == 1 && s.StrideY == 1 && s.OutH == s.H && s.OutW == s.W;
+
     /// <summary>col = im2col(x) for one image (see the file header).</summary>
     public static void Im2Col(ConvShape s, float* x, float* col)
     {
+        if (IsSame(s))
+        {
+            Im2ColSame(s, x, col);
+            return;
+        }
         int ho = s.OutH, wo = s.OutW, p = ho * wo;
         for (int ci = 0; ci < s.InChannels; ci++)
         {
@@ -147,6 +178,50 @@ public static unsafe class HostConv
                         }
                         if (hi < wo)
                             new Span<float>(dst + hi, wo - hi).Clear();
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>im2col of a "same" convolution: column row (ci, ky, kx) is plane ci shifted by dy = ky − PY rows and
+    /// dx = kx − PX columns. It is copied as one block (element j reads j + dy·W + dx of the plane), then what fell
+    /// outside the plane is zeroed: the rows past the top or bottom and the |dx| columns that wrapped round a row edge.</summary>
+    private static void Im2ColSame(ConvShape s, float* x, float* col)
+    {
+        int w = s.W, p = s.H * s.W;
+        for (int ci = 0; ci < s.InChannels; ci++)
+        {
+            float* plane = x + (long)ci * p;
+            for (int ky = 0; ky < s.KernelH; ky++)
+            {
+                int dy = ky - s.PadY;
+                for (int kx = 0; kx < s.KernelW; kx++)
+                {
+                    int dx = kx - s.PadX, shift = dy * w + dx;
+                    float* row = col + (long)((ci * s.KernelH + ky) * s.KernelW + kx) * p;
+                    int lo = Math.Clamp(-shift, 0, p), hi = Math.Clamp(p - shift, lo, p);
+                    new Span<float>(row, lo).Clear();
+                    new ReadOnlySpan<float>(plane + lo + shift, hi - lo).CopyTo(new Span<float>(row + lo, hi - lo));
+                    new Span<float>(row + hi, p - hi).Clear();
+                    // Rows whose source row is outside the plane (covered above only where the shift runs off the ends).
+                    int rowLo = Math.Clamp(-dy, 0, s.H), rowHi = Math.Clamp(s.H - dy, rowLo, s.H);
+                    new Span<float>(row, rowLo * w).Clear();
+                    new Span<float>(row + rowHi * w, (s.H - rowHi) * w).Clear();
+                    // Columns that wrapped: ox + dx outside [0, W).
+                    if (dx != 0)
+                    {
+                        int c0 = dx > 0 ? w - dx : 0, c1 = dx > 0 ? w : Math.Min(w, -dx);
+                        if (c1 - c0 == 1)
+                        {
+                            for (int oy = rowLo; oy < rowHi; oy++)
+                                row[oy * w + c0] = 0f;
+                        }
+                        else
+                        {
+                            for (int oy = rowLo; oy < rowHi; oy++)
+                                new Span<float>(row + oy * w + c0, c1 - c0).Clear();
+                        }
                     }
                 }
             }
