@@ -3,8 +3,9 @@ using BenchmarkDotNet.Running;
 namespace AttentionWise.Bench;
 
 /// <summary>Runs the benchmarks: `dotnet run -c Release --project AttentionWise.Bench -- --filter '*'` (add `--dry` for one
-/// cold invocation of each, as CI does; other arguments are BenchmarkDotNet's), or the quick Stopwatch harnesses: `… -- steps --models control --batch 256` (whole training steps as JSON), `… -- quick [conv2 conv5 …]` and `… -- profile heads|layer|dia …` (per-launch timings of the
-/// attention and DIA layers).</summary>
+/// cold invocation of each, as CI does; other arguments are BenchmarkDotNet's), or the quick Stopwatch harnesses: `… -- steps --models control --batch 256` (whole training steps as JSON), `… -- layers [--layers control.conv2,…]` (the per-layer benchmarks' layers, as JSON),
+/// `… -- quick [conv2 conv5 …]` and `… -- profile heads|layer|dia …` (per-launch timings of the attention and DIA layers),
+/// and `… -- gpu-summary DIR` (scripts/gpu-check's summary table of the stage results in DIR).</summary>
 public static class Program
 {
     public static int Main(string[] args)
@@ -18,6 +19,10 @@ public static class Program
             return Profile.Run(args);
         if (args.Length > 0 && args[0] == "steps")
             return StepTiming.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "layers")
+            return LayerTiming.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "gpu-summary")
+            return GpuCheckSummary.Run(args[1..]);
         bool dry = args.Contains("--dry");
         var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly)
             .Run(args.Where(a => a != "--dry").ToArray(), BenchConfig.Create(dry));
