@@ -10,7 +10,7 @@ namespace AttentionWise.Bench;
 /// <summary>
 /// Whole training steps of named models (forward, NLL loss, backward, Adam), timed with a Stopwatch after a warm-up,
 /// one JSON object per model on stdout, in the same form as the PyTorch peer (bench/pytorch/peer.py), so that the two
-/// can be put side by side (`scripts/bench --peer`). Inputs: the first Fashion-MNIST training images where installed.
+/// can be put side by side (scripts/gpu-check does). Inputs: the first Fashion-MNIST training images where installed (or in AW_BENCH_DATA).
 /// `AttentionWise.Bench steps [--models control,attention-b] [--batch 256] [--steps 3] [--warmup 1]`; AW_DEVICE picks the device.
 /// </summary>
 public static class StepTiming
@@ -39,7 +39,7 @@ public static class StepTiming
             return 2;
         }
         using var device = ComputeDevice.Open(Environment.GetEnvironmentVariable("AW_DEVICE"));
-        var (images, labels, _) = BenchData.FashionMnist(batch);
+        var (images, labels, source) = BenchData.FashionMnist(batch);
         foreach (string name in models.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             var config = ModelRegistry.Configure(name, 1, 28, 28);
@@ -76,6 +76,7 @@ public static class StepTiming
                 ["parameters"] = model.ParameterCount,
                 ["peak_device_bytes"] = device.PeakAllocatedBytes,
                 ["blas"] = device.Kind == DeviceKind.Cpu ? HostPasses.Describe(device) : null,
+                ["data"] = source,
             };
             Console.WriteLine(JsonSerializer.Serialize(row));
         }

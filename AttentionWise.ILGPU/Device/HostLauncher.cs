@@ -279,7 +279,9 @@ public sealed class HostLauncher
                 _installed = true;
                 foreach (var listener in Trace.Listeners.OfType<DefaultTraceListener>().ToArray())
                     Trace.Listeners.Remove(listener);
-                Trace.Listeners.Add(new AssertionListener());
+                // First in the list: a failed assertion reaches the listeners in order, and one installed earlier by a
+                // host (xunit v3's turns assertions into its own exception) would otherwise throw before this one.
+                Trace.Listeners.Insert(0, new AssertionListener());
             }
         }
 

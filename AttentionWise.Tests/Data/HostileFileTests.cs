@@ -35,7 +35,7 @@ public class HostileFileTests
             gz.Write(block, 0, (int)Math.Min(block.Length, left));
     }
 
-    [SkippableFact]
+    [Fact]
     public void AFifoIsRefusedAndNeverOpened()
     {
         using var dir = new TempDir();
@@ -54,10 +54,10 @@ public class HostileFileTests
         Assert.False(Directory.Exists(dir.File("runs")));
     }
 
-    [SkippableFact]
+    [Fact]
     public void ALinkToADeviceOrADirectoryIsRefused()
     {
-        Skip.IfNot(File.Exists("/dev/zero"), "no /dev/zero here");
+        Assert.SkipUnless(File.Exists("/dev/zero"), "no /dev/zero here");
         using var dir = new TempDir();
         WriteValid(dir);
         File.Delete(dir.File(FashionMnist.TestLabels));

@@ -223,10 +223,10 @@ public class IdxLoaderTests
         Assert.Contains("5 labels", e.Message);
     }
 
-    [SkippableFact]
+    [Fact]
     public void ReadsTheRealFashionMnistWhenInstalled()
     {
-        Skip.IfNot(File.Exists(Path.Combine(FashionMnist.DefaultDirectory, FashionMnist.TrainImages)),
+        Assert.SkipUnless(File.Exists(Path.Combine(FashionMnist.DefaultDirectory, FashionMnist.TrainImages)),
             "Fashion-MNIST is not installed (sudo apt-get install dataset-fashion-mnist).");
         var split = FashionMnist.Load();
         Assert.Equal(60_000, split.Train.Count);

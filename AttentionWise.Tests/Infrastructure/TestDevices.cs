@@ -28,7 +28,7 @@ public static class TestDevices
 
 /// <summary>
 /// Base of every per-device suite: an abstract suite derives from it, and one-line subclasses pick the kind (cpu,
-/// cpu-sim, cuda, opencl). Tests of a kind the machine lacks are skipped, not failed (use [SkippableFact]).
+/// cpu-sim, cuda, opencl). Tests of a kind the machine lacks are skipped, not failed (the Device getter skips them with Assert.SkipWhen).
 /// </summary>
 public abstract class DeviceTest
 {
@@ -42,7 +42,7 @@ public abstract class DeviceTest
         get
         {
             var device = TestDevices.TryGet(Kind, HostPasses);
-            Skip.If(device is null, $"No {ComputeDevice.KindName(Kind)} device on this machine.");
+            Assert.SkipWhen(device is null, $"No {ComputeDevice.KindName(Kind)} device on this machine.");
             return device!;
         }
     }

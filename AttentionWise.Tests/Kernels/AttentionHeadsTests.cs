@@ -57,7 +57,7 @@ public abstract class AttentionHeadsSuite : DeviceTest
 
     private static double[] Ones(int n) => Enumerable.Repeat(1.0, n).ToArray();
 
-    [SkippableTheory]
+    [Theory]
     [InlineData(true, false)]
     [InlineData(true, true)]
     [InlineData(false, true)]
@@ -95,7 +95,7 @@ public abstract class AttentionHeadsSuite : DeviceTest
         Numerics.AssertClose(c.Heads.RunningVar.Download(), ev, 1e-9, 1e-4, "running var");
     }
 
-    [SkippableTheory]
+    [Theory]
     [InlineData(true, false, false)]
     [InlineData(true, true, true)]
     [InlineData(false, true, false)]
@@ -138,7 +138,7 @@ public abstract class AttentionHeadsSuite : DeviceTest
         }
     }
 
-    [SkippableFact]
+    [Fact]
     public void ManyImageBlocksReduceLikeTheReference()
     {
         // More images than one block of the batch reduction (64 on CPUs, 8 on GPUs), and a partial last block.
@@ -159,7 +159,7 @@ public abstract class AttentionHeadsSuite : DeviceTest
         Numerics.AssertClose(c.Heads.By!.Gradient.Download(), rgby, 1e-4, Rtol, "dL/dBy");
     }
 
-    [SkippableFact]
+    [Fact]
     public void PaperScaleWeightsMatchTheReference()
     {
         // Init-scale weights (std 0.02) and pixels in [0, 1]: R is nearly uniform and its variance is far
@@ -178,7 +178,7 @@ public abstract class AttentionHeadsSuite : DeviceTest
         Numerics.AssertClose(c.Heads.Wx.Gradient.Download(), rgwx, 1e-5, 1e-3, "dL/dWx");
     }
 
-    [SkippableFact]
+    [Fact]
     public void LargeLogitsTakeTheShiftedSoftmaxPath()
     {
         // |X·W| up to 150: beyond the unshifted-exp limit, so rows and columns are recomputed with their
@@ -199,7 +199,7 @@ public abstract class AttentionHeadsSuite : DeviceTest
         Numerics.AssertClose(gx.Download(), rgx, 1e-3, 1e-3, "dL/dX");
     }
 
-    [SkippableFact]
+    [Fact]
     public void BackwardTwiceDoublesEveryParameterGradient()
     {
         using var c = Make(Odd, true, 500);
@@ -218,7 +218,7 @@ public abstract class AttentionHeadsSuite : DeviceTest
         }
     }
 
-    [SkippableFact]
+    [Fact]
     public void SoftmaxRowsAndColumnsSumToOne()
     {
         using var c = Make(Odd, true, 600, weightScale: 3f);
@@ -247,7 +247,7 @@ public abstract class AttentionHeadsSuite : DeviceTest
         Assert.Contains(ox, v => v > 0.3f); // not uniform: the test could fail
     }
 
-    [SkippableFact]
+    [Fact]
     public void HeadOutputOnA2x2ExampleEqualsTheFormulaByHand()
     {
         using var heads = new AttentionHeads(Device, 1, 2, 2, 1);
@@ -260,7 +260,7 @@ public abstract class AttentionHeadsSuite : DeviceTest
         Numerics.AssertClose(z, [-13.0 / 64 * inv, 2 * 7.0 / 64 * inv, 7.0 / 64 * inv, -1.0 / 64 * inv], 1e-6, 1e-5, "Z");
     }
 
-    [SkippableFact]
+    [Fact]
     public void WithoutInputGradientBackwardReturnsNullAndStillGivesWeightGradients()
     {
         using var c = Make(Odd, false, 700);
@@ -276,10 +276,10 @@ public abstract class AttentionHeadsSuite : DeviceTest
         Numerics.AssertClose(c.Heads.Wy.Gradient.Download(), rgwy, Atol, Rtol, "dL/dWy");
     }
 
-    [SkippableFact]
+    [Fact]
     public void SameInputsGiveBitIdenticalResults()
     {
-        Skip.If(Kind != DeviceKind.Cpu, "Bit-exact reproducibility is required of the CPU path.");
+        Assert.SkipWhen(Kind != DeviceKind.Cpu, "Bit-exact reproducibility is required of the CPU path.");
         float[] Run()
         {
             using var c = Make(new HeadsShape(70, 2, 2, 4, 3), true, 800);
@@ -291,7 +291,7 @@ public abstract class AttentionHeadsSuite : DeviceTest
         Assert.Equal(Run(), Run());
     }
 
-    [SkippableFact]
+    [Fact]
     public void WrongInputShapeNamesBothShapes()
     {
         using var heads = new AttentionHeads(Device, 3, 5, 7, 2);
@@ -301,7 +301,7 @@ public abstract class AttentionHeadsSuite : DeviceTest
         Assert.Contains("[2, 3, 7, 5]", e.Message);
     }
 
-    [SkippableFact]
+    [Fact]
     public void ParametersAreNamedAndGroupedForTheAttentionOptimiser()
     {
         using var heads = new AttentionHeads(Device, 3, 5, 7, 2, bias: true);

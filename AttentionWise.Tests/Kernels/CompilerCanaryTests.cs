@@ -33,7 +33,7 @@ public abstract class CompilerCanarySuite : DeviceTest
 
     // ---- Nested selects of constants ----
 
-    [SkippableFact]
+    [Fact]
     public void SelectsOfConstantsInTheFormsTheKernelsUseMatchTheHost()
     {
         const int n = 7;
@@ -55,7 +55,7 @@ public abstract class CompilerCanarySuite : DeviceTest
     /// result is right, is skipped with that message when it is exactly the known miscompile, and fails on any
     /// other result. No kernel of the project uses this form.
     /// </summary>
-    [SkippableFact]
+    [Fact]
     public void NaiveNestedSelectIsRightOrTheKnownIlgpuMiscompile()
     {
         const int n = 5;
@@ -72,14 +72,14 @@ public abstract class CompilerCanarySuite : DeviceTest
         Assert.True(got.SequenceEqual(known),
             $"(x + 2 < {n} ? 2 : x + 1 < {n} ? 1 : 0) * 3 for x = [{Join(xs)}] gave [{Join(got)}]: neither the host's [{Join(right)}] " +
             $"nor ILGPU 1.5.3's known miscompile [{Join(known)}]. A new compiler error.");
-        Skip.If(true, $"ILGPU {typeof(ILGPU.Context).Assembly.GetName().Version?.ToString(3)} still miscompiles " +
+        Assert.SkipWhen(true, $"ILGPU {typeof(ILGPU.Context).Assembly.GetName().Version?.ToString(3)} still miscompiles " +
             $"'(c1 ? 2 : c2 ? 1 : 0) * s' as '((c1 | c2) ? 1 : 0) * s' on this device (got [{Join(got)}], right is [{Join(right)}]); " +
             "see docs/ilgpu-bugs.md. The kernels use the workaround form, which SelectsOfConstantsInTheFormsTheKernelsUseMatchTheHost checks.");
     }
 
     // ---- Integer division and modulo ----
 
-    [SkippableFact]
+    [Fact]
     public void IntegerDivisionAndModuloOfNegativesTruncateAsOnTheHost()
     {
         int[] dividends = [.. Enumerable.Range(-17, 35), 1_000_003, -1_000_003, (1 << 24) - 1, -((1 << 24) - 1)];
@@ -120,7 +120,7 @@ public abstract class CompilerCanarySuite : DeviceTest
         return MathF.Abs(got - want) <= 2e-6f * MathF.Abs(want);
     }
 
-    [SkippableFact]
+    [Fact]
     public void XMathAtExtremeArgumentsMatchesTheHost()
     {
         int len = Extremes.Length;
@@ -160,7 +160,7 @@ public abstract class CompilerCanarySuite : DeviceTest
     /// use where NaN must survive (x &lt; 0 ? 0 : x), also of NaN: the same as on the host on every device.
     /// ±0 compare equal: IEEE 754 leaves max(−0, +0) to the implementation.
     /// </summary>
-    [SkippableFact]
+    [Fact]
     public void FloatMaxMinOfNumbersAndTheNaNKeepingReluMatchTheHost()
     {
         var pairs = MaxMinPairs;
@@ -191,7 +191,7 @@ public abstract class CompilerCanarySuite : DeviceTest
     /// when the device gives the host's results, is skipped with that message when it gives exactly the
     /// NaN-dropping results, and fails on anything else. Kernels that must keep a NaN do not use XMath.Max/Min.
     /// </summary>
-    [SkippableFact]
+    [Fact]
     public void XMathMaxMinWithNaNIsTheHostsOrDropsTheNaN()
     {
         var pairs = MaxMinPairs.Where(p => float.IsNaN(p.a) || float.IsNaN(p.b)).ToArray();
@@ -207,13 +207,13 @@ public abstract class CompilerCanarySuite : DeviceTest
         Assert.True(Same(got, dropping),
             $"XMath.Max/Min with a NaN argument gave [{Join(got)}] for [{Join(pairs)}]: neither the host's [{Join(host)}] " +
             $"nor the NaN-dropping fmax/fmin results [{Join(dropping)}].");
-        Skip.If(true, $"XMath.Max/Min drop NaN arguments on this device (fmax/fmin semantics) while the host's return NaN; " +
+        Assert.SkipWhen(true, $"XMath.Max/Min drop NaN arguments on this device (fmax/fmin semantics) while the host's return NaN; " +
             "see docs/ilgpu-bugs.md. Kernels that must keep a NaN use x < 0 ? 0 : x, which the test before checks.");
     }
 
     // ---- Loops with early exit ----
 
-    [SkippableFact]
+    [Fact]
     public void LoopsWithContinueBreakAndReturnMatchTheHost()
     {
         var x = Numerics.Uniform(41, 40, -0.5f, 1f);
@@ -237,7 +237,7 @@ public abstract class CompilerCanarySuite : DeviceTest
 
     // ---- Structs passed by value ----
 
-    [SkippableFact]
+    [Fact]
     public void StructsPassedByValueMatchTheHost()
     {
         const int threads = 33;

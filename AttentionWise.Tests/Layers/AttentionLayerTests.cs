@@ -26,7 +26,7 @@ public abstract class AttentionLayerSuite : DeviceTest
     private static AttentionLayerParams AsFloat(AttentionLayerParams p) => p.All.Select((a, i) => (a, i))
         .Aggregate(p, (acc, t) => acc.With(t.i, Numerics.ToDouble(Array.ConvertAll(t.a, v => (float)v))));
 
-    [SkippableTheory]
+    [Theory]
     [InlineData(true, false, false)]
     [InlineData(true, true, false)]
     [InlineData(false, false, true)]
@@ -69,7 +69,7 @@ public abstract class AttentionLayerSuite : DeviceTest
             Numerics.AssertClose(named[i].Parameter.Gradient.Download(), rgrads[i], Atol, Rtol, $"dL/d{named[i].Name}");
     }
 
-    [SkippableFact]
+    [Fact]
     public void ConvOutputIsTheConvolutionBeforeTheSkip()
     {
         var s = Odd;
@@ -83,7 +83,7 @@ public abstract class AttentionLayerSuite : DeviceTest
         Numerics.AssertClose(layer.ConvOutput!.Download(), conv, Atol, Rtol, "After Conv");
     }
 
-    [SkippableFact]
+    [Fact]
     public void BackwardTwiceDoublesEveryParameterGradient()
     {
         var s = Odd;
@@ -108,7 +108,7 @@ public abstract class AttentionLayerSuite : DeviceTest
         }
     }
 
-    [SkippableFact]
+    [Fact]
     public void FirstLayerSkipsTheInputGradientButNotTheParameterGradients()
     {
         var s = Odd;
@@ -127,7 +127,7 @@ public abstract class AttentionLayerSuite : DeviceTest
         Numerics.AssertClose(layer.Conv.Weight.Gradient.Download(), rgrads[2], Atol, Rtol, "dL/dconv.weight");
     }
 
-    [SkippableFact]
+    [Fact]
     public void EvaluationModeTreatsEachImageOnItsOwn()
     {
         // With running statistics (after one training forward), an image's output does not depend on the batch.

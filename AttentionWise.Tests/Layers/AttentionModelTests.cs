@@ -9,7 +9,7 @@ namespace AttentionWise.Tests.Layers;
 /// the gradient metric, and a tiny attention model trained for a few Adam steps against a float64 trainer.</summary>
 public abstract class AttentionModelSuite : DeviceTest
 {
-    [SkippableTheory]
+    [Theory]
     [InlineData(1, 28, 28, 8, 2, true, 33_088)]     // A
     [InlineData(1, 28, 28, 8, 2, false, 33_084)]    // B
     [InlineData(1, 28, 28, 16, 2, true, 58_320)]    // C
@@ -28,7 +28,7 @@ public abstract class AttentionModelSuite : DeviceTest
         Assert.Equal(Shape.Of(2, 10), model.OutputShape(Shape.Of(2, c, h, w)));
     }
 
-    [SkippableTheory]
+    [Theory]
     [InlineData(1, 2, true, true, false)]
     [InlineData(8, 2, false, false, false)]
     [InlineData(8, 2, false, true, true)]
@@ -41,7 +41,7 @@ public abstract class AttentionModelSuite : DeviceTest
         Assert.All(model.Layers, l => Assert.Equal(bias, l.Heads.Bx is not null));
     }
 
-    [SkippableFact]
+    [Fact]
     public void ParameterNamesAreStableAndTheFirstWxIsHeadMajor()
     {
         using var model = new AttentionModel(Device, new AttentionModelOptions(3, 5, 7, 3, 2, true, HeadBias: true));
@@ -63,7 +63,7 @@ public abstract class AttentionModelSuite : DeviceTest
         Assert.Contains(model.NamedBuffers(), b => b.Name == "layers.0.heads.running_var");
     }
 
-    [SkippableFact]
+    [Fact]
     public void FirstHeadGradientMeanAveragesHeadZeroOfLayerZero()
     {
         using var model = new AttentionModel(Device, new AttentionModelOptions(1, 4, 5, 3, 1, false));
@@ -74,7 +74,7 @@ public abstract class AttentionModelSuite : DeviceTest
         Assert.NotEqual(g.Average(), model.FirstHeadWxGradientMean(), 3);
     }
 
-    [SkippableFact]
+    [Fact]
     public void DiaControlModelHasTheSpecParameterCount()
     {
         using var model = new DiaControlModel(Device, 1, 28, 28);
@@ -87,7 +87,7 @@ public abstract class AttentionModelSuite : DeviceTest
         Assert.Contains(model.NamedParameters(), p => p.Name == "stage2.dia.hh2.bias");
     }
 
-    [SkippableFact]
+    [Fact]
     public void TinyAttentionModelFollowsTheFloat64TrainerForThreeAdamSteps()
     {
         // Two layers (3 channels, 2 heads, 3×4 images) without post-conv batchnorm as in configuration B, classifier,

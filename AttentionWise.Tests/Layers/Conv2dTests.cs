@@ -36,7 +36,7 @@ public abstract class Conv2dSuite : DeviceTest
     /// <summary>float32 against float64 over sums of Ci·KH·KW (forward) or N·Ho·Wo (weights) terms of size ≤ 1.</summary>
     private static double Tol(int terms) => 2e-6 * Math.Sqrt(terms) + 1e-6;
 
-    [SkippableTheory]
+    [Theory]
     [MemberData(nameof(Cases))]
     public void ForwardMatchesReference(int[] c)
     {
@@ -62,7 +62,7 @@ public abstract class Conv2dSuite : DeviceTest
         Numerics.AssertClose(y.Download(), expected, tol, tol, "conv forward", shape);
     }
 
-    [SkippableTheory]
+    [Theory]
     [MemberData(nameof(Cases))]
     public void BackwardMatchesReferenceAndAccumulates(int[] c)
     {
@@ -110,7 +110,7 @@ public abstract class Conv2dSuite : DeviceTest
         return data;
     }
 
-    [SkippableTheory]
+    [Theory]
     [MemberData(nameof(TileCases))]
     public void EveryTileVariantMatchesReference(string variant, int[] c)
     {
@@ -151,7 +151,7 @@ public abstract class Conv2dSuite : DeviceTest
         }
     }
 
-    [SkippableFact]
+    [Fact]
     public void WithoutBiasOrInputGradient()
     {
         var (r, conv) = Make(Device, 3, 4, 5, 6, 6, 2, 2, 2, 2, 0, 0, bias: false);
@@ -173,7 +173,7 @@ public abstract class Conv2dSuite : DeviceTest
         Numerics.AssertClose(conv.Weight.Gradient.Download(), rgw, 1e-5, 1e-5, "conv weight gradient", conv.Weight.Shape);
     }
 
-    [SkippableFact]
+    [Fact]
     public void ChangingTheBatchSizeBetweenCallsWorks()
     {
         var (r, conv) = Make(Device, 3, 3, 5, 5, 7, 3, 3, 1, 1, 1, 1);
@@ -195,7 +195,7 @@ public abstract class Conv2dSuite : DeviceTest
         }
     }
 
-    [SkippableFact]
+    [Fact]
     public void WrongInputShapeNamesBothShapes()
     {
         using var conv = new Conv2d(Device, 3, 4, 3, padding: 1);
@@ -205,7 +205,7 @@ public abstract class Conv2dSuite : DeviceTest
         Assert.Contains("[2, 3, 6, 6]", e.Message);
     }
 
-    [SkippableFact]
+    [Fact]
     public void ParametersHaveTheirNamesShapesAndInitKinds()
     {
         using var conv = new Conv2d(Device, 3, 8, (3, 2), (1, 2), (1, 0), bias: true);
@@ -222,7 +222,7 @@ public abstract class Conv2dSuite : DeviceTest
         Assert.Equal(8 * 3 * 6 + 8, conv.ParameterCount);
     }
 
-    [SkippableFact]
+    [Fact]
     public void InitWithTheSameSeedGivesTheSameNumbers()
     {
         using var a = new Conv2d(Device, 3, 5, 3);

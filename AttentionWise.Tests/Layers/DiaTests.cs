@@ -57,7 +57,7 @@ public abstract class DiaSuite : DeviceTest
             Numerics.AssertClose(named[i].Parameter.Gradient.Download(), expected.All[i], Atol, Rtol, $"{what}: dL/d{named[i].Name}");
     }
 
-    [SkippableFact]
+    [Fact]
     public void StageChainMatchesReference()
     {
         // Three uses of one unit (batch 3, C = 8, r = 4, 5×7 maps); the modules only scale, so this tests the DIA chain.
@@ -90,7 +90,7 @@ public abstract class DiaSuite : DeviceTest
         Assert.True(grads.Hh1W.Max(Math.Abs) > 1e-4, "the h-to-h branch is exercised");
     }
 
-    [SkippableFact]
+    [Fact]
     public void StageWithConvolutionsMatchesReference()
     {
         // conv 3 → 8 (3×3, pad 1) then conv 8 → 8 (2×2, stride 2, no bias): the second use has a smaller map.
@@ -132,7 +132,7 @@ public abstract class DiaSuite : DeviceTest
         Assert.Equal(new[] { "conv1.weight", "conv1.bias", "conv2.weight", "dia.ih1.weight" }, stage.NamedParameters().Take(4).Select(q => q.Name).ToArray());
     }
 
-    [SkippableFact]
+    [Fact]
     public void BackwardTwiceDoublesTheUnitGradients()
     {
         const int n = 3, c = 4, h = 5, w = 7;
@@ -157,7 +157,7 @@ public abstract class DiaSuite : DeviceTest
         }
     }
 
-    [SkippableFact]
+    [Fact]
     public void NaNInTheFeaturesStaysNaNThroughTheScaledRelu()
     {
         // A NaN feature must reach the output on every device, so that a diverging run is seen (XMath.Max would
@@ -173,7 +173,7 @@ public abstract class DiaSuite : DeviceTest
         Assert.True(float.IsNaN(y[7]), $"the NaN input element came out as {y[7]}");
     }
 
-    [SkippableTheory]
+    [Theory]
     [InlineData(100, 25_850)]
     [InlineData(200, 101_700)]
     public void UnitHasTheSpecParameterCount(int channels, long count)

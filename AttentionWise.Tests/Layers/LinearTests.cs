@@ -17,7 +17,7 @@ public abstract class LinearSuite : DeviceTest
         { new[] { 70, 150 }, 11 },        // several row blocks and weight-column blocks of the cpu BLAS path
     };
 
-    [SkippableTheory]
+    [Theory]
     [MemberData(nameof(Cases))]
     public void ForwardBackwardMatchReferenceAndAccumulate(int[] dims, int outF)
     {
@@ -52,7 +52,7 @@ public abstract class LinearSuite : DeviceTest
         Numerics.AssertClose(linear.Bias.Gradient.Download(), Array.ConvertAll(rgb, v => 2 * v), 1e-5, 1e-5, "linear bias gradient (two backward calls)");
     }
 
-    [SkippableFact]
+    [Fact]
     public void WithoutBiasAndWithoutInputGradient()
     {
         using var linear = new Linear(Device, 6, 4, bias: false);
@@ -71,7 +71,7 @@ public abstract class LinearSuite : DeviceTest
         Assert.Contains(linear.Weight.Gradient.Download(), v => v != 0f);
     }
 
-    [SkippableFact]
+    [Fact]
     public void WrongItemLengthNamesBothShapes()
     {
         using var linear = new Linear(Device, 12, 3);

@@ -18,7 +18,7 @@ public abstract class ModelSuite : DeviceTest
         new Conv2d(device, 200, 200, 2, 2, 0, bias: false), new ReLU(device),
         new Linear(device, 200 * (h / 4) * (w / 4), 10));
 
-    [SkippableTheory]
+    [Theory]
     [InlineData(1, 28, 28, 929_510)]
     [InlineData(3, 32, 32, 961_310)]
     public void ControlModelHasThePaperParameterCount(int channels, int h, int w, long count)
@@ -29,7 +29,7 @@ public abstract class ModelSuite : DeviceTest
         Assert.Equal("0.weight", model.NamedParameters().First().Name);
     }
 
-    [SkippableFact]
+    [Fact]
     public void TinyModelFollowsTheFloat64TrainerForFiveAdamSteps()
     {
         const int n = 3, ci = 2, h = 4, w = 6, c1 = 3, c2 = 4, classes = 5;

@@ -43,7 +43,7 @@ public abstract class CrossDeviceAgreementSuite : DeviceTest
         Assert.True(Math.Abs(actual - expected) <= LossRtol * Math.Abs(expected),
             string.Create(CultureInfo.InvariantCulture, $"{what}: {actual:R} here, {expected:R} on the CPU (relative difference {Math.Abs(actual - expected) / Math.Abs(expected):G3}, allowed {LossRtol:G3})."));
 
-    [SkippableFact]
+    [Fact]
     public void AttentionBTrainsTheSameHereAsOnTheCpu()
     {
         string deviceName = Device.Info.KindName; // skips where the machine has no such device

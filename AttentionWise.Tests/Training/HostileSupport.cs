@@ -120,7 +120,7 @@ internal static class Hostile
     /// <summary>Creates a FIFO (Linux and macOS).</summary>
     public static void MakeFifo(string path)
     {
-        Skip.IfNot(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS(), "FIFOs are a Unix thing.");
+        Assert.SkipUnless(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS(), "FIFOs are a Unix thing.");
         if (Mkfifo(path, Convert.ToUInt32("644", 8)) != 0)
             throw new IOException($"mkfifo {path} failed: errno {Marshal.GetLastPInvokeError()}");
     }

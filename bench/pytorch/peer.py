@@ -10,6 +10,7 @@ and prints one JSON object per model on stdout:
 
   peer.py --models control --batch 256 --device cpu --threads 2
   peer.py --models attention-b,attention-h --batch 4096 --device cuda
+  peer.py --layers --device cuda          # the per-layer benchmarks' layers: {"layer": ..., "pass": "forward", "ms": ...}
 """
 import argparse
 import json
@@ -50,18 +51,16 @@ class Control(nn.Module):
         return F.log_softmax(self.classifier(self.features(x).flatten(1)), dim=1)
 
 
-class AttentionLayer(nn.Module):
-    """Element-wise attention: per head softmax over rows of X*Wx times softmax over columns of X*Wy, batchnorm
-    without affine, X*R'; heads concatenated on channels (h*C + c), a 3x3 convolution back to C, skip, [BN], ReLU."""
+class AttentionHeads(nn.Module):
+    """The heads of an element-wise attention layer: per head softmax over rows of X*Wx times softmax over columns of
+    X*Wy, batchnorm without affine, X*R'; heads concatenated on channels (h*C + c): N x K*C x H x W."""
 
-    def __init__(self, heads, c, h, w, post_bn):
+    def __init__(self, heads, c, h, w):
         super().__init__()
         self.heads, self.c = heads, c
         self.wx = nn.Parameter(torch.empty(heads, c, h, w))
         self.wy = nn.Parameter(torch.empty(heads, c, h, w))
         self.norm = nn.BatchNorm2d(heads * c, affine=False)
-        self.conv = nn.Conv2d(heads * c, c, 3, 1, 1)
-        self.bn = nn.BatchNorm2d(c) if post_bn else None
 
     def forward(self, x):
         n, c, h, w = x.shape
@@ -69,8 +68,20 @@ class AttentionLayer(nn.Module):
         ox = torch.softmax(xe * self.wx, dim=-1)              # over the W columns of each row
         oy = torch.softmax(xe * self.wy, dim=-2)              # over the H rows of each column
         r = self.norm((ox * oy).reshape(n, self.heads * c, h, w))
-        z = (xe * r.reshape(n, self.heads, c, h, w)).reshape(n, self.heads * c, h, w)
-        y = self.conv(z) + x
+        return (xe * r.reshape(n, self.heads, c, h, w)).reshape(n, self.heads * c, h, w)
+
+
+class AttentionLayer(nn.Module):
+    """Element-wise attention: the heads, a 3x3 convolution back to C, skip, [BN], ReLU."""
+
+    def __init__(self, heads, c, h, w, post_bn):
+        super().__init__()
+        self.heads = AttentionHeads(heads, c, h, w)
+        self.conv = nn.Conv2d(heads * c, c, 3, 1, 1)
+        self.bn = nn.BatchNorm2d(c) if post_bn else None
+
+    def forward(self, x):
+        y = self.conv(self.heads(x)) + x
         if self.bn is not None:
             y = self.bn(y)
         return F.relu(y)
@@ -140,6 +151,72 @@ def time_model(name, device, batch, steps, warmup):
     }
 
 
+class Flatten(nn.Module):
+    """A linear layer that sees a 4-D activation, as the models' classifiers do."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(x.flatten(1))
+
+
+# The layers of AttentionWise's per-layer benchmarks (AttentionWise.Bench LayerBenchmarks, `AttentionWise.Bench layers`),
+# at the same shapes: (module, input shape, whether the model asks for the input gradient).
+LAYERS = {
+    "control.conv1": (lambda: nn.Conv2d(1, 100, 3, 1, 1), (256, 1, 28, 28), False),
+    "control.conv2": (lambda: nn.Conv2d(100, 100, 3, 1, 1), (256, 100, 28, 28), True),
+    "control.conv3": (lambda: nn.Conv2d(100, 100, 2, 2, 0, bias=False), (256, 100, 28, 28), True),
+    "control.conv4": (lambda: nn.Conv2d(100, 200, 3, 1, 1), (256, 100, 14, 14), True),
+    "control.conv5": (lambda: nn.Conv2d(200, 200, 3, 1, 1), (256, 200, 14, 14), True),
+    "control.conv6": (lambda: nn.Conv2d(200, 200, 2, 2, 0, bias=False), (256, 200, 14, 14), True),
+    "control.relu2": (lambda: nn.ReLU(), (256, 100, 28, 28), True),
+    "control.classifier": (lambda: Flatten(nn.Linear(200 * 7 * 7, 10)), (256, 200, 7, 7), True),
+    "attention-b.layer": (lambda: AttentionLayer(8, 1, 28, 28, False), (4096, 1, 28, 28), True),
+    "attention-h.layer": (lambda: AttentionLayer(16, 1, 28, 28, False), (4096, 1, 28, 28), True),
+    "attention-b.heads": (lambda: AttentionHeads(8, 1, 28, 28), (4096, 1, 28, 28), True),
+    "attention-h.heads": (lambda: AttentionHeads(16, 1, 28, 28), (4096, 1, 28, 28), True),
+    "attention-b.conv": (lambda: nn.Conv2d(8, 1, 3, 1, 1), (4096, 8, 28, 28), True),
+    "attention-h.conv": (lambda: nn.Conv2d(16, 1, 3, 1, 1), (4096, 16, 28, 28), True),
+    "attention-a.bn": (lambda: nn.BatchNorm2d(1), (4096, 1, 28, 28), True),
+    "attention-b.classifier": (lambda: Flatten(nn.Linear(28 * 28, 10)), (4096, 1, 28, 28), True),
+}
+
+
+def time_layer(name, device, batch_div, repeats, warmup):
+    """Forward (building the graph, as in training) and backward of one layer, each the median of `repeats` calls after
+    `warmup`; the backward runs again and again on one forward's graph, as AttentionWise's harness does."""
+    make, shape, input_grad = LAYERS[name]
+    torch.manual_seed(1)
+    layer = make().to(device)
+    init(layer)
+    n = max(1, shape[0] // batch_div)
+    x = torch.rand((n,) + shape[1:], device=device, requires_grad=input_grad)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def measure(fn):
+        for _ in range(warmup):
+            fn()
+        sync()
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            times.append(time.perf_counter() - t0)
+        times.sort()
+        return round(1e3 * times[len(times) // 2], 4), round(1e3 * times[0], 4)
+
+    forward = measure(lambda: layer(x))
+    y = layer(x)
+    g = torch.rand_like(y) - 0.5
+    backward = measure(lambda: y.backward(g, retain_graph=True))
+    for pass_name, (ms, min_ms) in (("forward", forward), ("backward", backward)):
+        yield {"layer": name, "pass": pass_name, "device": device.type, "batch": n, "ms": ms, "min_ms": min_ms,
+               "torch": torch.__version__, "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="control", help="comma-separated: control, attention-a ... attention-h")
@@ -148,9 +225,19 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: one per core)")
     ap.add_argument("--steps", type=int, default=3, help="timed steps (the median is reported)")
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--layers", nargs="?", const="all", default=None,
+                    help="time the per-layer benchmarks' layers instead of training steps: all, or a comma-separated list")
+    ap.add_argument("--batch-div", type=int, default=1, help="--layers: divide each layer's batch by this")
+    ap.add_argument("--repeats", type=int, default=5, help="--layers: timed calls of each pass (the median is reported)")
     args = ap.parse_args()
-    if args.batch < 1 or args.steps < 1 or args.warmup < 0:
-        sys.exit("peer.py: --batch and --steps must be at least 1, --warmup at least 0")
+    if args.batch < 1 or args.steps < 1 or args.warmup < 0 or args.batch_div < 1 or args.repeats < 1:
+        sys.exit("peer.py: --batch, --steps, --batch-div and --repeats must be at least 1, --warmup at least 0")
+    layers = None
+    if args.layers is not None:
+        layers = list(LAYERS) if args.layers == "all" else [l.strip() for l in args.layers.split(",") if l.strip()]
+        unknown = [l for l in layers if l not in LAYERS]
+        if unknown:
+            sys.exit(f"peer.py: unknown layer '{unknown[0]}' (known: {', '.join(LAYERS)})")
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("peer.py: --device cuda, but PyTorch sees no CUDA device")
     import os
@@ -160,6 +247,11 @@ def main():
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cudnn.benchmark = True
     device = torch.device(args.device)
+    if layers is not None:
+        for name in layers:
+            for row in time_layer(name, device, args.batch_div, args.repeats, args.warmup):
+                print(json.dumps(row), flush=True)
+        return
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         print(json.dumps(time_model(name, device, args.batch, args.steps, args.warmup)), flush=True)
 
