@@ -120,6 +120,34 @@ public static class DiaKernels
         hNext[t] = o * Sigmoid(cn);
     }
 
+    /// <summary>
+    /// One thread per (n, c), when the gate pre-activations were computed by matrix products (the cpu device's BLAS
+    /// path): act[n, ·] holds them on entry and their activations i, f, g, o on exit; c' = f⊙c + i⊙g, h' = o⊙σ(c').
+    /// </summary>
+    public static void CellFromGates<TView>(Index1D t, ArrayView<float> actView, ArrayView<float> cNextView, ArrayView<float> hNextView,
+        ArrayView<float> cPrevView, int channels)
+        where TView : struct, IKernelView<TView>
+    {
+        var act = TView.Of(actView);
+        var cNext = TView.Of(cNextView);
+        var hNext = TView.Of(hNextView);
+        var cPrev = TView.Of(cPrevView);
+        int c = t % channels;
+        int n = t / channels;
+        int b = n * 4 * channels + c;
+        float i = Sigmoid(act[b]);
+        float f = Sigmoid(act[b + channels]);
+        float g = XMath.Tanh(act[b + 2 * channels]);
+        float o = Sigmoid(act[b + 3 * channels]);
+        float cn = f * cPrev[t] + i * g;
+        act[b] = i;
+        act[b + channels] = f;
+        act[b + 2 * channels] = g;
+        act[b + 3 * channels] = o;
+        cNext[t] = cn;
+        hNext[t] = o * Sigmoid(cn);
+    }
+
     /// <summary>One thread per (n, c): out = ReLU(F ⊙ h[n, c]) over the plane; NaN stays NaN so that a diverging run
     /// is seen. Not XMath.Max(v, 0): ILGPU 1.5.3 compiles that to OpenCL's fmax (PTX max), which returns 0 for a NaN
     /// v, while the CPU accelerator runs Math.Max, which returns NaN (docs/ilgpu-bugs.md).</summary>
@@ -345,6 +373,7 @@ public sealed class DiaKernelSet : IKernelSet<DiaKernelSet>
         DenseRelu = a.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(DiaKernels.DenseRelu<TView>);
         Cell = a.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(DiaKernels.Cell<TView>);
+        CellFromGates = a.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(DiaKernels.CellFromGates<TView>);
         ScaleRelu = a.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(DiaKernels.ScaleRelu<TView>);
         ScaleReluBackwardMask = a.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(
             DiaKernels.ScaleReluBackwardMask<TView>);
@@ -363,6 +392,7 @@ public sealed class DiaKernelSet : IKernelSet<DiaKernelSet>
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> DenseRelu { get; private set; } = null!;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> Cell { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> CellFromGates { get; private set; } = null!;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> ScaleRelu { get; private set; } = null!;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> ScaleReluBackwardMask { get; private set; } = null!;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> ScaleReluBackwardInput { get; private set; } = null!;

@@ -192,6 +192,14 @@ public sealed class DiaCpuTests : DiaSuite
     protected override DeviceKind Kind => DeviceKind.Cpu;
 }
 
+/// <summary>The cpu device with its BLAS path turned off: the dense layers as kernels.</summary>
+public sealed class DiaCpuPlainKernelTests : DiaSuite
+{
+    protected override DeviceKind Kind => DeviceKind.Cpu;
+
+    protected override bool HostPasses => false;
+}
+
 public sealed class DiaCpuSimTests : DiaSuite
 {
     protected override DeviceKind Kind => DeviceKind.CpuSimulator;

@@ -12,8 +12,8 @@ public static unsafe class HostLinear
     /// <summary>Rows (or weight columns) per product: large enough for the BLAS to run at speed.</summary>
     private const int Block = 64;
 
-    /// <summary>y = x·wᵀ + b (b may be null).</summary>
-    public static void Forward(int n, int inFeatures, int outFeatures, float* x, float* w, float* b, float* y)
+    /// <summary>y = x·wᵀ + b (b may be null); with <paramref name="accumulate"/>, y += x·wᵀ + b.</summary>
+    public static void Forward(int n, int inFeatures, int outFeatures, float* x, float* w, float* b, float* y, bool accumulate = false)
     {
         nint xi = (nint)x, wi = (nint)w, bi = (nint)b, yi = (nint)y;
         HostLauncher.Shared.For(Blocks(n), c =>
@@ -21,7 +21,7 @@ public static unsafe class HostLinear
             int r0 = c * Block, rows = Math.Min(Block, n - r0);
             float* yr = (float*)yi + (long)r0 * outFeatures;
             Blas.Gemm(false, true, rows, outFeatures, inFeatures, 1f, (float*)xi + (long)r0 * inFeatures, inFeatures, (float*)wi, inFeatures,
-                0f, yr, outFeatures);
+                accumulate ? 1f : 0f, yr, outFeatures);
             if (bi != 0)
             {
                 var bias = new ReadOnlySpan<float>((float*)bi, outFeatures);
@@ -57,6 +57,20 @@ public static unsafe class HostLinear
             Blas.Gemm(false, false, rows, inFeatures, outFeatures, 1f, (float*)gyi + (long)r0 * outFeatures, outFeatures, (float*)wi, inFeatures,
                 0f, (float*)gxi + (long)r0 * inFeatures, inFeatures);
         });
+    }
+
+    /// <summary>a = ReLU(a) in place, as the DIA kernels write it (v &gt; 0 ? v : 0).</summary>
+    public static void Relu(float* a, long length)
+    {
+        for (long i = 0; i < length; i++)
+            a[i] = a[i] > 0f ? a[i] : 0f;
+    }
+
+    /// <summary>g = g where the ReLU output a is positive, else 0 (back through a ReLU).</summary>
+    public static void ReluMask(float* g, float* a, long length)
+    {
+        for (long i = 0; i < length; i++)
+            g[i] = a[i] > 0f ? g[i] : 0f;
     }
 
     private static int Blocks(int count) => (count + Block - 1) / Block;
