@@ -189,7 +189,10 @@ public sealed class AttentionHeads : Module
         {
             if (cfg.Training != 0)
                 k.PairPartialSums(d.Q * sums.Blocks, partial.View, aux.View, sums);
-            k.HeadNormForwardStats(d.Q, aux.View, RunningMean.View, RunningVar.View, partial.View, cfg);
+            if (Device.GpuShaped)
+                Device.Kernels<ReductionKernelSet>().HeadNormForwardStatsGroup!(StatsConfig(d.Q), aux.View, RunningMean.View, RunningVar.View, partial.View, cfg);
+            else
+                k.HeadNormForwardStats(d.Q, aux.View, RunningMean.View, RunningVar.View, partial.View, cfg);
         });
         if (tile is { } u)
             LaunchTimer.Run("Heads.HeadOutputPlanes", () => k.HeadOutputPlanes!(PlaneConfig(u, planes), z.View, aux.View, input.View, oxy.View, d, ax, planes));
@@ -239,7 +242,10 @@ public sealed class AttentionHeads : Module
         {
             if (cfg.Training != 0)
                 k.PairPartialSums(d.Q * sums.Blocks, partial.View, aux.View, sums);
-            k.HeadNormBackwardStats(d.Q, aux.View, partial.View, cfg);
+            if (Device.GpuShaped)
+                Device.Kernels<ReductionKernelSet>().HeadNormBackwardStatsGroup!(StatsConfig(d.Q), aux.View, partial.View, cfg);
+            else
+                k.HeadNormBackwardStats(d.Q, aux.View, partial.View, cfg);
             k.SoftmaxCoefficients(n * d.Q, aux.View, d, ax);
         });
 
@@ -320,6 +326,9 @@ public sealed class AttentionHeads : Module
         }
         return chosen;
     }
+
+    /// <summary>GPU-shaped devices: a reduction group per head-batchnorm channel.</summary>
+    private KernelConfig StatsConfig(int channels) => new(channels, ReductionKernelSet.GroupSize(Device));
 
     private static KernelConfig PlaneConfig(HeadPlaneTile t, HeadPlanes p) =>
         new(new Index2D((p.Planes + t.Planes - 1) / t.Planes, 1), new Index2D(t.Lanes, t.Planes));
