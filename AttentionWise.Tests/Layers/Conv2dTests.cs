@@ -93,6 +93,73 @@ public abstract class Conv2dSuite : DeviceTest
         Numerics.AssertClose(conv.Bias.Gradient.Download(), Array.ConvertAll(rgb, v => 2 * v), 2 * tolW, tolW, "conv bias gradient (two backward calls)", conv.Bias.Shape);
     }
 
+    /// <summary>The models' convolutions with their real channel counts (control and DIA-control: C → 100 → 100 →
+    /// (2×2, stride 2) → 200 → 200 → (2×2, stride 2); the attention layers' heads·C → C at full size), on small images and
+    /// batch 2 where the channels are many. On GPU-shaped devices the tiles a 256-thread GPU with warps of 32 would
+    /// choose for the full-size shapes are forced where the device's groups allow them (PoCL's do).</summary>
+    public static TheoryData<int[]> ModelShapes => new()
+    {
+        // N, Ci, Co, H, W, KH, KW, SY, SX, PY, PX, full-size pixels (N·Ho·Wo of the model's step)
+        new[] { 2, 1, 100, 6, 6, 3, 3, 1, 1, 1, 1, 256 * 784 },
+        new[] { 2, 100, 100, 6, 6, 3, 3, 1, 1, 1, 1, 256 * 784 },
+        new[] { 2, 100, 100, 6, 6, 2, 2, 2, 2, 0, 0, 256 * 196 },
+        new[] { 2, 100, 200, 4, 4, 3, 3, 1, 1, 1, 1, 256 * 196 },
+        new[] { 2, 200, 200, 4, 4, 3, 3, 1, 1, 1, 1, 256 * 196 },
+        new[] { 2, 200, 200, 4, 4, 2, 2, 2, 2, 0, 0, 256 * 49 },
+        new[] { 2, 8, 1, 28, 28, 3, 3, 1, 1, 1, 1, 4096 * 784 },
+        new[] { 2, 16, 1, 28, 28, 3, 3, 1, 1, 1, 1, 4096 * 784 },
+        new[] { 2, 24, 3, 32, 32, 3, 3, 1, 1, 1, 1, 1024 * 1024 },
+    };
+
+    [SkippableTheory]
+    [MemberData(nameof(ModelShapes))]
+    public void TheModelsConvolutionsMatchReference(int[] c)
+    {
+        var (n, ci, co, h, w, kh, kw, sy, sx, py, px) = (c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]);
+        var device = Device;
+        try
+        {
+            if (device.GpuShaped)
+            {
+                int taps = kh * kw;
+                var gemm = ConvGpu.ChooseGemm(co, c[11], 256, 32);
+                var wgrad = ConvGpu.ChooseWgrad(co, ci * taps, c[11], 256, 32, 132);
+                ConvGpuOverrides.Gemm = gemm;
+                ConvGpuOverrides.Wgrad = wgrad with { Slices = 2 };
+                if (device.Accelerator.MaxNumThreadsPerGroup >= 256)
+                {
+                    using var probe = new ConvGpu(device, new ConvPlan(ci, co, (kh, kw), (sy, sx), (py, px)));
+                    Assert.Equal(gemm, probe.ChooseGemm(co, n * h * w));
+                    Assert.Equal((wgrad.Rows, wgrad.Columns, 2), (probe.ChooseWgrad(co, ci * taps, 64).Rows, probe.ChooseWgrad(co, ci * taps, 64).Columns,
+                        probe.ChooseWgrad(co, ci * taps, 64).Slices));
+                }
+            }
+            var (r, conv) = Make(device, n, ci, co, h, w, kh, kw, sy, sx, py, px, bias: sy == 1);
+            using var _ = conv;
+            var x = Numerics.Uniform(60, r.InputLength);
+            var wt = Numerics.Uniform(61, r.WeightLength, -0.1f, 0.1f);
+            var b = Numerics.Uniform(62, co);
+            var gy = Numerics.Uniform(63, r.OutputLength);
+            conv.Weight.Value.Upload(wt);
+            conv.Bias?.Value.Upload(b);
+            conv.ZeroGrad();
+            using var dx = device.Upload(Shape.Of(n, ci, h, w), x);
+            using var dgy = device.Upload(Shape.Of(n, co, r.Ho, r.Wo), gy);
+            var y = conv.Forward(dx);
+            var gx = conv.Backward(dgy)!;
+            double[] rx = Numerics.ToDouble(x), rw = Numerics.ToDouble(wt);
+            var (rgx, rgw, _) = r.Backward(rx, rw, Numerics.ToDouble(gy));
+            double tolY = Tol(ci * kh * kw), tolX = Tol(co * kh * kw), tolW = Tol(n * r.Ho * r.Wo);
+            Numerics.AssertClose(y.Download(), r.Forward(rx, rw, conv.Bias is null ? null : Numerics.ToDouble(b)), tolY, tolY, "forward", y.Shape);
+            Numerics.AssertClose(gx.Download(), rgx, tolX, tolX, "input gradient", gx.Shape);
+            Numerics.AssertClose(conv.Weight.Gradient.Download(), rgw, tolW, tolW, "weight gradient", conv.Weight.Shape);
+        }
+        finally
+        {
+            ConvGpuOverrides.Clear();
+        }
+    }
+
     /// <summary>Every way a weight changes between two forwards (an upload, a copy, zeroing, an Adam step) is seen by the
     /// next forward and backward: no pass may keep a copy of the weight from an earlier call.</summary>
     [SkippableFact]
