@@ -13,9 +13,18 @@ public sealed class DeviceSuiteNamingTests
 
     private static DeviceKind KindOf(Type suite)
     {
+        // Some suites change global state in their constructor and restore it in Dispose (the cpu device's host passes
+        // off): an instance made here must be disposed, or every test run after this one would see that state.
         var instance = Activator.CreateInstance(suite)!;
-        var property = typeof(DeviceTest).GetProperty("Kind", BindingFlags.Instance | BindingFlags.NonPublic)!;
-        return (DeviceKind)property.GetValue(instance)!;
+        try
+        {
+            var property = typeof(DeviceTest).GetProperty("Kind", BindingFlags.Instance | BindingFlags.NonPublic)!;
+            return (DeviceKind)property.GetValue(instance)!;
+        }
+        finally
+        {
+            (instance as IDisposable)?.Dispose();
+        }
     }
 
     private static List<Type> DeviceSuites() =>
