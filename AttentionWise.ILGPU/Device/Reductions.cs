@@ -26,6 +26,17 @@ public static class Reductions
         var k = t.Device.Kernels<ReductionKernelSet>();
         int blocks = Math.Max(1, (t.Length + ReductionKernels.SumBlockLength - 1) / ReductionKernels.SumBlockLength);
         using var partials = t.Device.Allocate(Shape.Of(blocks));
+        if (t.Device.GpuShaped)
+        {
+            // Group tree reductions: the block sums with a group per block, then one group over the block sums.
+            int g = ReductionKernelSet.GroupSize(t.Device);
+            if (t.Length == 0)
+                partials.Zero();
+            else
+                k.SumBlocksGroup!(new ILGPU.KernelConfig(blocks, g), partials.View, t.View, ReductionKernels.SumBlockLength, t.Length);
+            k.SumPartialsGroup!(new ILGPU.KernelConfig(1, g), result.View.SubView(index, 1), partials.View, blocks, scale);
+            return;
+        }
         if (t.Length == 0)
             partials.Zero();
         else
@@ -60,6 +71,13 @@ public static class ChannelReductions
         Shape.Require(Shape.Of(geo.Channels), result.Shape, "ChannelReductions.Sum result");
         Run(x.Device, geo, workspace, (k, partials) =>
         {
+            if (x.Device.GpuShaped)
+            {
+                var (slices, channels) = GroupConfigs(x.Device, geo);
+                k.ChannelSumsGroup!(slices, partials.View, x.View, x.View, result.View, geo, new FastDivisor(Math.Max(1, geo.Spatial)), 0);
+                k.ChannelSumsCombineGroup!(channels, result.View, result.View, partials.View, geo, 0, accumulate ? 1 : 0);
+                return;
+            }
             k.ChannelSumsPartial(new ILGPU.Index2D(geo.Channels, geo.Slices), partials.View, x.View, x.View, result.View, geo, 0);
             k.ChannelSumsCombine(geo.Channels, result.View, result.View, partials.View, geo, 0, accumulate ? 1 : 0);
         });
@@ -82,6 +100,13 @@ public static class ChannelReductions
         Shape.Require(channels, sumDot.Shape, "ChannelReductions.SumAndCenteredDot dot");
         Run(a.Device, geo, workspace, (k, partials) =>
         {
+            if (a.Device.GpuShaped)
+            {
+                var (slices, channels) = GroupConfigs(a.Device, geo);
+                k.ChannelSumsGroup!(slices, partials.View, a.View, b.View, shift.View, geo, new FastDivisor(Math.Max(1, geo.Spatial)), 1);
+                k.ChannelSumsCombineGroup!(channels, sumA.View, sumDot.View, partials.View, geo, 1, accumulate ? 1 : 0);
+                return;
+            }
             k.ChannelSumsPartial(new ILGPU.Index2D(geo.Channels, geo.Slices), partials.View, a.View, b.View, shift.View, geo, 1);
             k.ChannelSumsCombine(geo.Channels, sumA.View, sumDot.View, partials.View, geo, 1, accumulate ? 1 : 0);
         });
@@ -102,6 +127,13 @@ public static class ChannelReductions
         Shape.Require(channels, variance.Shape, "ChannelReductions.MeanVariance variance");
         Run(x.Device, geo, workspace, (k, partials) =>
         {
+            if (x.Device.GpuShaped)
+            {
+                var (slices, channels) = GroupConfigs(x.Device, geo);
+                k.ChannelMomentsGroup!(slices, partials.View, x.View, geo, new FastDivisor(Math.Max(1, geo.Spatial)));
+                k.ChannelMomentsCombineGroup!(channels, mean.View, variance.View, partials.View, geo);
+                return;
+            }
             k.ChannelMomentsPartial(new ILGPU.Index2D(geo.Channels, geo.Slices), partials.View, x.View, geo);
             k.ChannelMomentsCombine(geo.Channels, mean.View, variance.View, partials.View, geo);
         });
@@ -118,6 +150,14 @@ public static class ChannelReductions
         for (int d = 2; d < shape.Rank; d++)
             s *= shape[d];
         return ChannelGeometry.For(n, c, s);
+    }
+
+    /// <summary>GPU-shaped devices: a group per (channel, slice), then a group per channel.</summary>
+    private static (ILGPU.KernelConfig Slices, ILGPU.KernelConfig Channels) GroupConfigs(ComputeDevice device, ChannelGeometry geo)
+    {
+        int g = ReductionKernelSet.GroupSize(device);
+        return (new ILGPU.KernelConfig(new ILGPU.Index2D(geo.Channels, geo.Slices), new ILGPU.Index2D(g, 1)),
+            new ILGPU.KernelConfig(geo.Channels, g));
     }
 
     private static void Run(ComputeDevice device, ChannelGeometry geo, DeviceTensor? workspace, Action<ReductionKernelSet, DeviceTensor> launch)

@@ -745,7 +745,9 @@ public static class AttentionKernels
     }
 }
 
-/// <summary>The attention-head kernels, loaded once per device.</summary>
+/// <summary>The attention-head kernels, loaded once per device: the per-row kernels everywhere (on GPU-shaped devices
+/// they serve planes too large for the plane kernels' shared memory), and the plane kernels (AttentionPlaneKernels.cs)
+/// on GPU-shaped devices; those properties stay null on the cpu device.</summary>
 public sealed class AttentionKernelSet : IKernelSet<AttentionKernelSet>
 {
     private AttentionKernelSet(KernelLoader a)
@@ -754,6 +756,17 @@ public sealed class AttentionKernelSet : IKernelSet<AttentionKernelSet>
             Init<HostView>(a);
         else
             Init<DeviceView>(a);
+        if (a.GpuShaped)
+        {
+            SoftmaxPlanes = a.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int, HeadAux, HeadPlanes>(
+                AttentionPlaneKernels.SoftmaxPlanes);
+            HeadOutputPlanes = a.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux, HeadPlanes>(
+                AttentionPlaneKernels.HeadOutputPlanes);
+            BackwardSumsPlanes = a.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux, HeadPlanes>(
+                AttentionPlaneKernels.BackwardSumsPlanes);
+            BackwardInputPlanes = a.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>, HeadDims, HeadAux, HeadBackwardLayout, HeadPlanes>(AttentionPlaneKernels.BackwardInputPlanes);
+        }
     }
 
     private void Init<TView>(KernelLoader a)
@@ -797,6 +810,13 @@ public sealed class AttentionKernelSet : IKernelSet<AttentionKernelSet>
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> WeightGradients { get; private set; } = null!;
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, HeadDims> Relevance { get; private set; } = null!;
+
+    // GPU-shaped devices: whole planes in shared memory (explicitly grouped).
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int, HeadAux, HeadPlanes>? SoftmaxPlanes { get; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux, HeadPlanes>? HeadOutputPlanes { get; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux, HeadPlanes>? BackwardSumsPlanes { get; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, HeadDims, HeadAux, HeadBackwardLayout, HeadPlanes>? BackwardInputPlanes { get; }
 
     public static AttentionKernelSet Load(KernelLoader loader) => new(loader);
 }

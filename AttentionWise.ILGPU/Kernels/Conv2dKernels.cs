@@ -1109,7 +1109,8 @@ public readonly struct PhaseGeometry
     public readonly int TilesQ;
 }
 
-/// <summary>The convolution kernels, loaded once per device.</summary>
+/// <summary>The convolution kernels, loaded once per device: the register-tiled kernels on the cpu device, the implicit-GEMM
+/// kernels (ConvGemmKernels) on GPU-shaped ones; the properties of the other kind's variants stay null.</summary>
 public sealed class Conv2dKernelSet : IKernelSet<Conv2dKernelSet>
 {
     private Conv2dKernelSet(KernelLoader loader)
@@ -1118,11 +1119,16 @@ public sealed class Conv2dKernelSet : IKernelSet<Conv2dKernelSet>
             Init<HostView>(loader);
         else
             Init<DeviceView>(loader);
+        if (loader.GpuShaped)
+            InitGpu(loader);
     }
 
     private void Init<TView>(KernelLoader loader)
         where TView : struct, IKernelView<TView>
     {
+        WeightGradCombine = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, int, LaunchLayout>(Conv2dKernels.WeightGradCombine<TView>);
+        if (loader.GpuShaped)
+            return;
         Pad = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, PadGeometry>(Conv2dKernels.Pad<TView>);
         BlockWeights = loader.Load<Index2D, ArrayView<float>, ArrayView<float>, int, int, int, int, int>(Conv2dKernels.BlockWeights<TView>);
         ForwardS1C2P4 = LoadForward(loader, Conv2dKernels.ForwardS1C2P4<TView>);
@@ -1134,24 +1140,51 @@ public sealed class Conv2dKernelSet : IKernelSet<Conv2dKernelSet>
         WeightGradS1C3K3 = LoadWeightGrad(loader, Conv2dKernels.WeightGradS1C3K3<TView>);
         WeightGradS1C1I2K3 = LoadWeightGrad(loader, Conv2dKernels.WeightGradS1C1I2K3<TView>);
         WeightGradC4K2 = LoadWeightGrad(loader, Conv2dKernels.WeightGradC4K2<TView>);
-        WeightGradCombine = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, int, LaunchLayout>(Conv2dKernels.WeightGradCombine<TView>);
         BackwardInputPhased = loader.Load<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, PhaseGeometry>(
             Conv2dKernels.BackwardInputPhased<TView>);
     }
 
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, PadGeometry> Pad { get; private set; } = null!;
-    public Action<Index2D, ArrayView<float>, ArrayView<float>, int, int, int, int, int> BlockWeights { get; private set; } = null!;
-    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int> ForwardS1C2P4 { get; private set; } = null!;
-    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int> ForwardS1C2P4K3 { get; private set; } = null!;
-    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int> ForwardS1C1P6 { get; private set; } = null!;
-    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int> ForwardS1C1P8K3 { get; private set; } = null!;
-    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int> ForwardC4P2 { get; private set; } = null!;
-    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int> ForwardC4P3 { get; private set; } = null!;
-    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, WeightGradRange> WeightGradS1C3K3 { get; private set; } = null!;
-    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, WeightGradRange> WeightGradS1C1I2K3 { get; private set; } = null!;
-    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, WeightGradRange> WeightGradC4K2 { get; private set; } = null!;
+    private void InitGpu(KernelLoader loader)
+    {
+        GemmWide = LoadGemm(loader, ConvGemmKernels.GemmWide);
+        GemmNarrow1 = LoadGemm(loader, ConvGemmKernels.GemmNarrow<OneRow>);
+        GemmNarrow2 = LoadGemm(loader, ConvGemmKernels.GemmNarrow<TwoRows>);
+        GemmNarrow3 = LoadGemm(loader, ConvGemmKernels.GemmNarrow<ThreeRows>);
+        GemmNarrow4 = LoadGemm(loader, ConvGemmKernels.GemmNarrow<FourRows>);
+        WeightGradWide = LoadWgrad(loader, ConvGemmKernels.WeightGradWide);
+        WeightGradNarrow1 = LoadWgrad(loader, ConvGemmKernels.WeightGradNarrow<OneRow>);
+        WeightGradNarrow2 = LoadWgrad(loader, ConvGemmKernels.WeightGradNarrow<TwoRows>);
+        WeightGradNarrow3 = LoadWgrad(loader, ConvGemmKernels.WeightGradNarrow<ThreeRows>);
+        WeightGradNarrow4 = LoadWgrad(loader, ConvGemmKernels.WeightGradNarrow<FourRows>);
+    }
+
     public Action<Index1D, ArrayView<float>, ArrayView<float>, int, LaunchLayout> WeightGradCombine { get; private set; } = null!;
-    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, PhaseGeometry> BackwardInputPhased { get; private set; } = null!;
+
+    // cpu device: register-tiled kernels over zero-bordered copies and re-laid-out weights.
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, PadGeometry>? Pad { get; private set; }
+    public Action<Index2D, ArrayView<float>, ArrayView<float>, int, int, int, int, int>? BlockWeights { get; private set; }
+    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int>? ForwardS1C2P4 { get; private set; }
+    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int>? ForwardS1C2P4K3 { get; private set; }
+    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int>? ForwardS1C1P6 { get; private set; }
+    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int>? ForwardS1C1P8K3 { get; private set; }
+    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int>? ForwardC4P2 { get; private set; }
+    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, int>? ForwardC4P3 { get; private set; }
+    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, WeightGradRange>? WeightGradS1C3K3 { get; private set; }
+    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, WeightGradRange>? WeightGradS1C1I2K3 { get; private set; }
+    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, WeightGradRange>? WeightGradC4K2 { get; private set; }
+    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, PhaseGeometry>? BackwardInputPhased { get; private set; }
+
+    // GPU-shaped devices: implicit GEMM (explicitly grouped).
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ConvGemmGeometry>? GemmWide { get; private set; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ConvGemmGeometry>? GemmNarrow1 { get; private set; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ConvGemmGeometry>? GemmNarrow2 { get; private set; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ConvGemmGeometry>? GemmNarrow3 { get; private set; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ConvGemmGeometry>? GemmNarrow4 { get; private set; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ConvWgradGeometry>? WeightGradWide { get; private set; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ConvWgradGeometry>? WeightGradNarrow1 { get; private set; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ConvWgradGeometry>? WeightGradNarrow2 { get; private set; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ConvWgradGeometry>? WeightGradNarrow3 { get; private set; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ConvWgradGeometry>? WeightGradNarrow4 { get; private set; }
 
     public static Conv2dKernelSet Load(KernelLoader loader) => new(loader);
 
@@ -1162,4 +1195,12 @@ public sealed class Conv2dKernelSet : IKernelSet<Conv2dKernelSet>
     private static Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, WeightGradRange> LoadWeightGrad(
         KernelLoader loader, Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeometry, WeightGradRange> kernel) =>
         loader.Load(kernel);
+
+    private static Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ConvGemmGeometry> LoadGemm(
+        KernelLoader loader, Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ConvGemmGeometry> kernel) =>
+        loader.LoadGrouped(kernel);
+
+    private static Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ConvWgradGeometry> LoadWgrad(
+        KernelLoader loader, Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ConvWgradGeometry> kernel) =>
+        loader.LoadGrouped(kernel);
 }

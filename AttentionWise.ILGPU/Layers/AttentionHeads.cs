@@ -1,6 +1,63 @@
 using AttentionWise.Kernels;
+using ILGPU;
+using ILGPU.Runtime;
 
 namespace AttentionWise.Layers;
+
+/// <summary>How the plane kernels of the attention heads (Kernels/AttentionPlaneKernels.cs) are launched on a GPU-shaped
+/// device.</summary>
+/// <param name="Lanes">Threads of a plane's team (X of the group).</param>
+/// <param name="Planes">Teams, so planes, per group (Y of the group).</param>
+/// <param name="BackwardThreads">Threads of a BackwardInputPlanes group.</param>
+internal readonly record struct HeadPlaneTile(int Lanes, int Planes, int BackwardThreads)
+{
+    /// <summary>The launch for images of h × w on a device with <paramref name="maxThreads"/> threads per group and warps
+    /// of <paramref name="warp"/>, or null where a plane (or a block of <paramref name="blockImages"/> planes for the
+    /// backward pass) does not fit the kernels' shared memory. A team has enough lanes for a lane per row and per
+    /// column (whole warps); a group takes as many teams as fit; the backward pass takes the thread count, in whole
+    /// warps, that leaves the fewest lanes idle over the passes across a plane (ties: more threads).</summary>
+    public static HeadPlaneTile? Choose(int h, int w, int planes, int blockImages, int maxThreads, int warp)
+    {
+        maxThreads = Math.Max(1, Math.Min(maxThreads, AttentionPlaneKernels.MaxThreads));
+        warp = Math.Clamp(warp, 1, maxThreads);
+        int shared = HeadPlanes.SharedFloats(h, w);
+        int hw = h * w;
+        if (shared > AttentionPlaneKernels.PlaneShared || (long)blockImages * hw > AttentionPlaneKernels.BlockShared || hw == 0)
+            return null;
+        int lanes = Math.Min(maxThreads, (Math.Max(h, w) + warp - 1) / warp * warp);
+        int teams = Math.Max(1, Math.Min(Math.Min(maxThreads / lanes, AttentionPlaneKernels.PlaneShared / shared), Math.Max(1, planes)));
+        int best = warp;
+        double bestUse = 0;
+        for (int t = warp; t <= maxThreads; t += warp)
+        {
+            int passes = (hw + t - 1) / t;
+            double use = (double)hw / (passes * t);
+            if (use > bestUse + 1e-12 || (use >= bestUse - 1e-12 && t > best))
+            {
+                best = t;
+                bestUse = Math.Max(use, bestUse);
+            }
+        }
+        return new HeadPlaneTile(lanes, teams, best);
+    }
+}
+
+/// <summary>Tests force plane-kernel launches through these, so that every team size and group shape (and the per-row
+/// kernels on a GPU-shaped device) is checked whatever the chooser picks for the test shapes.</summary>
+internal static class AttentionPlaneOverrides
+{
+    /// <summary>A launch to use instead of the chosen one (its sizes must fit the device and the kernels' limits).</summary>
+    public static HeadPlaneTile? Tile { get; set; }
+
+    /// <summary>Run the per-row kernels on GPU-shaped devices too.</summary>
+    public static bool RowKernels { get; set; }
+
+    public static void Clear()
+    {
+        Tile = null;
+        RowKernels = false;
+    }
+}
 
 /// <summary>
 /// The K element-wise attention heads of one layer (SPEC §2), concatenated along channels:
@@ -112,9 +169,18 @@ public sealed class AttentionHeads : Module
         if (n == 0)
             return z;
 
-        LaunchTimer.Run("Heads.RowSoftmax", () => k.RowSoftmax(n * d.Q * d.H, oxy.View, aux.View, input.View, wp.View, d, hasBias, ax));
-        LaunchTimer.Run("Heads.ImageFlags", () => k.ImageFlags(n * d.Q, aux.View, d, ax));
-        LaunchTimer.Run("Heads.ColumnSoftmax", () => k.ColumnSoftmax(n * d.Q * d.W, oxy.View, aux.View, input.View, wp.View, d, hasBias, ax));
+        var tile = PlaneTile(d);
+        var planes = new HeadPlanes(d);
+        if (tile is { } t)
+        {
+            LaunchTimer.Run("Heads.SoftmaxPlanes", () => k.SoftmaxPlanes!(PlaneConfig(t, planes), oxy.View, aux.View, input.View, wp.View, d, hasBias, ax, planes));
+        }
+        else
+        {
+            LaunchTimer.Run("Heads.RowSoftmax", () => k.RowSoftmax(n * d.Q * d.H, oxy.View, aux.View, input.View, wp.View, d, hasBias, ax));
+            LaunchTimer.Run("Heads.ImageFlags", () => k.ImageFlags(n * d.Q, aux.View, d, ax));
+            LaunchTimer.Run("Heads.ColumnSoftmax", () => k.ColumnSoftmax(n * d.Q * d.W, oxy.View, aux.View, input.View, wp.View, d, hasBias, ax));
+        }
 
         var sums = new PairSumDims(n, d.Q, d.W, 2, ax.ColR, BlockImages);
         var cfg = NormConfig(n, sums.Blocks, Training);
@@ -123,9 +189,15 @@ public sealed class AttentionHeads : Module
         {
             if (cfg.Training != 0)
                 k.PairPartialSums(d.Q * sums.Blocks, partial.View, aux.View, sums);
-            k.HeadNormForwardStats(d.Q, aux.View, RunningMean.View, RunningVar.View, partial.View, cfg);
+            if (Device.GpuShaped)
+                Device.Kernels<ReductionKernelSet>().HeadNormForwardStatsGroup!(StatsConfig(d.Q), aux.View, RunningMean.View, RunningVar.View, partial.View, cfg);
+            else
+                k.HeadNormForwardStats(d.Q, aux.View, RunningMean.View, RunningVar.View, partial.View, cfg);
         });
-        LaunchTimer.Run("Heads.HeadOutput", () => k.HeadOutput(n * d.Q * d.H, z.View, aux.View, input.View, oxy.View, d, ax));
+        if (tile is { } u)
+            LaunchTimer.Run("Heads.HeadOutputPlanes", () => k.HeadOutputPlanes!(PlaneConfig(u, planes), z.View, aux.View, input.View, oxy.View, d, ax, planes));
+        else
+            LaunchTimer.Run("Heads.HeadOutput", () => k.HeadOutput(n * d.Q * d.H, z.View, aux.View, input.View, oxy.View, d, ax));
         return z;
     }
 
@@ -156,7 +228,12 @@ public sealed class AttentionHeads : Module
         var oxy = _oxy;
         var aux = _aux;
         var wp = _wp;
-        LaunchTimer.Run("Heads.BackwardSums", () => k.BackwardSums(n * d.Q, aux.View, gradOutput.View, input.View, oxy.View, d, ax));
+        var tile = PlaneTile(d);
+        var planes = new HeadPlanes(d);
+        if (tile is { } t)
+            LaunchTimer.Run("Heads.BackwardSumsPlanes", () => k.BackwardSumsPlanes!(PlaneConfig(t, planes), aux.View, gradOutput.View, input.View, oxy.View, d, ax, planes));
+        else
+            LaunchTimer.Run("Heads.BackwardSums", () => k.BackwardSums(n * d.Q, aux.View, gradOutput.View, input.View, oxy.View, d, ax));
 
         var sums = new PairSumDims(n, d.Q, 1, 2, ax.Images, BlockImages);
         var cfg = NormConfig(n, sums.Blocks, _forwardTraining);
@@ -165,14 +242,26 @@ public sealed class AttentionHeads : Module
         {
             if (cfg.Training != 0)
                 k.PairPartialSums(d.Q * sums.Blocks, partial.View, aux.View, sums);
-            k.HeadNormBackwardStats(d.Q, aux.View, partial.View, cfg);
+            if (Device.GpuShaped)
+                Device.Kernels<ReductionKernelSet>().HeadNormBackwardStatsGroup!(StatsConfig(d.Q), aux.View, partial.View, cfg);
+            else
+                k.HeadNormBackwardStats(d.Q, aux.View, partial.View, cfg);
             k.SoftmaxCoefficients(n * d.Q, aux.View, d, ax);
         });
 
         var layout = new HeadBackwardLayout(n, d.C, d.H, BlockImages, HasBias, addToInputGradient is not null, wantInput);
         var pw = Scratch(ref _pw, Shape.Of(HasBias ? 4 : 2, layout.Blocks, d.Q, d.H, d.W));
-        LaunchTimer.Run(wantInput ? "Heads.BackwardInput" : "Heads.BackwardInput (no input gradient)", () => k.BackwardInput(layout.Threads, (gx ?? gradOutput).View, pw.View, gradOutput.View,
-            (addToInputGradient ?? input).View, input.View, oxy.View, wp.View, aux.View, d, ax, layout));
+        if (tile is { } u)
+        {
+            var config = new KernelConfig(new Index2D(layout.Blocks, d.C), new Index2D(u.BackwardThreads, 1));
+            LaunchTimer.Run(wantInput ? "Heads.BackwardInputPlanes" : "Heads.BackwardInputPlanes (no input gradient)", () => k.BackwardInputPlanes!(config,
+                (gx ?? gradOutput).View, pw.View, gradOutput.View, (addToInputGradient ?? input).View, input.View, oxy.View, wp.View, aux.View, d, ax, layout, planes));
+        }
+        else
+        {
+            LaunchTimer.Run(wantInput ? "Heads.BackwardInput" : "Heads.BackwardInput (no input gradient)", () => k.BackwardInput(layout.Threads, (gx ?? gradOutput).View, pw.View, gradOutput.View,
+                (addToInputGradient ?? input).View, input.View, oxy.View, wp.View, aux.View, d, ax, layout));
+        }
 
         LaunchTimer.Run("Heads.WeightGradients", () => k.WeightGradients(d.WeightSize, Wx.Gradient.View, Wy.Gradient.View, (Bx ?? Wx).Gradient.View,
             (By ?? Wy).Gradient.View, pw.View, d.WeightSize, layout.Blocks, HasBias ? 1 : 0));
@@ -219,6 +308,30 @@ public sealed class AttentionHeads : Module
     }
 
     private int BlockImages => Device.GpuShaped ? GpuBlockImages : CpuBlockImages;
+
+    /// <summary>The plane kernels' launch on a GPU-shaped device, or null for the per-row kernels (the cpu device, planes
+    /// too large for shared memory, or forced by a test).</summary>
+    internal HeadPlaneTile? PlaneTile(HeadDims d)
+    {
+        if (!Device.GpuShaped || AttentionPlaneOverrides.RowKernels)
+            return null;
+        var chosen = HeadPlaneTile.Choose(d.H, d.W, d.N * d.Q, BlockImages, Device.Accelerator.MaxNumThreadsPerGroup, Device.Accelerator.WarpSize);
+        if (chosen is not null && AttentionPlaneOverrides.Tile is { } forced)
+        {
+            int max = Math.Min(Device.Accelerator.MaxNumThreadsPerGroup, AttentionPlaneKernels.MaxThreads);
+            bool fits = forced.Lanes >= 1 && forced.Planes >= 1 && forced.BackwardThreads >= 1 && forced.Lanes * forced.Planes <= max
+                && forced.BackwardThreads <= max && forced.Planes * HeadPlanes.SharedFloats(d.H, d.W) <= AttentionPlaneKernels.PlaneShared;
+            if (fits)
+                return forced;
+        }
+        return chosen;
+    }
+
+    /// <summary>GPU-shaped devices: a reduction group per head-batchnorm channel.</summary>
+    private KernelConfig StatsConfig(int channels) => new(channels, ReductionKernelSet.GroupSize(Device));
+
+    private static KernelConfig PlaneConfig(HeadPlaneTile t, HeadPlanes p) =>
+        new(new Index2D((p.Planes + t.Planes - 1) / t.Planes, 1), new Index2D(t.Lanes, t.Planes));
 
     private HeadNormConfig NormConfig(int n, int blocks, bool training) =>
         new(Heads * Channels, blocks, n * Height * Width, Momentum, Eps, training);

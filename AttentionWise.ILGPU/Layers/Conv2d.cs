@@ -11,7 +11,9 @@ namespace AttentionWise.Layers;
 /// between Forward and Backward. Zero-bordered copies live in one workspace per device shared by every
 /// convolution (they are transient: the backward pass makes its own). On the cpu device with a BLAS, convolutions
 /// with at least <see cref="HostMinOutChannels"/> output channels run as im2col and BLAS products
-/// (<see cref="HostConv"/>); the others, and every other device, run the register-tiled kernels.
+/// (<see cref="HostConv"/>); the others run the register-tiled kernels. GPU-shaped devices (cuda, opencl, cpu-sim) run
+/// every pass as implicit GEMM in shared memory (<see cref="ConvGpu"/>, Kernels/ConvGemmKernels.cs), reading the weight
+/// in its own layout.
 /// </summary>
 public sealed unsafe class Conv2d : Module
 {
@@ -29,6 +31,7 @@ public sealed unsafe class Conv2d : Module
     private ConvPlan.Pass? _pass;
     private Shape? _inputShape;
     private bool _host;
+    private ConvGpu? _gpu;
 
     public Conv2d(ComputeDevice device, int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0, bool bias = true)
         : this(device, inChannels, outChannels, (kernelSize, kernelSize), (stride, stride), (padding, padding), bias)
@@ -54,6 +57,8 @@ public sealed unsafe class Conv2d : Module
         Weight = AddParameter("weight", Shape.Of(outChannels, inChannels, kernel.H, kernel.W), ParameterInit.Normal);
         Bias = bias ? AddParameter("bias", Shape.Of(outChannels), ParameterInit.Zeros) : null;
         _plan = new ConvPlan(inChannels, outChannels, kernel, stride, padding);
+        if (device.GpuShaped)
+            _gpu = new ConvGpu(device, _plan);
     }
 
     public int InChannels { get; }
@@ -86,6 +91,15 @@ public sealed unsafe class Conv2d : Module
         if (_host)
         {
             HostConv.Forward(HostShape(input.Shape), input.HostPointer, Weight.Value.HostPointer, Bias is null ? null : Bias.Value.HostPointer, y.HostPointer);
+            _pass = fwd;
+            _input = input;
+            _inputShape = input.Shape;
+            return y;
+        }
+        if (_gpu is not null)
+        {
+            if (input.Shape.N > 0)
+                _gpu.Forward(y, input, Weight.Value, Bias?.Value);
             _pass = fwd;
             _input = input;
             _inputShape = input.Shape;
@@ -134,6 +148,13 @@ public sealed unsafe class Conv2d : Module
                 ChannelReductions.Sum(gradOutput, Bias.Gradient, accumulate: true, Scratch(ref _workspace, Shape.Of(1)));
             return;
         }
+        if (_gpu is not null)
+        {
+            _gpu.WeightGradient(Weight.Gradient, gradOutput, _input!);
+            if (Bias is not null)
+                ChannelReductions.Sum(gradOutput, Bias.Gradient, accumulate: true, Scratch(ref _workspace, Shape.Of(1)));
+            return;
+        }
         var k = Device.Kernels<Conv2dKernelSet>();
         var xp = PaddedInput(_input!, _pass!);
         var plan = _plan.WeightGradient(_pass!);
@@ -173,6 +194,11 @@ public sealed unsafe class Conv2d : Module
             HostConv.InputGradient(shape, Weight.Value.HostPointer, gradOutput.HostPointer, gx.HostPointer, transposed);
             return gx;
         }
+        if (_gpu is not null)
+        {
+            _gpu.InputGradient(gx, gradOutput, Weight.Value);
+            return gx;
+        }
         var k = Device.Kernels<Conv2dKernelSet>();
         if (Stride.W == 1 && Stride.H == 1)
         {
@@ -192,10 +218,16 @@ public sealed unsafe class Conv2d : Module
             ConvPlan.LaunchPad(k, gp, gradOutput, new PadGeometry(xShape.N * OutChannels, gradOutput.Shape.H, gradOutput.Shape.W, ph.Hg, ph.Wg, ph.OffY, ph.OffX));
             int blocks = (InChannels + 3) / 4;
             var wb = Scratch(ref _blocked, Shape.Of(blocks * OutChannels * _plan.Taps * 4));
-            k.BlockWeights(new Index2D(OutChannels, blocks), wb.View, Weight.Value.View, InChannels, OutChannels, _plan.Taps, 4, 2);
-            k.BackwardInputPhased(new Index3D(xShape.H * Stride.W * ph.TilesQ, blocks, xShape.N), gx.View, gp.View, wb.View, ph);
+            k.BlockWeights!(new Index2D(OutChannels, blocks), wb.View, Weight.Value.View, InChannels, OutChannels, _plan.Taps, 4, 2);
+            k.BackwardInputPhased!(new Index3D(xShape.H * Stride.W * ph.TilesQ, blocks, xShape.N), gx.View, gp.View, wb.View, ph);
         }
         return gx;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+            _gpu?.Dispose();
     }
 
     private void CheckBackward(DeviceTensor gradOutput)
@@ -439,14 +471,14 @@ internal sealed class ConvPlan
     {
         int rows = pad.Planes * pad.DstH;
         if (rows > 0)
-            k.Pad(rows, dst.View, src.View, pad);
+            k.Pad!(rows, dst.View, src.View, pad);
     }
 
     /// <summary>Re-lays the weight out for a pass (mode 0 forward, 1 transposed and flipped for the input gradient).</summary>
     public static void LaunchBlockWeights(Conv2dKernelSet k, DeviceTensor wb, DeviceTensor w, Pass pass, int mode)
     {
         var g = pass.Geometry;
-        k.BlockWeights(new Index2D(g.InChannels, g.Blocks), wb.View, w.View, g.OutChannels, g.InChannels, g.KernelH * g.KernelW, pass.BlockSize, mode);
+        k.BlockWeights!(new Index2D(g.InChannels, g.Blocks), wb.View, w.View, g.OutChannels, g.InChannels, g.KernelH * g.KernelW, pass.BlockSize, mode);
     }
 
     public static void LaunchForward(Conv2dKernelSet k, DeviceTensor y, DeviceTensor xp, DeviceTensor wb, DeviceTensor bias, Pass pass, bool hasBias)
@@ -463,7 +495,7 @@ internal sealed class ConvPlan
             ForwardTile.C4P2 => k.ForwardC4P2,
             _ => k.ForwardC4P3,
         };
-        kernel(new Index3D(g.ThreadsX, g.Blocks, g.Batch), y.View, xp.View, wb.View, bias.View, g, hasBias ? 1 : 0);
+        kernel!(new Index3D(g.ThreadsX, g.Blocks, g.Batch), y.View, xp.View, wb.View, bias.View, g, hasBias ? 1 : 0);
     }
 
     public static void LaunchWeightGrad(Conv2dKernelSet k, WeightPlan plan, DeviceTensor target, DeviceTensor gy, DeviceTensor xp, WeightGradRange range)
@@ -475,6 +507,6 @@ internal sealed class ConvPlan
             _ => k.WeightGradC4K2,
         };
         int slices = range.Partial != 0 ? plan.Slices : 1;
-        kernel(new Index2D(plan.Tiles, slices), target.View, gy.View, xp.View, plan.Geometry, range);
+        kernel!(new Index2D(plan.Tiles, slices), target.View, gy.View, xp.View, plan.Geometry, range);
     }
 }

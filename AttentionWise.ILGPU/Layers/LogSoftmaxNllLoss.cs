@@ -52,7 +52,10 @@ public sealed class LogSoftmaxNllLoss : IDisposable
         if (_perItem is null)
             throw new InvalidOperationException("LogSoftmaxNllLoss.Result called before Forward.");
         int n = _perItem.Shape[1];
-        _device.Kernels<LossKernelSet>().Result(1, _result.View, _perItem.View, n);
+        if (_device.GpuShaped)
+            _device.Kernels<ReductionKernelSet>().LossResultGroup!(new ILGPU.KernelConfig(1, ReductionKernelSet.GroupSize(_device)), _result.View, _perItem.View, n);
+        else
+            _device.Kernels<LossKernelSet>().Result(1, _result.View, _perItem.View, n);
         var r = _result.Download();
         return (r[0], (int)r[1]);
     }

@@ -1,4 +1,4 @@
 // One device of each kind is shared by all tests, and the cpu device's launcher already uses every core: running
-// test classes in parallel would only make them contend (and the cpu device's BLAS switch, HostPasses.Enabled, is one
-// flag for all). xunit.runner.json says the same for `dotnet test`, whose VSTest adapter does not read this attribute.
+// test classes in parallel would only make them contend. xunit.runner.json says the same for `dotnet test`, whose
+// VSTest adapter does not read this attribute.
 [assembly: CollectionBehavior(DisableTestParallelization = true)]

@@ -13,9 +13,17 @@ public sealed class DeviceSuiteNamingTests
 
     private static DeviceKind KindOf(Type suite)
     {
+        // A suite that holds something in its constructor releases it in Dispose: an instance made here is disposed too.
         var instance = Activator.CreateInstance(suite)!;
-        var property = typeof(DeviceTest).GetProperty("Kind", BindingFlags.Instance | BindingFlags.NonPublic)!;
-        return (DeviceKind)property.GetValue(instance)!;
+        try
+        {
+            var property = typeof(DeviceTest).GetProperty("Kind", BindingFlags.Instance | BindingFlags.NonPublic)!;
+            return (DeviceKind)property.GetValue(instance)!;
+        }
+        finally
+        {
+            (instance as IDisposable)?.Dispose();
+        }
     }
 
     private static List<Type> DeviceSuites() =>

@@ -8,13 +8,13 @@ namespace AttentionWise.Tests.Kernels;
 /// accelerator, against the float64 reference.</summary>
 public abstract class AttentionHeadsSuite : DeviceTest
 {
-    private const double Atol = 2e-5;
-    private const double Rtol = 2e-4;
+    protected const double Atol = 2e-5;
+    protected const double Rtol = 2e-4;
 
     /// <summary>Odd sizes: batch 3, 3 heads, 3 channels, 5×7 images.</summary>
-    private static readonly HeadsShape Odd = new(3, 3, 3, 5, 7);
+    protected static readonly HeadsShape Odd = new(3, 3, 3, 5, 7);
 
-    private sealed class Case : IDisposable
+    protected sealed class Case : IDisposable
     {
         public required HeadsShape S { get; init; }
         public required AttentionHeads Heads { get; init; }
@@ -36,7 +36,7 @@ public abstract class AttentionHeadsSuite : DeviceTest
         }
     }
 
-    private Case Make(HeadsShape s, bool bias, int seed, float weightScale = 1.5f, float xLo = -1f, float xHi = 1f)
+    protected Case Make(HeadsShape s, bool bias, int seed, float weightScale = 1.5f, float xLo = -1f, float xHi = 1f)
     {
         var heads = new AttentionHeads(Device, s.C, s.H, s.W, s.K, bias);
         var x = Numerics.Uniform(seed, s.InputLength, xLo, xHi);
@@ -55,7 +55,7 @@ public abstract class AttentionHeadsSuite : DeviceTest
         return new Case { S = s, Heads = heads, X = x, Wx = wx, Wy = wy, Bx = bx, By = by, Input = input };
     }
 
-    private static double[] Ones(int n) => Enumerable.Repeat(1.0, n).ToArray();
+    protected static double[] Ones(int n) => Enumerable.Repeat(1.0, n).ToArray();
 
     [Theory]
     [InlineData(true, false)]
@@ -279,7 +279,7 @@ public abstract class AttentionHeadsSuite : DeviceTest
     [Fact]
     public void SameInputsGiveBitIdenticalResults()
     {
-        Assert.SkipWhen(Kind != DeviceKind.Cpu, "Bit-exact reproducibility is required of the CPU path.");
+        // Every device: the kernels use no atomics and reduce in a fixed order for a given launch shape.
         float[] Run()
         {
             using var c = Make(new HeadsShape(70, 2, 2, 4, 3), true, 800);
@@ -315,22 +315,142 @@ public abstract class AttentionHeadsSuite : DeviceTest
     }
 }
 
+/// <summary>
+/// The plane kernels of GPU-shaped devices (Kernels/AttentionPlaneKernels.cs) under forced launches: teams with fewer
+/// lanes than rows or columns (a lane takes several), one lane, several teams per group with a partly filled last group,
+/// backward groups of one thread to a full group; and the per-row kernels, which GPU-shaped devices keep for planes too
+/// large for shared memory. Forward and backward against the float64 reference each time.
+/// </summary>
+public abstract class AttentionHeadsGpuSuite : AttentionHeadsSuite
+{
+    /// <summary>"lanes planes backward-threads", the per-row kernels, or the chosen launch with batchnorm-statistics groups
+    /// of 2 threads ("stats 2": the deepest tree per thread).</summary>
+    public static TheoryData<string> Launches() => new() { "auto", "rows", "1 1 1", "2 3 3", "4 4 16", "16 1 5", "8 2 7", "stats 2" };
+
+    [Theory]
+    [MemberData(nameof(Launches))]
+    public void EveryLaunchMatchesReference(string launch)
+    {
+        var device = Device;
+        // 3 images × 2 heads × 2 channels = 12 planes of 7 × 6 (an even W: the shared row stride is padded to 7).
+        var s = new HeadsShape(3, 2, 2, 7, 6);
+        try
+        {
+            if (launch == "rows")
+            {
+                AttentionPlaneOverrides.RowKernels = true;
+            }
+            else if (launch == "stats 2")
+            {
+                AttentionWise.Kernels.ReductionKernelSet.ForcedGroupSize = 2;
+            }
+            else if (launch != "auto")
+            {
+                var p = launch.Split(' ').Select(int.Parse).ToArray();
+                AttentionPlaneOverrides.Tile = new HeadPlaneTile(p[0], p[1], p[2]);
+            }
+            using var c = Make(s, true, 600);
+            var d = new AttentionWise.Kernels.HeadDims(s.N, s.K, s.C, s.H, s.W);
+            var used = c.Heads.PlaneTile(d);
+            if (launch == "rows")
+                Assert.Null(used);
+            else if (launch is not ("auto" or "stats 2"))
+                Assert.Equal(AttentionPlaneOverrides.Tile, used);
+            var gz = Numerics.Uniform(601, s.OutputLength);
+            var gs = Numerics.Uniform(602, s.InputLength);
+            using var dgz = Device.Upload(Shape.Of(s.N, s.Q, s.H, s.W), gz);
+            using var dgs = Device.Upload(c.Input.Shape, gs);
+            var z = c.Heads.Forward(c.Input);
+            c.Heads.ZeroGrad();
+            var gx = c.Heads.Backward(dgz, dgs)!;
+            var f = c.Reference(true, new double[s.Q], Ones(s.Q));
+            var (rgx, rgwx, rgwy, rgbx, rgby) = AttentionReference.HeadsBackward(s, f, Numerics.ToDouble(c.X), Numerics.ToDouble(c.Wx),
+                Numerics.ToDouble(c.Wy), Numerics.ToDouble(gz), true);
+            for (int i = 0; i < rgx.Length; i++)
+                rgx[i] += gs[i];
+            Numerics.AssertClose(c.Heads.DownloadRowSoftmax(), f.Ox, 1e-6, 1e-5, $"{launch}: Ox");
+            Numerics.AssertClose(c.Heads.DownloadColumnSoftmax(), f.Oy, 1e-6, 1e-5, $"{launch}: Oy");
+            Numerics.AssertClose(z.Download(), f.Z, Atol, Rtol, $"{launch}: Z");
+            Numerics.AssertClose(gx.Download(), rgx, Atol, Rtol, $"{launch}: dL/dX");
+            Numerics.AssertClose(c.Heads.Wx.Gradient.Download(), rgwx, Atol, Rtol, $"{launch}: dL/dWx");
+            Numerics.AssertClose(c.Heads.Wy.Gradient.Download(), rgwy, Atol, Rtol, $"{launch}: dL/dWy");
+            Numerics.AssertClose(c.Heads.Bx!.Gradient.Download(), rgbx, Atol, Rtol, $"{launch}: dL/dBx");
+            Numerics.AssertClose(c.Heads.By!.Gradient.Download(), rgby, Atol, Rtol, $"{launch}: dL/dBy");
+        }
+        finally
+        {
+            AttentionPlaneOverrides.Clear();
+            AttentionWise.Kernels.ReductionKernelSet.ForcedGroupSize = null;
+        }
+    }
+
+    /// <summary>Planes too large for the plane kernels' shared memory run the per-row kernels, and stay right.</summary>
+    [Fact]
+    public void PlanesTooLargeForSharedMemoryUseTheRowKernels()
+    {
+        var s = new HeadsShape(1, 1, 1, 20, 210);
+        using var c = Make(s, false, 700);
+        Assert.Null(c.Heads.PlaneTile(new AttentionWise.Kernels.HeadDims(s.N, s.K, s.C, s.H, s.W)));
+        var z = c.Heads.Forward(c.Input);
+        var f = c.Reference(true, new double[s.Q], Ones(s.Q));
+        Numerics.AssertClose(z.Download(), f.Z, Atol, Rtol, "Z");
+    }
+}
+
 public sealed class AttentionHeadsCpuTests : AttentionHeadsSuite
 {
     protected override DeviceKind Kind => DeviceKind.Cpu;
 }
 
-public sealed class AttentionHeadsCpuSimTests : AttentionHeadsSuite
+public sealed class AttentionHeadsCpuSimTests : AttentionHeadsGpuSuite
 {
     protected override DeviceKind Kind => DeviceKind.CpuSimulator;
 }
 
-public sealed class AttentionHeadsCudaTests : AttentionHeadsSuite
+public sealed class AttentionHeadsCudaTests : AttentionHeadsGpuSuite
 {
     protected override DeviceKind Kind => DeviceKind.Cuda;
 }
 
-public sealed class AttentionHeadsOpenCLTests : AttentionHeadsSuite
+public sealed class AttentionHeadsOpenCLTests : AttentionHeadsGpuSuite
 {
     protected override DeviceKind Kind => DeviceKind.OpenCL;
+}
+
+/// <summary>The plane kernels' launch choice (no device needed).</summary>
+public sealed class HeadPlaneTileTests
+{
+    [Theory]
+    [InlineData(28, 28, 256, 32)]
+    [InlineData(32, 32, 256, 32)]
+    [InlineData(28, 28, 16, 4)]
+    [InlineData(5, 7, 4096, 1)]
+    [InlineData(7, 6, 1024, 64)]
+    public void TheLaunchFitsTheDeviceAndTheSharedMemory(int h, int w, int maxThreads, int warp)
+    {
+        var t = HeadPlaneTile.Choose(h, w, 4096 * 8, AttentionHeads.GpuBlockImages, maxThreads, warp);
+        Assert.NotNull(t);
+        var v = t.Value;
+        int limit = Math.Min(maxThreads, AttentionWise.Kernels.AttentionPlaneKernels.MaxThreads);
+        Assert.InRange(v.Lanes * v.Planes, 1, limit);
+        Assert.InRange(v.BackwardThreads, 1, limit);
+        Assert.True(v.Planes * AttentionWise.Kernels.HeadPlanes.SharedFloats(h, w) <= AttentionWise.Kernels.AttentionPlaneKernels.PlaneShared);
+        // A lane per row and per column where the group allows it, in whole warps.
+        Assert.Equal(Math.Min(limit, (Math.Max(h, w) + Math.Min(warp, limit) - 1) / Math.Min(warp, limit) * Math.Min(warp, limit)), v.Lanes);
+        if (maxThreads == 256 && warp == 32 && h == 28)
+        {
+            Assert.Equal(32, v.Lanes);
+            Assert.True(v.Planes >= 4, v.ToString());
+            // 784 elements: 160 threads run 5 full passes (98 % of the lanes busy).
+            Assert.Equal(160, v.BackwardThreads);
+        }
+    }
+
+    [Fact]
+    public void PlanesOrBlocksTooLargeForSharedMemoryGetNoLaunch()
+    {
+        Assert.Null(HeadPlaneTile.Choose(20, 210, 10, 1, 256, 32));
+        Assert.Null(HeadPlaneTile.Choose(32, 40, 10, AttentionHeads.GpuBlockImages, 256, 32));
+        Assert.NotNull(HeadPlaneTile.Choose(32, 32, 10, AttentionHeads.GpuBlockImages, 256, 32));
+    }
 }

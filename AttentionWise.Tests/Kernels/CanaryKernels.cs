@@ -261,6 +261,17 @@ public static class CanaryKernels
         for (int k = 0; k < StructOutputs; k++)
             y[StructOutputs * i + k] = StructValue(i, k, p);
     }
+
+    /// <summary>Explicitly grouped: a loop of <paramref name="trips"/> barriers (the shape of a tree reduction over a
+    /// group dimension, which makes no trip when that dimension is 1), then every work item adds 1 to its own slot of
+    /// y (zeroed before): each slot must end at 1.</summary>
+    public static void BarrierLoop(ArrayView<float> y, int trips)
+    {
+        int slot = (Grid.IdxX * Group.DimY + Group.IdxY) * Group.DimX + Group.IdxX;
+        for (int t = 0; t < trips; t++)
+            Group.Barrier();
+        y[slot] += 1f;
+    }
 }
 
 /// <summary>The canary kernels, loaded once per accelerator.</summary>
@@ -275,6 +286,7 @@ public sealed class CanaryKernelSet : IKernelSet<CanaryKernelSet>
         MaxMin = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(CanaryKernels.MaxMin);
         Scan = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, int>(CanaryKernels.Scan);
         Struct = loader.Load<Index1D, ArrayView<float>, CanaryParams>(CanaryKernels.Struct);
+        BarrierLoop = loader.LoadGrouped<ArrayView<float>, int>(CanaryKernels.BarrierLoop);
     }
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, int> Naive { get; }
@@ -284,6 +296,7 @@ public sealed class CanaryKernelSet : IKernelSet<CanaryKernelSet>
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> MaxMin { get; }
     public Action<Index1D, ArrayView<float>, ArrayView<float>, int> Scan { get; }
     public Action<Index1D, ArrayView<float>, CanaryParams> Struct { get; }
+    public Action<KernelConfig, ArrayView<float>, int> BarrierLoop { get; }
 
     public static CanaryKernelSet Load(KernelLoader loader) => new(loader);
 }

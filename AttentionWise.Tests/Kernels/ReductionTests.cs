@@ -102,22 +102,65 @@ public abstract class ReductionSuite : DeviceTest
     }
 }
 
+/// <summary>The group tree reductions of GPU-shaped devices (Kernels/GroupReductionKernels.cs) at every tree depth from
+/// 2 threads to the device's group: whole-tensor sums, per-channel sums, dots and moments, the loss result, and the head
+/// batchnorm statistics through the attention heads' forward and backward.</summary>
+public abstract class ReductionGpuSuite : ReductionSuite
+{
+    [Theory]
+    [InlineData(2)]
+    [InlineData(4)]
+    [InlineData(16)]
+    public void EveryGroupSizeMatchesFloat64(int group)
+    {
+        var device = Device;
+        Assert.SkipWhen(group > device.Accelerator.MaxNumThreadsPerGroup, $"The device has groups of at most {device.Accelerator.MaxNumThreadsPerGroup} threads.");
+        try
+        {
+            AttentionWise.Kernels.ReductionKernelSet.ForcedGroupSize = group;
+            Assert.Equal(group, AttentionWise.Kernels.ReductionKernelSet.GroupSize(device));
+            SumAndMeanMatchFloat64(8193);
+            SumAndMeanMatchFloat64(3);
+            foreach (var dims in new[] { new[] { 90, 2, 17, 19 }, new[] { 7, 10 } })
+                ChannelSumsMatchFloat64(dims);
+            VarianceOfALargeOffsetKeepsItsPrecision();
+
+            // The loss result: mean NLL and correct count over a batch longer than the group.
+            using var loss = new AttentionWise.Layers.LogSoftmaxNllLoss(device);
+            int n = 37, k = 10;
+            var logits = Numerics.Uniform(150, n * k, -2f, 2f);
+            var labels = Enumerable.Range(0, n).Select(i => (float)(i * 7 % k)).ToArray();
+            using var dl = device.Upload(Shape.Of(n, k), logits);
+            using var dy = device.Upload(Shape.Of(n), labels);
+            loss.Forward(dl, dy);
+            var (mean, correct) = loss.Result();
+            var want = AttentionWise.Tests.Reference.LossReference.Forward(Numerics.ToDouble(logits), labels.Select(v => (int)v).ToArray(), n, k);
+            Assert.Equal(want.Loss, mean, 1e-5);
+            Assert.Equal(want.Correct, correct);
+        }
+        finally
+        {
+            AttentionWise.Kernels.ReductionKernelSet.ForcedGroupSize = null;
+        }
+    }
+}
+
 public sealed class ReductionCpuTests : ReductionSuite
 {
     protected override DeviceKind Kind => DeviceKind.Cpu;
 }
 
-public sealed class ReductionCpuSimTests : ReductionSuite
+public sealed class ReductionCpuSimTests : ReductionGpuSuite
 {
     protected override DeviceKind Kind => DeviceKind.CpuSimulator;
 }
 
-public sealed class ReductionCudaTests : ReductionSuite
+public sealed class ReductionCudaTests : ReductionGpuSuite
 {
     protected override DeviceKind Kind => DeviceKind.Cuda;
 }
 
-public sealed class ReductionOpenCLTests : ReductionSuite
+public sealed class ReductionOpenCLTests : ReductionGpuSuite
 {
     protected override DeviceKind Kind => DeviceKind.OpenCL;
 }

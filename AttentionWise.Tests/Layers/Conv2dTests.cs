@@ -1,3 +1,4 @@
+using AttentionWise.Kernels;
 using AttentionWise.Layers;
 using AttentionWise.Tests.Infrastructure;
 using AttentionWise.Tests.Reference;
@@ -21,6 +22,7 @@ public abstract class Conv2dSuite : DeviceTest
         new[] { 2, 6, 3, 8, 9, 3, 3, 1, 1, 1, 1 },     // CIFAR attention style: 6 → 3
         new[] { 1, 3, 7, 9, 8, 3, 3, 2, 2, 1, 1 },     // 3×3 stride 2
         new[] { 2, 2, 3, 4, 4, 2, 2, 1, 1, 2, 2 },     // padding larger than kernel − 1 (input gradient crops)
+        new[] { 2, 5, 6, 5, 5, 1, 1, 2, 2, 0, 0 },     // 1×1 stride 2: three in four input pixels get no gradient
         // ≥ 16 output channels: on the cpu device with a BLAS these run as im2col and matrix products.
         new[] { 3, 5, 17, 6, 7, 3, 3, 1, 1, 1, 1 },    // odd sizes, 3×3 padding 1
         new[] { 3, 4, 16, 7, 6, 2, 2, 2, 2, 0, 0 },    // the downsampling conv, odd input (the last row and column unused)
@@ -30,11 +32,11 @@ public abstract class Conv2dSuite : DeviceTest
         new[] { 2, 1, 24, 5, 5, 3, 3, 1, 1, 1, 1 },    // one input channel (the first conv of the control model)
     };
 
-    private static (Conv2dReference R, Conv2d Conv) Make(ComputeDevice device, int n, int ci, int co, int h, int w, int kh, int kw, int sy, int sx, int py, int px, bool bias = true) =>
+    protected static (Conv2dReference R, Conv2d Conv) Make(ComputeDevice device, int n, int ci, int co, int h, int w, int kh, int kw, int sy, int sx, int py, int px, bool bias = true) =>
         (new Conv2dReference(n, ci, co, h, w, kh, kw, sy, sx, py, px), new Conv2d(device, ci, co, (kh, kw), (sy, sx), (py, px), bias));
 
     /// <summary>float32 against float64 over sums of Ci·KH·KW (forward) or N·Ho·Wo (weights) terms of size ≤ 1.</summary>
-    private static double Tol(int terms) => 2e-6 * Math.Sqrt(terms) + 1e-6;
+    protected static double Tol(int terms) => 2e-6 * Math.Sqrt(terms) + 1e-6;
 
     [Theory]
     [MemberData(nameof(Cases))]
@@ -91,64 +93,114 @@ public abstract class Conv2dSuite : DeviceTest
         Numerics.AssertClose(conv.Bias.Gradient.Download(), Array.ConvertAll(rgb, v => 2 * v), 2 * tolW, tolW, "conv bias gradient (two backward calls)", conv.Bias.Shape);
     }
 
-    public static TheoryData<string, int[]> TileCases()
+    /// <summary>The models' convolutions with their real channel counts (control and DIA-control: C → 100 → 100 →
+    /// (2×2, stride 2) → 200 → 200 → (2×2, stride 2); the attention layers' heads·C → C at full size), on small images and
+    /// batch 2 where the channels are many. On GPU-shaped devices the tiles a 256-thread GPU with warps of 32 would
+    /// choose for the full-size shapes are forced where the device's groups allow them (PoCL's do).</summary>
+    public static TheoryData<int[]> ModelShapes => new()
     {
-        var data = new TheoryData<string, int[]>();
-        var shapes = new[]
-        {
-            new[] { 3, 5, 6, 5, 9, 3, 3, 1, 1, 1, 1 },   // stride 1, 3-wide: every forward tile applies
-            new[] { 2, 4, 3, 7, 6, 2, 3, 2, 1, 0, 2 },   // row stride 2, 3-wide
-            new[] { 2, 3, 5, 6, 7, 3, 2, 1, 1, 1, 0 },   // stride 1, 2-wide
-            new[] { 2, 6, 5, 9, 8, 3, 3, 2, 2, 1, 1 },   // strided
-        };
-        foreach (var tile in Enum.GetNames<ForwardTile>())
-            foreach (var shape in shapes)
-                data.Add("forward " + tile, shape);
-        foreach (var tile in Enum.GetNames<WeightTile>())
-            foreach (var shape in shapes)
-                data.Add("weight " + tile, shape);
-        return data;
-    }
+        // N, Ci, Co, H, W, KH, KW, SY, SX, PY, PX, full-size pixels (N·Ho·Wo of the model's step)
+        new[] { 2, 1, 100, 6, 6, 3, 3, 1, 1, 1, 1, 256 * 784 },
+        new[] { 2, 100, 100, 6, 6, 3, 3, 1, 1, 1, 1, 256 * 784 },
+        new[] { 2, 100, 100, 6, 6, 2, 2, 2, 2, 0, 0, 256 * 196 },
+        new[] { 2, 100, 200, 4, 4, 3, 3, 1, 1, 1, 1, 256 * 196 },
+        new[] { 2, 200, 200, 4, 4, 3, 3, 1, 1, 1, 1, 256 * 196 },
+        new[] { 2, 200, 200, 4, 4, 2, 2, 2, 2, 0, 0, 256 * 49 },
+        new[] { 2, 8, 1, 28, 28, 3, 3, 1, 1, 1, 1, 4096 * 784 },
+        new[] { 2, 16, 1, 28, 28, 3, 3, 1, 1, 1, 1, 4096 * 784 },
+        new[] { 2, 24, 3, 32, 32, 3, 3, 1, 1, 1, 1, 1024 * 1024 },
+    };
 
     [Theory]
-    [MemberData(nameof(TileCases))]
-    public void EveryTileVariantMatchesReference(string variant, int[] c)
+    [MemberData(nameof(ModelShapes))]
+    public void TheModelsConvolutionsMatchReference(int[] c)
     {
         var (n, ci, co, h, w, kh, kw, sy, sx, py, px) = (c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]);
-        var parts = variant.Split(' ');
+        var device = Device;
         try
         {
-            if (parts[0] == "forward")
-                ConvPlan.ForcedForwardTile = Enum.Parse<ForwardTile>(parts[1]);
-            else
-                ConvPlan.ForcedWeightTile = Enum.Parse<WeightTile>(parts[1]);
-            var (r, conv) = Make(Device, n, ci, co, h, w, kh, kw, sy, sx, py, px);
+            if (device.GpuShaped)
+            {
+                int taps = kh * kw;
+                var gemm = ConvGpu.ChooseGemm(co, c[11], 256, 32);
+                var wgrad = ConvGpu.ChooseWgrad(co, ci * taps, c[11], 256, 32, 132);
+                ConvGpuOverrides.Gemm = gemm;
+                ConvGpuOverrides.Wgrad = wgrad with { Slices = 2 };
+                if (device.Accelerator.MaxNumThreadsPerGroup >= 256)
+                {
+                    using var probe = new ConvGpu(device, new ConvPlan(ci, co, (kh, kw), (sy, sx), (py, px)));
+                    Assert.Equal(gemm, probe.ChooseGemm(co, n * h * w));
+                    Assert.Equal((wgrad.Rows, wgrad.Columns, 2), (probe.ChooseWgrad(co, ci * taps, 64).Rows, probe.ChooseWgrad(co, ci * taps, 64).Columns,
+                        probe.ChooseWgrad(co, ci * taps, 64).Slices));
+                }
+            }
+            var (r, conv) = Make(device, n, ci, co, h, w, kh, kw, sy, sx, py, px, bias: sy == 1);
             using var _ = conv;
-            var x = Numerics.Uniform(30, r.InputLength);
-            var wt = Numerics.Uniform(31, r.WeightLength);
-            var b = Numerics.Uniform(32, co);
-            var gy = Numerics.Uniform(33, r.OutputLength);
+            var x = Numerics.Uniform(60, r.InputLength);
+            var wt = Numerics.Uniform(61, r.WeightLength, -0.1f, 0.1f);
+            var b = Numerics.Uniform(62, co);
+            var gy = Numerics.Uniform(63, r.OutputLength);
             conv.Weight.Value.Upload(wt);
-            conv.Bias!.Value.Upload(b);
+            conv.Bias?.Value.Upload(b);
             conv.ZeroGrad();
-            using var dx = Device.Upload(Shape.Of(n, ci, h, w), x);
-            using var dgy = Device.Upload(Shape.Of(n, co, r.Ho, r.Wo), gy);
+            using var dx = device.Upload(Shape.Of(n, ci, h, w), x);
+            using var dgy = device.Upload(Shape.Of(n, co, r.Ho, r.Wo), gy);
             var y = conv.Forward(dx);
-            Numerics.Poison(y);
-            y = conv.Forward(dx);
             var gx = conv.Backward(dgy)!;
             double[] rx = Numerics.ToDouble(x), rw = Numerics.ToDouble(wt);
-            var (rgx, rgw, rgb) = r.Backward(rx, rw, Numerics.ToDouble(gy));
-            Numerics.AssertClose(y.Download(), r.Forward(rx, rw, Numerics.ToDouble(b)), 1e-5, 1e-5, $"{variant}: forward", y.Shape);
-            Numerics.AssertClose(gx.Download(), rgx, 1e-5, 1e-5, $"{variant}: input gradient", gx.Shape);
-            Numerics.AssertClose(conv.Weight.Gradient.Download(), rgw, 1e-5, 1e-5, $"{variant}: weight gradient", conv.Weight.Shape);
-            Numerics.AssertClose(conv.Bias.Gradient.Download(), rgb, 1e-5, 1e-5, $"{variant}: bias gradient");
+            var (rgx, rgw, _) = r.Backward(rx, rw, Numerics.ToDouble(gy));
+            double tolY = Tol(ci * kh * kw), tolX = Tol(co * kh * kw), tolW = Tol(n * r.Ho * r.Wo);
+            Numerics.AssertClose(y.Download(), r.Forward(rx, rw, conv.Bias is null ? null : Numerics.ToDouble(b)), tolY, tolY, "forward", y.Shape);
+            Numerics.AssertClose(gx.Download(), rgx, tolX, tolX, "input gradient", gx.Shape);
+            Numerics.AssertClose(conv.Weight.Gradient.Download(), rgw, tolW, tolW, "weight gradient", conv.Weight.Shape);
         }
         finally
         {
-            ConvPlan.ForcedForwardTile = null;
-            ConvPlan.ForcedWeightTile = null;
+            ConvGpuOverrides.Clear();
         }
+    }
+
+    /// <summary>Every way a weight changes between two forwards (an upload, a copy, zeroing, an Adam step) is seen by the
+    /// next forward and backward: no pass may keep a copy of the weight from an earlier call.</summary>
+    [Fact]
+    public void EveryWeightWriteIsSeenByTheNextCall()
+    {
+        var (r, conv) = Make(Device, 2, 6, 9, 5, 6, 3, 3, 1, 1, 1, 1);
+        using var _ = conv;
+        var x = Numerics.Uniform(40, r.InputLength);
+        var gy = Numerics.Uniform(41, r.OutputLength);
+        var b = Numerics.Uniform(42, 9);
+        conv.Bias!.Value.Upload(b);
+        using var dx = Device.Upload(Shape.Of(2, 6, 5, 6), x);
+        using var dgy = Device.Upload(Shape.Of(2, 9, r.Ho, r.Wo), gy);
+        using var other = Device.Upload(conv.Weight.Shape, Numerics.Uniform(43, r.WeightLength));
+        using var adam = new Adam(Device, conv.NamedParameters(), lr: 0.05f);
+
+        void Check(string after)
+        {
+            var w = conv.Weight.Value.Download();
+            var y = conv.Forward(dx);
+            Numerics.AssertClose(y.Download(), r.Forward(Numerics.ToDouble(x), Numerics.ToDouble(w), Numerics.ToDouble(b)), 1e-5, 1e-5, $"forward after {after}", y.Shape);
+            conv.ZeroGrad();
+            var gx = conv.Backward(dgy)!;
+            var (rgx, _, _) = r.Backward(Numerics.ToDouble(x), Numerics.ToDouble(w), Numerics.ToDouble(gy));
+            Numerics.AssertClose(gx.Download(), rgx, 1e-5, 1e-5, $"input gradient after {after}", gx.Shape);
+        }
+
+        conv.Weight.Value.Upload(Numerics.Uniform(44, r.WeightLength));
+        Check("an upload");
+        conv.Weight.Value.Upload(Numerics.Uniform(45, r.WeightLength));
+        Check("a second upload");
+        conv.Weight.Value.CopyFrom(other);
+        Check("a copy");
+        // The gradient of the latest Check is in place: the step moves every weight.
+        var before = conv.Weight.Value.Download();
+        adam.Step();
+        Assert.NotEqual(before, conv.Weight.Value.Download());
+        b = conv.Bias.Value.Download();
+        Check("an Adam step");
+        conv.Weight.Value.Zero();
+        Check("zeroing");
     }
 
     [Fact]
@@ -239,7 +291,230 @@ public abstract class Conv2dSuite : DeviceTest
     }
 }
 
-public sealed class Conv2dCpuTests : Conv2dSuite
+/// <summary>The cpu device's register tiles: each forced on shapes where it applies.</summary>
+public abstract class Conv2dCpuTileSuite : Conv2dSuite
+{
+    public static TheoryData<string, int[]> TileCases()
+    {
+        var data = new TheoryData<string, int[]>();
+        var shapes = new[]
+        {
+            new[] { 3, 5, 6, 5, 9, 3, 3, 1, 1, 1, 1 },   // stride 1, 3-wide: every forward tile applies
+            new[] { 2, 4, 3, 7, 6, 2, 3, 2, 1, 0, 2 },   // row stride 2, 3-wide
+            new[] { 2, 3, 5, 6, 7, 3, 2, 1, 1, 1, 0 },   // stride 1, 2-wide
+            new[] { 2, 6, 5, 9, 8, 3, 3, 2, 2, 1, 1 },   // strided
+        };
+        foreach (var tile in Enum.GetNames<ForwardTile>())
+            foreach (var shape in shapes)
+                data.Add("forward " + tile, shape);
+        foreach (var tile in Enum.GetNames<WeightTile>())
+            foreach (var shape in shapes)
+                data.Add("weight " + tile, shape);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(TileCases))]
+    public void EveryTileVariantMatchesReference(string variant, int[] c)
+    {
+        var (n, ci, co, h, w, kh, kw, sy, sx, py, px) = (c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]);
+        var parts = variant.Split(' ');
+        try
+        {
+            if (parts[0] == "forward")
+                ConvPlan.ForcedForwardTile = Enum.Parse<ForwardTile>(parts[1]);
+            else
+                ConvPlan.ForcedWeightTile = Enum.Parse<WeightTile>(parts[1]);
+            var (r, conv) = Make(Device, n, ci, co, h, w, kh, kw, sy, sx, py, px);
+            using var _ = conv;
+            var x = Numerics.Uniform(30, r.InputLength);
+            var wt = Numerics.Uniform(31, r.WeightLength);
+            var b = Numerics.Uniform(32, co);
+            var gy = Numerics.Uniform(33, r.OutputLength);
+            conv.Weight.Value.Upload(wt);
+            conv.Bias!.Value.Upload(b);
+            conv.ZeroGrad();
+            using var dx = Device.Upload(Shape.Of(n, ci, h, w), x);
+            using var dgy = Device.Upload(Shape.Of(n, co, r.Ho, r.Wo), gy);
+            var y = conv.Forward(dx);
+            Numerics.Poison(y);
+            y = conv.Forward(dx);
+            var gx = conv.Backward(dgy)!;
+            double[] rx = Numerics.ToDouble(x), rw = Numerics.ToDouble(wt);
+            var (rgx, rgw, rgb) = r.Backward(rx, rw, Numerics.ToDouble(gy));
+            Numerics.AssertClose(y.Download(), r.Forward(rx, rw, Numerics.ToDouble(b)), 1e-5, 1e-5, $"{variant}: forward", y.Shape);
+            Numerics.AssertClose(gx.Download(), rgx, 1e-5, 1e-5, $"{variant}: input gradient", gx.Shape);
+            Numerics.AssertClose(conv.Weight.Gradient.Download(), rgw, 1e-5, 1e-5, $"{variant}: weight gradient", conv.Weight.Shape);
+            Numerics.AssertClose(conv.Bias.Gradient.Download(), rgb, 1e-5, 1e-5, $"{variant}: bias gradient");
+        }
+        finally
+        {
+            ConvPlan.ForcedForwardTile = null;
+            ConvPlan.ForcedWeightTile = null;
+        }
+    }
+
+}
+
+/// <summary>
+/// The implicit-GEMM kernels of GPU-shaped devices (Kernels/ConvGemmKernels.cs): every variant (wide and narrow, forward,
+/// input gradient and weight gradient) and tile shapes from one thread row to a full group, forced through
+/// <see cref="ConvGpuOverrides"/> on shapes that put several tiles, partial tiles, stride phases and split reductions
+/// in play; and the same results on a second run.
+/// </summary>
+public abstract class Conv2dGpuSuite : Conv2dSuite
+{
+    // N, Ci, Co, H, W, KH, KW, SY, SX, PY, PX
+    private static readonly int[][] GpuShapes =
+    [
+        [2, 6, 9, 5, 7, 3, 3, 1, 1, 1, 1],     // wide forward and weight gradient (9 channels), wide input gradient (6)
+        [2, 3, 2, 6, 7, 3, 2, 2, 1, 2, 0],     // narrow everywhere (2 out, 3 in), stride (2, 1), padding (2, 0)
+        [2, 5, 7, 7, 6, 2, 2, 2, 2, 0, 0],     // the downsampling conv: four stride phases of one tap each
+        [1, 12, 1, 9, 8, 3, 3, 1, 1, 1, 1],    // the attention layer's heads·C → C = 1 (narrow out, wide in)
+        [2, 4, 3, 6, 5, 3, 3, 2, 2, 1, 1],     // 3×3 stride 2: phases of 4, 2, 2 and 1 taps
+    ];
+
+    /// <summary>Forced tiles, each valid on a device with 16 threads per group (the simulator); "auto" is the chooser's.</summary>
+    public static TheoryData<string, int> GpuTileCases()
+    {
+        var data = new TheoryData<string, int>();
+        string[] tiles =
+        [
+            "auto",
+            "gemm wide 1 2", "gemm wide 2 8", "gemm wide 3 4", "gemm wide 8 2", "gemm narrow 3", "gemm narrow 16",
+            "wgrad wide 1 8", "wgrad wide 2 4", "wgrad wide 4 4", "wgrad narrow 2 3", "wgrad narrow 4 4", "wgrad narrow 16 1",
+            "slices 1", "slices 3",
+        ];
+        foreach (var tile in tiles)
+            for (int shape = 0; shape < GpuShapes.Length; shape++)
+                data.Add(tile, shape);
+        return data;
+    }
+
+    private static void Force(string variant)
+    {
+        var p = variant.Split(' ');
+        switch (p[0])
+        {
+            case "gemm" when p[1] == "wide":
+                ConvGpuOverrides.Gemm = new GemmTile(false, int.Parse(p[2]), int.Parse(p[3]));
+                break;
+            case "gemm":
+                ConvGpuOverrides.Gemm = new GemmTile(true, 1, int.Parse(p[2]));
+                break;
+            case "wgrad":
+                ConvGpuOverrides.Wgrad = new WgradTile(p[1] == "narrow", int.Parse(p[2]), int.Parse(p[3]), 0, 0);
+                break;
+            case "slices":
+                ConvGpuOverrides.Wgrad = new WgradTile(false, 0, 0, int.Parse(p[1]), 0);
+                break;
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(GpuTileCases))]
+    public void EveryGpuVariantMatchesReference(string variant, int shape)
+    {
+        var c = GpuShapes[shape];
+        var (n, ci, co, h, w, kh, kw, sy, sx, py, px) = (c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]);
+        var device = Device;
+        try
+        {
+            Force(variant);
+            var (r, conv) = Make(device, n, ci, co, h, w, kh, kw, sy, sx, py, px);
+            using var _ = conv;
+            var x = Numerics.Uniform(50, r.InputLength);
+            var wt = Numerics.Uniform(51, r.WeightLength);
+            var b = Numerics.Uniform(52, co);
+            var gy = Numerics.Uniform(53, r.OutputLength);
+            conv.Weight.Value.Upload(wt);
+            conv.Bias!.Value.Upload(b);
+            conv.ZeroGrad();
+            using var dx = device.Upload(Shape.Of(n, ci, h, w), x);
+            using var dgy = device.Upload(Shape.Of(n, co, r.Ho, r.Wo), gy);
+            var y = conv.Forward(dx);
+            var gx = conv.Backward(dgy)!;
+            double[] rx = Numerics.ToDouble(x), rw = Numerics.ToDouble(wt);
+            var (rgx, rgw, rgb) = r.Backward(rx, rw, Numerics.ToDouble(gy));
+            Numerics.AssertClose(y.Download(), r.Forward(rx, rw, Numerics.ToDouble(b)), 1e-5, 1e-5, $"{variant}: forward", y.Shape);
+            Numerics.AssertClose(gx.Download(), rgx, 1e-5, 1e-5, $"{variant}: input gradient", gx.Shape);
+            Numerics.AssertClose(conv.Weight.Gradient.Download(), rgw, 1e-5, 1e-5, $"{variant}: weight gradient", conv.Weight.Shape);
+            Numerics.AssertClose(conv.Bias.Gradient.Download(), rgb, 1e-5, 1e-5, $"{variant}: bias gradient");
+        }
+        finally
+        {
+            ConvGpuOverrides.Clear();
+        }
+    }
+
+    /// <summary>A tile forced where it does not fit (narrow on 9 channels, more threads than a group has) is not used: the
+    /// chooser's tile runs instead, and the results stay right.</summary>
+    [Fact]
+    public void ATileThatDoesNotFitIsNotUsed()
+    {
+        var device = Device;
+        var (r, conv) = Make(device, 2, 6, 9, 5, 7, 3, 3, 1, 1, 1, 1);
+        using var _ = conv;
+        var gpu = new ConvGpu(device, new ConvPlan(6, 9, (3, 3), (1, 1), (1, 1)));
+        try
+        {
+            var chosen = gpu.ChooseGemm(9, 70);
+            ConvGpuOverrides.Gemm = new GemmTile(true, 1, 8);
+            Assert.Equal(chosen, gpu.ChooseGemm(9, 70));
+            ConvGpuOverrides.Gemm = new GemmTile(false, 16, device.Accelerator.MaxNumThreadsPerGroup);
+            Assert.Equal(chosen, gpu.ChooseGemm(9, 70));
+            ConvGpuOverrides.Gemm = new GemmTile(false, 4, 1);   // one thread column: never (docs/ilgpu-bugs.md, problem 3)
+            Assert.Equal(chosen, gpu.ChooseGemm(9, 70));
+            Assert.True(chosen.Pixels >= 2, chosen.ToString());
+            var x = Numerics.Uniform(54, r.InputLength);
+            var wt = Numerics.Uniform(55, r.WeightLength);
+            conv.Weight.Value.Upload(wt);
+            conv.Bias!.Value.Zero();
+            using var dx = device.Upload(Shape.Of(2, 6, 5, 7), x);
+            Numerics.AssertClose(conv.Forward(dx).Download(), r.Forward(Numerics.ToDouble(x), Numerics.ToDouble(wt), null), 1e-5, 1e-5, "forward");
+        }
+        finally
+        {
+            ConvGpuOverrides.Clear();
+            gpu.Dispose();
+        }
+    }
+
+    /// <summary>The same inputs give bit-identical outputs and gradients on a second run (no atomics; the weight
+    /// gradient's split reduction is combined in a fixed order).</summary>
+    [Fact]
+    public void TwoRunsGiveIdenticalBits()
+    {
+        var device = Device;
+        try
+        {
+            ConvGpuOverrides.Wgrad = new WgradTile(false, 0, 0, 3, 0);
+            float[][] Run()
+            {
+                var (r, conv) = Make(device, 2, 6, 9, 5, 7, 3, 3, 1, 1, 1, 1);
+                using var _ = conv;
+                conv.Weight.Value.Upload(Numerics.Uniform(56, r.WeightLength));
+                conv.Bias!.Value.Upload(Numerics.Uniform(57, 9));
+                conv.ZeroGrad();
+                using var dx = device.Upload(Shape.Of(2, 6, 5, 7), Numerics.Uniform(58, r.InputLength));
+                using var dgy = device.Upload(Shape.Of(2, 9, r.Ho, r.Wo), Numerics.Uniform(59, r.OutputLength));
+                var y = conv.Forward(dx).Download();
+                var gx = conv.Backward(dgy)!.Download();
+                return [y, gx, conv.Weight.Gradient.Download()];
+            }
+            var first = Run();
+            var second = Run();
+            for (int i = 0; i < first.Length; i++)
+                Assert.Equal(first[i], second[i]);
+        }
+        finally
+        {
+            ConvGpuOverrides.Clear();
+        }
+    }
+}
+
+public sealed class Conv2dCpuTests : Conv2dCpuTileSuite
 {
     protected override DeviceKind Kind => DeviceKind.Cpu;
 
@@ -256,7 +531,7 @@ public sealed class Conv2dCpuTests : Conv2dSuite
 }
 
 /// <summary>The cpu device with its BLAS path turned off: the register-tiled kernels on every case.</summary>
-public sealed class Conv2dCpuPlainKernelTests : Conv2dSuite
+public sealed class Conv2dCpuPlainKernelTests : Conv2dCpuTileSuite
 {
     protected override DeviceKind Kind => DeviceKind.Cpu;
 
@@ -270,17 +545,17 @@ public sealed class Conv2dCpuPlainKernelTests : Conv2dSuite
     }
 }
 
-public sealed class Conv2dCpuSimTests : Conv2dSuite
+public sealed class Conv2dCpuSimTests : Conv2dGpuSuite
 {
     protected override DeviceKind Kind => DeviceKind.CpuSimulator;
 }
 
-public sealed class Conv2dCudaTests : Conv2dSuite
+public sealed class Conv2dCudaTests : Conv2dGpuSuite
 {
     protected override DeviceKind Kind => DeviceKind.Cuda;
 }
 
-public sealed class Conv2dOpenCLTests : Conv2dSuite
+public sealed class Conv2dOpenCLTests : Conv2dGpuSuite
 {
     protected override DeviceKind Kind => DeviceKind.OpenCL;
 }
