@@ -40,7 +40,7 @@ public static class DiaKernels
         s[nc] = ((a0 + a1) + (a2 + a3)) / plane;
     }
 
-    /// <summary>One thread per (n, j): a[n, j] = ReLU(b[j] + Σ_i in[n, i]·W[j, i]).</summary>
+    /// <summary>One thread per (n, j): a[n, j] = ReLU(b[j] + Σ_i in[n, i]·W[j, i]); NaN stays NaN.</summary>
     public static void DenseRelu<TView>(Index1D t, ArrayView<float> aView, ArrayView<float> inputView, ArrayView<float> weightView, ArrayView<float> biasView, int inFeatures, int outFeatures)
         where TView : struct, IKernelView<TView>
     {
@@ -62,7 +62,7 @@ public static class DiaKernels
         if (i < inFeatures)
             s0 += input[xi + i] * weight[wi + i];
         float v = bias[j] + s0 + s1;
-        a[t] = v > 0f ? v : 0f;
+        a[t] = v < 0f ? 0f : v; // NaN stays NaN, so that a diverging run is seen
     }
 
     /// <summary>

@@ -171,6 +171,12 @@ public abstract class DiaSuite : DeviceTest
         using var dx = Device.Upload(Shape.Of(n, c, h, w), x);
         var y = stage.Forward(dx).Download();
         Assert.True(float.IsNaN(y[7]), $"the NaN input element came out as {y[7]}");
+        // The NaN also reaches the unit's pooled features, so the dense layers' ReLUs must pass it on: every
+        // feature of image 0 after the second use is then NaN (a ReLU that turns NaN into 0 hides it), and
+        // image 1 stays finite.
+        int plane = c * h * w;
+        Assert.All(y.Take(plane), v => Assert.True(float.IsNaN(v), $"an element of image 0 came out as {v}, not NaN"));
+        Assert.All(y.Skip(plane), v => Assert.True(float.IsFinite(v), $"an element of image 1 came out as {v}"));
     }
 
     [Theory]

@@ -59,11 +59,11 @@ public static unsafe class HostLinear
         });
     }
 
-    /// <summary>a = ReLU(a) in place, as the DIA kernels write it (v &gt; 0 ? v : 0).</summary>
+    /// <summary>a = ReLU(a) in place, as the DIA kernels write it (v &lt; 0 ? 0 : v: NaN stays NaN).</summary>
     public static void Relu(float* a, long length)
     {
         for (long i = 0; i < length; i++)
-            a[i] = a[i] > 0f ? a[i] : 0f;
+            a[i] = a[i] < 0f ? 0f : a[i];
     }
 
     /// <summary>g = g where the ReLU output a is positive, else 0 (back through a ReLU).</summary>
