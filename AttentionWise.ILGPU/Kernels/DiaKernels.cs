@@ -62,7 +62,7 @@ public static class DiaKernels
         if (i < inFeatures)
             s0 += input[xi + i] * weight[wi + i];
         float v = bias[j] + s0 + s1;
-        a[t] = v < 0f ? 0f : v; // NaN stays NaN, so that a diverging run is seen
+        a[t] = ReluOp.Of(v);
     }
 
     /// <summary>
@@ -161,8 +161,7 @@ public static class DiaKernels
         float hv = h[nc];
         for (int p = 0; p < plane; p++)
         {
-            float v = f[o + p] * hv;
-            output[o + p] = v < 0f ? 0f : v;
+            output[o + p] = ReluOp.Of(f[o + p] * hv);
         }
     }
 

@@ -24,7 +24,11 @@ public interface IBinaryOp
 /// <summary>max(x, 0); NaN stays NaN so that a diverging run is seen.</summary>
 public readonly struct ReluOp : IUnaryOp
 {
-    public float Apply(float x, float p) => x < 0f ? 0f : x;
+    public float Apply(float x, float p) => Of(x);
+
+    /// <summary>max(x, 0) with NaN kept: the one ReLU of the project's kernels and host passes (not XMath.Max,
+    /// which is fmax on OpenCL and PTX and drops a NaN).</summary>
+    public static float Of(float x) => x < 0f ? 0f : x;
 }
 
 /// <summary>x · p.</summary>

@@ -4,6 +4,8 @@
 //
 //   x, gx: [N, I]      w, gw: [O, I]      b: [O]      y, gy: [N, O]
 //   y = x·wᵀ + b       gw += gyᵀ·x        gx = gy·w
+using AttentionWise.Kernels;
+
 namespace AttentionWise.Host;
 
 /// <summary>Linear-layer passes of the cpu device over raw CPU memory (see the file header).</summary>
@@ -59,11 +61,11 @@ public static unsafe class HostLinear
         });
     }
 
-    /// <summary>a = ReLU(a) in place, as the DIA kernels write it (v &lt; 0 ? 0 : v: NaN stays NaN).</summary>
+    /// <summary>a = ReLU(a) in place, as the DIA kernels write it (<see cref="ReluOp.Of"/>: NaN stays NaN).</summary>
     public static void Relu(float* a, long length)
     {
         for (long i = 0; i < length; i++)
-            a[i] = a[i] < 0f ? 0f : a[i];
+            a[i] = ReluOp.Of(a[i]);
     }
 
     /// <summary>g = g where the ReLU output a is positive, else 0 (back through a ReLU).</summary>
