@@ -140,7 +140,7 @@ public sealed class KernelCompiler : IDisposable
             return compiled switch
             {
                 PTXCompiledKernel ptx => ptx.PTXAssembly,
-                CLCompiledKernel cl => cl.Source,
+                CLCompiledKernel cl => OpenCLBarriers.FenceLocalMemory(cl.Source),
                 _ => throw new InvalidOperationException($"Unexpected compiled kernel type {compiled.GetType().Name}."),
             };
         }

@@ -25,11 +25,12 @@ public sealed partial class KernelLoader
                 var host = Host!;
                 return (TIndex extent, T1 a1) => host.Launch(extent, new HostCall<TIndex, T1>(kernel, a1));
             case KernelLaunchMode.Ilgpu:
-                var launch = Accelerator!.LoadAutoGroupedStreamKernel(kernel);
+                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1>>(kernel.Method, KernelGrouping.Implicit);
+                var stream = Accelerator!.DefaultStream;
                 return (TIndex extent, T1 a1) =>
                 {
                     if (extent.Size > 0)
-                        launch(extent, a1);
+                        launch(stream, extent, a1);
                 };
             default:
                 return (TIndex extent, T1 a1) => throw NotLaunchable(kernel);
@@ -49,11 +50,12 @@ public sealed partial class KernelLoader
                 var host = Host!;
                 return (TIndex extent, T1 a1, T2 a2) => host.Launch(extent, new HostCall<TIndex, T1, T2>(kernel, a1, a2));
             case KernelLaunchMode.Ilgpu:
-                var launch = Accelerator!.LoadAutoGroupedStreamKernel(kernel);
+                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2>>(kernel.Method, KernelGrouping.Implicit);
+                var stream = Accelerator!.DefaultStream;
                 return (TIndex extent, T1 a1, T2 a2) =>
                 {
                     if (extent.Size > 0)
-                        launch(extent, a1, a2);
+                        launch(stream, extent, a1, a2);
                 };
             default:
                 return (TIndex extent, T1 a1, T2 a2) => throw NotLaunchable(kernel);
@@ -74,11 +76,12 @@ public sealed partial class KernelLoader
                 var host = Host!;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3>(kernel, a1, a2, a3));
             case KernelLaunchMode.Ilgpu:
-                var launch = Accelerator!.LoadAutoGroupedStreamKernel(kernel);
+                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3>>(kernel.Method, KernelGrouping.Implicit);
+                var stream = Accelerator!.DefaultStream;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3) =>
                 {
                     if (extent.Size > 0)
-                        launch(extent, a1, a2, a3);
+                        launch(stream, extent, a1, a2, a3);
                 };
             default:
                 return (TIndex extent, T1 a1, T2 a2, T3 a3) => throw NotLaunchable(kernel);
@@ -100,11 +103,12 @@ public sealed partial class KernelLoader
                 var host = Host!;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4>(kernel, a1, a2, a3, a4));
             case KernelLaunchMode.Ilgpu:
-                var launch = Accelerator!.LoadAutoGroupedStreamKernel(kernel);
+                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4>>(kernel.Method, KernelGrouping.Implicit);
+                var stream = Accelerator!.DefaultStream;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4) =>
                 {
                     if (extent.Size > 0)
-                        launch(extent, a1, a2, a3, a4);
+                        launch(stream, extent, a1, a2, a3, a4);
                 };
             default:
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4) => throw NotLaunchable(kernel);
@@ -127,11 +131,12 @@ public sealed partial class KernelLoader
                 var host = Host!;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5>(kernel, a1, a2, a3, a4, a5));
             case KernelLaunchMode.Ilgpu:
-                var launch = Accelerator!.LoadAutoGroupedStreamKernel(kernel);
+                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5>>(kernel.Method, KernelGrouping.Implicit);
+                var stream = Accelerator!.DefaultStream;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) =>
                 {
                     if (extent.Size > 0)
-                        launch(extent, a1, a2, a3, a4, a5);
+                        launch(stream, extent, a1, a2, a3, a4, a5);
                 };
             default:
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) => throw NotLaunchable(kernel);
@@ -155,11 +160,12 @@ public sealed partial class KernelLoader
                 var host = Host!;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6>(kernel, a1, a2, a3, a4, a5, a6));
             case KernelLaunchMode.Ilgpu:
-                var launch = Accelerator!.LoadAutoGroupedStreamKernel(kernel);
+                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6>>(kernel.Method, KernelGrouping.Implicit);
+                var stream = Accelerator!.DefaultStream;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) =>
                 {
                     if (extent.Size > 0)
-                        launch(extent, a1, a2, a3, a4, a5, a6);
+                        launch(stream, extent, a1, a2, a3, a4, a5, a6);
                 };
             default:
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) => throw NotLaunchable(kernel);
@@ -184,11 +190,12 @@ public sealed partial class KernelLoader
                 var host = Host!;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7>(kernel, a1, a2, a3, a4, a5, a6, a7));
             case KernelLaunchMode.Ilgpu:
-                var launch = Accelerator!.LoadAutoGroupedStreamKernel(kernel);
+                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7>>(kernel.Method, KernelGrouping.Implicit);
+                var stream = Accelerator!.DefaultStream;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) =>
                 {
                     if (extent.Size > 0)
-                        launch(extent, a1, a2, a3, a4, a5, a6, a7);
+                        launch(stream, extent, a1, a2, a3, a4, a5, a6, a7);
                 };
             default:
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) => throw NotLaunchable(kernel);
@@ -214,11 +221,12 @@ public sealed partial class KernelLoader
                 var host = Host!;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8>(kernel, a1, a2, a3, a4, a5, a6, a7, a8));
             case KernelLaunchMode.Ilgpu:
-                var launch = Accelerator!.LoadAutoGroupedStreamKernel(kernel);
+                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8>>(kernel.Method, KernelGrouping.Implicit);
+                var stream = Accelerator!.DefaultStream;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) =>
                 {
                     if (extent.Size > 0)
-                        launch(extent, a1, a2, a3, a4, a5, a6, a7, a8);
+                        launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8);
                 };
             default:
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) => throw NotLaunchable(kernel);
@@ -245,11 +253,12 @@ public sealed partial class KernelLoader
                 var host = Host!;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9>(kernel, a1, a2, a3, a4, a5, a6, a7, a8, a9));
             case KernelLaunchMode.Ilgpu:
-                var launch = Accelerator!.LoadAutoGroupedStreamKernel(kernel);
+                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9>>(kernel.Method, KernelGrouping.Implicit);
+                var stream = Accelerator!.DefaultStream;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) =>
                 {
                     if (extent.Size > 0)
-                        launch(extent, a1, a2, a3, a4, a5, a6, a7, a8, a9);
+                        launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9);
                 };
             default:
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) => throw NotLaunchable(kernel);
@@ -277,11 +286,12 @@ public sealed partial class KernelLoader
                 var host = Host!;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>(kernel, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10));
             case KernelLaunchMode.Ilgpu:
-                var launch = Accelerator!.LoadAutoGroupedStreamKernel(kernel);
+                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>>(kernel.Method, KernelGrouping.Implicit);
+                var stream = Accelerator!.DefaultStream;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) =>
                 {
                     if (extent.Size > 0)
-                        launch(extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
+                        launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
                 };
             default:
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) => throw NotLaunchable(kernel);
@@ -310,11 +320,12 @@ public sealed partial class KernelLoader
                 var host = Host!;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>(kernel, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11));
             case KernelLaunchMode.Ilgpu:
-                var launch = Accelerator!.LoadAutoGroupedStreamKernel(kernel);
+                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>>(kernel.Method, KernelGrouping.Implicit);
+                var stream = Accelerator!.DefaultStream;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) =>
                 {
                     if (extent.Size > 0)
-                        launch(extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
+                        launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
                 };
             default:
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) => throw NotLaunchable(kernel);
@@ -344,11 +355,12 @@ public sealed partial class KernelLoader
                 var host = Host!;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>(kernel, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12));
             case KernelLaunchMode.Ilgpu:
-                var launch = Accelerator!.LoadAutoGroupedStreamKernel(kernel);
+                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>>(kernel.Method, KernelGrouping.Implicit);
+                var stream = Accelerator!.DefaultStream;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) =>
                 {
                     if (extent.Size > 0)
-                        launch(extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12);
+                        launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12);
                 };
             default:
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) => throw NotLaunchable(kernel);
@@ -379,11 +391,12 @@ public sealed partial class KernelLoader
                 var host = Host!;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13>(kernel, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13));
             case KernelLaunchMode.Ilgpu:
-                var launch = Accelerator!.LoadAutoGroupedStreamKernel(kernel);
+                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13>>(kernel.Method, KernelGrouping.Implicit);
+                var stream = Accelerator!.DefaultStream;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) =>
                 {
                     if (extent.Size > 0)
-                        launch(extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13);
+                        launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13);
                 };
             default:
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) => throw NotLaunchable(kernel);
@@ -415,11 +428,12 @@ public sealed partial class KernelLoader
                 var host = Host!;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14>(kernel, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14));
             case KernelLaunchMode.Ilgpu:
-                var launch = Accelerator!.LoadAutoGroupedStreamKernel(kernel);
+                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14>>(kernel.Method, KernelGrouping.Implicit);
+                var stream = Accelerator!.DefaultStream;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) =>
                 {
                     if (extent.Size > 0)
-                        launch(extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14);
+                        launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14);
                 };
             default:
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) => throw NotLaunchable(kernel);
@@ -435,11 +449,12 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1) => throw NotLaunchable(kernel);
-        var launch = Accelerator!.LoadStreamKernel(kernel);
+        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1>>(kernel.Method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
         return (KernelConfig config, T1 a1) =>
         {
             if (config.Size > 0)
-                launch(config, a1);
+                launch(stream, config, a1);
         };
     }
 
@@ -453,11 +468,12 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2) => throw NotLaunchable(kernel);
-        var launch = Accelerator!.LoadStreamKernel(kernel);
+        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2>>(kernel.Method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
         return (KernelConfig config, T1 a1, T2 a2) =>
         {
             if (config.Size > 0)
-                launch(config, a1, a2);
+                launch(stream, config, a1, a2);
         };
     }
 
@@ -472,11 +488,12 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3) => throw NotLaunchable(kernel);
-        var launch = Accelerator!.LoadStreamKernel(kernel);
+        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3>>(kernel.Method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
         return (KernelConfig config, T1 a1, T2 a2, T3 a3) =>
         {
             if (config.Size > 0)
-                launch(config, a1, a2, a3);
+                launch(stream, config, a1, a2, a3);
         };
     }
 
@@ -492,11 +509,12 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4) => throw NotLaunchable(kernel);
-        var launch = Accelerator!.LoadStreamKernel(kernel);
+        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4>>(kernel.Method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4) =>
         {
             if (config.Size > 0)
-                launch(config, a1, a2, a3, a4);
+                launch(stream, config, a1, a2, a3, a4);
         };
     }
 
@@ -513,11 +531,12 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) => throw NotLaunchable(kernel);
-        var launch = Accelerator!.LoadStreamKernel(kernel);
+        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5>>(kernel.Method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) =>
         {
             if (config.Size > 0)
-                launch(config, a1, a2, a3, a4, a5);
+                launch(stream, config, a1, a2, a3, a4, a5);
         };
     }
 
@@ -535,11 +554,12 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) => throw NotLaunchable(kernel);
-        var launch = Accelerator!.LoadStreamKernel(kernel);
+        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6>>(kernel.Method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) =>
         {
             if (config.Size > 0)
-                launch(config, a1, a2, a3, a4, a5, a6);
+                launch(stream, config, a1, a2, a3, a4, a5, a6);
         };
     }
 
@@ -558,11 +578,12 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) => throw NotLaunchable(kernel);
-        var launch = Accelerator!.LoadStreamKernel(kernel);
+        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7>>(kernel.Method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) =>
         {
             if (config.Size > 0)
-                launch(config, a1, a2, a3, a4, a5, a6, a7);
+                launch(stream, config, a1, a2, a3, a4, a5, a6, a7);
         };
     }
 
@@ -582,11 +603,12 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) => throw NotLaunchable(kernel);
-        var launch = Accelerator!.LoadStreamKernel(kernel);
+        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8>>(kernel.Method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) =>
         {
             if (config.Size > 0)
-                launch(config, a1, a2, a3, a4, a5, a6, a7, a8);
+                launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8);
         };
     }
 
@@ -607,11 +629,12 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) => throw NotLaunchable(kernel);
-        var launch = Accelerator!.LoadStreamKernel(kernel);
+        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9>>(kernel.Method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) =>
         {
             if (config.Size > 0)
-                launch(config, a1, a2, a3, a4, a5, a6, a7, a8, a9);
+                launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9);
         };
     }
 
@@ -633,11 +656,12 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) => throw NotLaunchable(kernel);
-        var launch = Accelerator!.LoadStreamKernel(kernel);
+        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>>(kernel.Method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) =>
         {
             if (config.Size > 0)
-                launch(config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
+                launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
         };
     }
 
@@ -660,11 +684,12 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) => throw NotLaunchable(kernel);
-        var launch = Accelerator!.LoadStreamKernel(kernel);
+        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>>(kernel.Method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) =>
         {
             if (config.Size > 0)
-                launch(config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
+                launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
         };
     }
 
@@ -688,11 +713,12 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) => throw NotLaunchable(kernel);
-        var launch = Accelerator!.LoadStreamKernel(kernel);
+        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>>(kernel.Method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) =>
         {
             if (config.Size > 0)
-                launch(config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12);
+                launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12);
         };
     }
 
@@ -717,11 +743,12 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) => throw NotLaunchable(kernel);
-        var launch = Accelerator!.LoadStreamKernel(kernel);
+        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13>>(kernel.Method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) =>
         {
             if (config.Size > 0)
-                launch(config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13);
+                launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13);
         };
     }
 
@@ -747,11 +774,12 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) => throw NotLaunchable(kernel);
-        var launch = Accelerator!.LoadStreamKernel(kernel);
+        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14>>(kernel.Method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) =>
         {
             if (config.Size > 0)
-                launch(config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14);
+                launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14);
         };
     }
 

@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Reflection;
+using ILGPU.Backends.EntryPoints;
 using ILGPU.Runtime;
 
 namespace AttentionWise;
@@ -136,6 +138,36 @@ public sealed partial class KernelLoader
         }
         lock (_gate)
             _loaded.Add(new LoadedKernel(kernel.Method, _loadingSet, grouping));
+    }
+
+    private readonly ConcurrentDictionary<MethodInfo, string> _openCLSources = new();
+
+    /// <summary>The OpenCL C source each kernel was loaded with (an OpenCL device only; empty elsewhere): what the
+    /// driver compiled, barriers fenced (<see cref="OpenCLBarriers"/>).</summary>
+    internal IReadOnlyDictionary<MethodInfo, string> OpenCLSources => _openCLSources;
+
+    /// <summary>Compiles and loads a kernel with ILGPU, returning its launcher (the first argument is the stream). On
+    /// OpenCL the kernel is compiled first and loaded with its barriers fencing local memory (ILGPU 1.5.3 fences global
+    /// memory only); the kernel object belongs to the accelerator and goes with it.</summary>
+    private TDelegate LoadIlgpu<TDelegate>(MethodInfo method, KernelGrouping grouping)
+        where TDelegate : Delegate
+    {
+        var accelerator = Accelerator!;
+        if (Kind != DeviceKind.OpenCL)
+        {
+            return grouping == KernelGrouping.Explicit
+                ? accelerator.LoadKernel<TDelegate>(method)
+                : accelerator.LoadAutoGroupedKernel<TDelegate>(method);
+        }
+        var entry = grouping == KernelGrouping.Explicit
+            ? EntryPointDescription.FromExplicitlyGroupedKernel(method)
+            : EntryPointDescription.FromImplicitlyGroupedKernel(method);
+        var compiled = OpenCLBarriers.Compile(accelerator, entry);
+        _openCLSources[method] = compiled.Source;
+        var loaded = grouping == KernelGrouping.Explicit
+            ? accelerator.LoadKernel(compiled)
+            : accelerator.LoadAutoGroupedKernel(compiled);
+        return loaded.CreateLauncherDelegate<TDelegate>();
     }
 
     private static InvalidOperationException NotLaunchable(Delegate kernel) =>

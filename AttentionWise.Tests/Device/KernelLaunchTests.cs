@@ -226,4 +226,29 @@ public sealed class KernelLaunchCudaTests : KernelLaunchSuite
 public sealed class KernelLaunchOpenCLTests : KernelLaunchSuite
 {
     protected override DeviceKind Kind => DeviceKind.OpenCL;
+
+    /// <summary>What the OpenCL driver compiles is what ILGPU wrote with every barrier fencing local memory too: every
+    /// kernel of every kernel set is loaded on the device, and each one with a barrier carries the local fence.</summary>
+    [Fact]
+    public void EveryLoadedKernelWithABarrierFencesLocalMemory()
+    {
+        Device.Loader.LoadGrouped<ArrayView<float>, ArrayView<float>>(GroupSumsForFence);
+        foreach (var set in KernelCatalog.KernelSets())
+            Device.Loader.LoadSet(set);
+        var sources = Device.Loader.OpenCLSources;
+        Assert.Equal(Device.Loader.Loaded.Select(k => k.Method).Distinct().Count(), sources.Count);
+        var withBarriers = sources.Where(s => OpenCLBarriers.CountBarriers(s.Value) > 0).ToArray();
+        Assert.NotEmpty(withBarriers);
+        Assert.All(withBarriers, s => Assert.Empty(OpenCLBarriers.UnfencedBarriers(s.Value)));
+        Assert.All(withBarriers, s => Assert.Contains(OpenCLBarriers.Flags, s.Value));
+    }
+
+    private static void GroupSumsForFence(ArrayView<float> values, ArrayView<float> sums)
+    {
+        var shared = SharedMemory.Allocate<float>(32);
+        shared[Group.IdxX] = values[Grid.GlobalIndex.X];
+        Group.Barrier();
+        if (Group.IdxX == 0)
+            sums[Grid.IdxX] = shared[Group.DimX - 1];
+    }
 }

@@ -41,6 +41,45 @@ public sealed class KernelCompilationTests
         Assert.True(failures.Count == 0, $"{failures.Count} of {kernels.Count} kernels do not compile for {target.Name}:\n" + string.Join("\n", failures));
     }
 
+    /// <summary>Every OpenCL kernel with a group barrier fences local memory as well as global memory (ILGPU 1.5.3
+    /// fences global memory only; docs/ilgpu-bugs.md, problem 4).</summary>
+    [Fact]
+    public void EveryOpenCLBarrierFencesLocalMemory()
+    {
+        using var compiler = new KernelCompiler(CompileTarget.OpenCL);
+        var kernels = KernelCatalog.Kernels(DeviceKind.OpenCL);
+        var grouped = kernels.Where(k => k.Grouping == KernelGrouping.Explicit).ToArray();
+        Assert.NotEmpty(grouped);
+        int fenced = 0;
+        foreach (var kernel in kernels)
+        {
+            string code = compiler.Compile(kernel);
+            Assert.True(OpenCLBarriers.UnfencedBarriers(code).Count == 0, $"{kernel.Name}: a barrier without the local fence.");
+            if (OpenCLBarriers.CountBarriers(code) > 0)
+            {
+                Assert.Contains(OpenCLBarriers.Flags, code);
+                fenced++;
+            }
+        }
+        Assert.True(fenced > 0, "no OpenCL kernel has a barrier");
+    }
+
+    [Fact]
+    public void TheFenceRewriteGivesEveryBarrierTheLocalFenceAndRefusesAnUnknownForm()
+    {
+        const string ilgpu = "x = 1;\n\t work_group_barrier ( CLK_GLOBAL_MEM_FENCE );\n\ty = barrier_count;\n\t work_group_barrier ( CLK_GLOBAL_MEM_FENCE );";
+        string fenced = OpenCLBarriers.FenceLocalMemory(ilgpu);
+        Assert.Equal(2, OpenCLBarriers.CountBarriers(fenced));
+        Assert.Empty(OpenCLBarriers.UnfencedBarriers(fenced));
+        Assert.Equal(2, fenced.Split(OpenCLBarriers.Flags).Length - 1);
+        Assert.Contains("y = barrier_count;", fenced);
+        Assert.Equal(fenced, OpenCLBarriers.FenceLocalMemory(fenced));
+        Assert.Equal("no barrier here", OpenCLBarriers.FenceLocalMemory("no barrier here"));
+        Assert.Single(OpenCLBarriers.UnfencedBarriers(ilgpu.Split('\n')[1]));
+        var e = Assert.Throws<InvalidOperationException>(() => OpenCLBarriers.FenceLocalMemory("work_group_barrier(CLK_IMAGE_MEM_FENCE);"));
+        Assert.Contains("CLK_IMAGE_MEM_FENCE", e.Message);
+    }
+
     /// <summary>Each kernel set exposes its kernels as delegate properties (a variant for another kind of device stays null):
     /// every one it sets for a kind must have come through the loader (and so be in that kind's compile list).</summary>
     [Theory]
