@@ -17,11 +17,6 @@ namespace AttentionWise.Bench;
 /// </summary>
 public static class GpuCheckSummary
 {
-    /// <summary>The peaks assumed for a GPU whose name contains the key: FP32 (non-tensor-core) TFLOP/s and memory
-    /// bandwidth in TB/s, from the vendor's data sheet (H200 SXM). Other GPUs get fractions only when given.</summary>
-    public static readonly IReadOnlyDictionary<string, (double Fp32Tflops, double HbmTbs)> AssumedPeaks =
-        new Dictionary<string, (double, double)> { ["H200"] = (67.0, 4.8) };
-
     public sealed record Options(double? Fp32Tflops = null, double? HbmTbs = null);
 
     public sealed record Stage(string Name, string Status, int? Exit, double? Seconds, double? Limit, string Note);
@@ -86,7 +81,7 @@ public static class GpuCheckSummary
         var stages = ReadStages(Path.Combine(work, "stages.tsv"));
         var env = ReadEnv(Path.Combine(work, "env.tsv"));
         string gpu = env.GetValueOrDefault("gpu", "");
-        var (fp32, hbm, peakNote) = Peaks(gpu, env.GetValueOrDefault("mode", "gpu") == "cpu-only", options);
+        var (fp32, hbm, peakNote) = Peaks(gpu, env.GetValueOrDefault("mode", "gpu") == "cpu-only", options, env);
         var rows = new List<Row>();
         var json = new JsonObject
         {
@@ -171,19 +166,18 @@ public static class GpuCheckSummary
                 string layer = Str(o, "layer") ?? "?", pass = Str(o, "pass") ?? "?";
                 var p = peerLayers.FirstOrDefault(r => Str(r, "layer") == layer && Str(r, "pass") == pass);
                 double? oursMs = Num(o, "ms"), peerMs = Num(p, "ms"), flops = Num(o, "flops"), bytes = Num(o, "bytes");
-                // Arithmetic-bound passes (convolutions, linear layers) against the FP32 peak, the others against memory bandwidth.
-                double? fraction = oursMs is double ms && ms > 0
-                    ? flops is double f ? (fp32 is double peak ? f / (ms * 1e-3) / (peak * 1e12) : null)
-                    : bytes is double b && hbm is double bw ? b / (ms * 1e-3) / (bw * 1e12) : null
-                    : null;
-                string ofPeak = fraction is double fr ? string.Create(CultureInfo.InvariantCulture, $"{100 * fr:0.0} % {(flops is null ? "HBM" : "FP32")}") : "";
+                var bound = Roofline.Bound(flops, bytes, fp32, hbm);
+                double? fraction = bound is { } bd && oursMs is double ms && ms > 0 ? bd.Ms / ms : null;
+                string ofPeak = bound is { } b2 && fraction is double fr
+                    ? string.Create(CultureInfo.InvariantCulture, $"{Ms(b2.Ms)} {(b2.By == "fp32" ? "FP32" : "HBM")}, {100 * fr:0.0} %")
+                    : "";
                 rows.Add(new Row($"{layer} {pass}, batch {Int(o, "batch")}", oursMs is double m2 ? Ms(m2) : "?",
                     peerMs is double pm ? Ms(pm) : PeerProblem(peerLayerStage, p is null), Ratio(peerMs, oursMs), ofPeak, StageStatus(layerStage)));
                 layerRows.Add(new JsonObject
                 {
                     ["layer"] = layer, ["pass"] = pass, ["batch"] = Int(o, "batch"), ["ours_ms"] = oursMs, ["pytorch_ms"] = peerMs,
                     ["pytorch_over_ours"] = peerMs / oursMs, ["flops"] = flops, ["bytes"] = bytes,
-                    ["fraction_of_peak"] = fraction, ["peak"] = fraction is null ? null : flops is null ? "hbm" : "fp32",
+                    ["bound_ms"] = bound?.Ms, ["fraction_of_peak"] = fraction, ["peak"] = bound?.By,
                 });
             }
         }
@@ -200,8 +194,9 @@ public static class GpuCheckSummary
         text.Append(Table(rows));
         text.AppendLine("PyTorch ÷ ours: PyTorch's time over ours (above 1: ours is faster). Times are medians of the timed repeats.");
         if (fp32 is not null || hbm is not null)
-            text.AppendLine($"Peaks assumed ({peakNote}): FP32 {Fmt(fp32)} TFLOP/s, memory {Fmt(hbm)} TB/s. Convolutions and linear layers: "
-                + "2·multiply-adds per second over the FP32 peak; other layers: the least traffic of the pass (inputs read once, outputs written once) per second over the memory bandwidth.");
+            text.AppendLine($"Peaks ({peakNote}): FP32 {Fmt(fp32)} TFLOP/s, memory {Fmt(hbm)} TB/s. Roofline bound of a pass: the larger of "
+                + "its arithmetic over the FP32 peak (convolutions and linear layers: 2 FLOP per multiply-add) and its least memory traffic (inputs "
+                + "read once, outputs written once) over the bandwidth; FP32 or HBM names the larger, and the percentage is the bound over our time.");
         else
             text.AppendLine($"No fractions of peak: {peakNote}.");
         if (failedTests.Count > 0)
@@ -214,6 +209,26 @@ public static class GpuCheckSummary
         return new Summary(text.ToString(), json, allOk);
     }
 
+    /// <summary>The least time a pass can take on a device with these peaks.</summary>
+    public static class Roofline
+    {
+        /// <summary>The larger of <paramref name="flops"/> over the FP32 peak and <paramref name="bytes"/> over the memory
+        /// bandwidth, in ms, and which it is ("fp32" or "hbm"); a term whose figure or peak is missing is left out; null
+        /// when neither can be computed.</summary>
+        public static (double Ms, string By)? Bound(double? flops, double? bytes, double? fp32Tflops, double? memoryTbs)
+        {
+            double? compute = flops is double f && fp32Tflops is double p ? f / (p * 1e12) * 1e3 : null;
+            double? memory = bytes is double b && memoryTbs is double bw ? b / (bw * 1e12) * 1e3 : null;
+            return (compute, memory) switch
+            {
+                (double c, double m) => c >= m ? (c, "fp32") : (m, "hbm"),
+                (double c, null) => (c, "fp32"),
+                (null, double m) => (m, "hbm"),
+                _ => null,
+            };
+        }
+    }
+
     private static string Describe(Dictionary<string, string> env)
     {
         var parts = new List<string>();
@@ -223,17 +238,24 @@ public static class GpuCheckSummary
         return parts.Count == 0 ? "(no environment recorded)" : string.Join("; ", parts);
     }
 
-    private static (double? Fp32, double? Hbm, string Note) Peaks(string gpu, bool cpuOnly, Options options)
+    /// <summary>The peaks the roofline uses: given on the command line; else, on a GPU run, the ones gpu-check derived from
+    /// the device's properties (env.tsv: peak_fp32_tflops, peak_memory_tbs, peak_source); else the data sheet's for the
+    /// GPU's name.</summary>
+    private static (double? Fp32, double? Hbm, string Note) Peaks(string gpu, bool cpuOnly, Options options, Dictionary<string, string> env)
     {
         if (options.Fp32Tflops is not null || options.HbmTbs is not null)
             return (options.Fp32Tflops, options.HbmTbs, "given on the command line");
         if (cpuOnly)
             return (null, null, "cpu-only run (no GPU peaks apply; give --fp32-tflops and --hbm-tbs for a CPU's)");
-        foreach (var (key, peak) in AssumedPeaks)
-            if (gpu.Contains(key, StringComparison.OrdinalIgnoreCase))
-                return (peak.Fp32Tflops, peak.HbmTbs, $"{key} SXM data sheet figures, an assumption: an NVL card or other clocks differ");
+        if (EnvNumber(env, "peak_fp32_tflops") is double f && EnvNumber(env, "peak_memory_tbs") is double m)
+            return (f, m, env.GetValueOrDefault("peak_source", "the device's properties"));
+        if (GpuPeaks.FromDataSheet(gpu) is { } sheet)
+            return (sheet.Fp32Tflops, sheet.MemoryTbs, sheet.Source);
         return (null, null, $"no peak figures known for '{(gpu.Length > 0 ? gpu : "this GPU")}' (give --fp32-tflops and --hbm-tbs)");
     }
+
+    private static double? EnvNumber(Dictionary<string, string> env, string key) =>
+        env.TryGetValue(key, out var v) && double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) && d > 0 && double.IsFinite(d) ? d : null;
 
     private static string Fmt(double? v) => v?.ToString("0.###", CultureInfo.InvariantCulture) ?? "?";
 
@@ -274,7 +296,7 @@ public static class GpuCheckSummary
 
     private static string Table(List<Row> rows)
     {
-        string[] head = ["what", "ours", "PyTorch", "PyTorch ÷ ours", "of peak (ours)", "stage"];
+        string[] head = ["what", "ours", "PyTorch", "PyTorch ÷ ours", "roofline bound, of ours", "stage"];
         var cells = rows.Select(r => new[] { r.What, r.Ours, r.PyTorch, r.Ratio, r.OfPeak, r.Status }).Prepend(head).ToList();
         var widths = Enumerable.Range(0, head.Length).Select(c => cells.Max(r => r[c].Length)).ToArray();
         var sb = new StringBuilder();

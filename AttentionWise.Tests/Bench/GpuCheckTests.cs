@@ -63,7 +63,7 @@ public sealed class GpuCheckTests : IDisposable
         array!.AsArray().OfType<JsonObject>().Single(o => (string?)o[key] == value);
 
     [Fact]
-    public void PutsOursBesidePyTorchsWithTheRatioAndTheFractionsOfTheAssumedPeaks()
+    public void PutsOursBesidePyTorchsWithTheRatioAndTheRooflineBoundsOfTheDataSheetsPeaks()
     {
         WriteGpuRun();
         var s = GpuCheckSummary.Build(_work, new GpuCheckSummary.Options());
@@ -82,11 +82,12 @@ public sealed class GpuCheckTests : IDisposable
 
         Assert.Contains("control training step, batch 256", s.Text);
         Assert.Contains("3.00×", s.Text);
-        Assert.Contains("100.0 % FP32", s.Text);
-        Assert.Contains("50.0 % HBM", s.Text);
+        Assert.Contains("1 ms FP32, 100.0 %", s.Text);
+        Assert.Contains("0.5 ms HBM, 50.0 %", s.Text);
+        Assert.Equal(0.5, (double)heads["bound_ms"]!, 9);
         Assert.Contains("25,600 img/s", s.Text);   // 256 images in 10 ms
         Assert.Contains("12.5 s (2,400 img/s), test accuracy 63.50 %", s.Text);
-        Assert.Contains("H200 SXM data sheet figures, an assumption", s.Text);
+        Assert.Contains("H200 data sheet", s.Text);
         Assert.Contains("Fashion-MNIST: the first 30000 images", s.Text);
     }
 
@@ -187,5 +188,65 @@ public sealed class GpuCheckTests : IDisposable
         Assert.Equal(forward, backward);
         using var relu = new ReLU(TestDevices.Cpu);
         Assert.Equal((null, null), LayerTiming.Flops(relu, Shape.Of(4, 1, 2, 2), Shape.Of(4, 1, 2, 2), inputGradient: true));
+    }
+
+    [Fact]
+    public void TheDevicesOwnPeaksComeBeforeTheDataSheetsAndTheCommandLineBeforeBoth()
+    {
+        WriteGpuRun();
+        File.AppendAllLines(Path.Combine(_work, "env.tsv"), ["peak_fp32_tflops\t33.5", "peak_memory_tbs\t4.8", "peak_source\tdevice properties: test"]);
+        var fromDevice = GpuCheckSummary.Build(_work, new GpuCheckSummary.Options());
+        // 6.7e10 FLOP at 33.5 TFLOP/s take 2 ms: our 1 ms is twice as fast as that bound can be, a measurement to question.
+        Assert.Equal(2.0, (double)Find(fromDevice.Json["layers"], "layer", "control.conv2")["fraction_of_peak"]!, 9);
+        Assert.Contains("device properties: test", fromDevice.Text);
+        var given = GpuCheckSummary.Build(_work, new GpuCheckSummary.Options(Fp32Tflops: 134, HbmTbs: 2.4));
+        var conv = Find(given.Json["layers"], "layer", "control.conv2");
+        Assert.Equal(0.5, (double)conv["fraction_of_peak"]!, 9);
+        Assert.Equal(1.0, (double)Find(given.Json["layers"], "layer", "attention-b.heads")["fraction_of_peak"]!, 9);
+        Assert.Contains("given on the command line", given.Text);
+    }
+
+    [Fact]
+    public void TheRooflineBoundIsTheLargerOfArithmeticAndTrafficOverTheirPeaks()
+    {
+        Assert.Equal((2.0, "fp32"), GpuCheckSummary.Roofline.Bound(flops: 2e9, bytes: 1e6, fp32Tflops: 1, memoryTbs: 1));
+        Assert.Equal((1.0, "hbm"), GpuCheckSummary.Roofline.Bound(flops: 2e6, bytes: 1e9, fp32Tflops: 1, memoryTbs: 1));
+        Assert.Equal((1.0, "hbm"), GpuCheckSummary.Roofline.Bound(flops: null, bytes: 1e9, fp32Tflops: 1, memoryTbs: 1));
+        Assert.Equal((2.0, "fp32"), GpuCheckSummary.Roofline.Bound(flops: 2e9, bytes: 1e9, fp32Tflops: 1, memoryTbs: null));
+        Assert.Null(GpuCheckSummary.Roofline.Bound(flops: 2e9, bytes: 1e9, fp32Tflops: null, memoryTbs: null));
+    }
+
+    [Theory]
+    // H100 SXM as CUDA reports it: 132 multiprocessors at 1.98 GHz, HBM3 on a 5120-bit bus at 2.619 GHz.
+    [InlineData(9, 0, 132, 1_980_000, 2_619_000, 5120, 66.9, 3.352)]
+    // Tesla T4: 40 multiprocessors at 1.59 GHz, GDDR6 on a 256-bit bus at 5.001 GHz.
+    [InlineData(7, 5, 40, 1_590_000, 5_001_000, 256, 8.141, 0.320)]
+    // A100: 64 FP32 lanes per multiprocessor, not Ampere's consumer 128.
+    [InlineData(8, 0, 108, 1_410_000, 1_593_000, 5120, 19.49, 2.039)]
+    public void PeaksFromADevicesPropertiesMatchItsDataSheet(int major, int minor, int sms, int clock, int memoryClock, int bus, double fp32, double memory)
+    {
+        var peaks = GpuPeaks.FromProperties(major, minor, sms, clock, memoryClock, bus)!;
+        Assert.Equal(fp32, peaks.Fp32Tflops, 0.01 * fp32);
+        Assert.Equal(memory, peaks.MemoryTbs, 0.01 * memory);
+        Assert.Contains($"{sms} multiprocessors", peaks.Source);
+        Assert.Null(GpuPeaks.FromProperties(3, 5, sms, clock, memoryClock, bus));
+        Assert.Null(GpuPeaks.FromProperties(major, minor, sms, clock, 0, bus));
+    }
+
+    [Theory]
+    [InlineData("NVIDIA H200", 67.0)]
+    [InlineData("NVIDIA H100 80GB HBM3", 67.0)]
+    [InlineData("Tesla T4", 8.1)]
+    [InlineData("NVIDIA L4", 30.3)]
+    public void TheDataSheetIsFoundByAWordOfTheName(string name, double fp32) =>
+        Assert.Equal(fp32, GpuPeaks.FromDataSheet(name)!.Fp32Tflops);
+
+    [Fact]
+    public void ANameThatOnlyContainsADataSheetNameIsNotIt()
+    {
+        Assert.Null(GpuPeaks.FromDataSheet("NVIDIA RTX 4090"));
+        Assert.Null(GpuPeaks.FromDataSheet("NVIDIA GeForce GTX 1080 Ti"));
+        Assert.Equal(30.3, GpuPeaks.FromDataSheet("NVIDIA L4")!.Fp32Tflops);
+        Assert.Equal(91.6, GpuPeaks.FromDataSheet("NVIDIA L40S")!.Fp32Tflops);
     }
 }
