@@ -142,6 +142,50 @@ public class IdxLoaderTests
         Assert.True(e.Message.Contains("truncated") || e.Message.Contains("corrupt"), e.Message);
     }
 
+    [Theory]
+    [InlineData(8)]   // the whole trailer cut off
+    [InlineData(3)]   // part of the size
+    [InlineData(1)]
+    public void AGzipFileWhoseTrailerIsCutOffIsRefused(int cut)
+    {
+        using var dir = new TempDir();
+        WriteValid(dir);
+        var path = dir.File(FashionMnist.TrainLabels);
+        var bytes = File.ReadAllBytes(path);
+        File.WriteAllBytes(path, bytes[..^cut]);
+        var e = LoadFails(dir);
+        Assert.Contains(FashionMnist.TrainLabels, e.Message);
+        Assert.Contains("gzip trailer does not match", e.Message);
+    }
+
+    /// <summary>A trailer that is there but wrong is caught by the decompressor itself (zlib checks it at the end of
+    /// the stream); one that is cut off is not, which <see cref="AGzipFileWhoseTrailerIsCutOffIsRefused"/> covers.</summary>
+    [Theory]
+    [InlineData(8)]   // the trailer's CRC-32
+    [InlineData(4)]   // the trailer's length
+    public void AGzipTrailerThatDisagreesWithTheDataIsRefused(int fromEnd)
+    {
+        using var dir = new TempDir();
+        WriteValid(dir);
+        var path = dir.File(FashionMnist.TestImages);
+        var bytes = File.ReadAllBytes(path);
+        bytes[^fromEnd] ^= 0x5A;
+        File.WriteAllBytes(path, bytes);
+        var e = LoadFails(dir);
+        Assert.Contains(FashionMnist.TestImages, e.Message);
+        Assert.Contains("corrupt", e.Message);
+    }
+
+    [Fact]
+    public void TheRealDataSetsTrailersMatch()
+    {
+        if (!File.Exists(Path.Combine(FashionMnist.DefaultDirectory, FashionMnist.TestLabels)))
+            Assert.Skip("Fashion-MNIST is not installed here");
+        var split = FashionMnist.Load();
+        Assert.Equal(60_000, split.Train.Count);
+        Assert.Equal(10_000, split.Test.Count);
+    }
+
     [Fact]
     public void AHeaderShorterThanAnIdxHeaderIsTruncated()
     {

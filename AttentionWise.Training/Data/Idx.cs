@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
+using System.IO.Hashing;
 using AttentionWise.Training.IO;
 
 namespace AttentionWise.Training.Data;
@@ -79,7 +80,10 @@ public static class Idx
     /// <summary>
     /// One IDX file being read: the header first, from the (decompressed) stream, then exactly the bytes the header
     /// announces and one byte more to see whether the file ends there. Nothing is read past that, so a file that is far
-    /// longer than its header says (a gzip bomb, say) costs no more than the data set it claims to be.
+    /// longer than its header says (a gzip bomb, say) costs no more than the data set it claims to be. A gzip file's
+    /// trailer (RFC 1952: the CRC-32 and the length of the decompressed data, its last 8 bytes) must match what was
+    /// decompressed: .NET's GZipStream ends quietly where the compressed data is cut short, so without this a file
+    /// that lost its trailer (or more, at a deflate block's end) would be accepted.
     /// </summary>
     private sealed class IdxStream : IDisposable
     {
@@ -92,6 +96,8 @@ public static class Idx
         private readonly FileStream _file;
         private readonly Stream _stream;
         private readonly bool _compressed;
+        private readonly Crc32 _crc = new();
+        private long _decompressed;
         private int _headerBytes;
 
         private IdxStream(string path, FileStream file, Stream stream, bool compressed)
@@ -140,7 +146,7 @@ public static class Idx
         {
             int size = 4 + 4 * rank;
             var header = new byte[size];
-            int n = ReadUpTo(_stream, header.AsSpan(0, 4), _path);
+            int n = Counted(header.AsSpan(0, 4), ReadUpTo(_stream, header.AsSpan(0, 4), _path));
             if (n < 4)
                 throw Short(n);
             int found = BinaryPrimitives.ReadInt32BigEndian(header);
@@ -149,7 +155,7 @@ public static class Idx
                 string hint = found == ImagesMagic ? " (that is an image file)" : found == LabelsMagic ? " (that is a label file)" : " (not an IDX file of unsigned bytes)";
                 throw new DatasetException($"{_path}: expected the IDX magic number 0x{magic:X8} of {what} but found 0x{found:X8}{hint}.");
             }
-            n = 4 + ReadUpTo(_stream, header.AsSpan(4), _path);
+            n = 4 + Counted(header.AsSpan(4), ReadUpTo(_stream, header.AsSpan(4), _path));
             if (n < size)
                 throw Short(n);
             _headerBytes = size;
@@ -194,7 +200,27 @@ public static class Idx
             Span<byte> probe = stackalloc byte[1];
             if (Read(_stream, probe) != 0)
                 throw new DatasetException($"{_path}: the header announces {what} ({expected:N0} bytes) but more bytes follow it.");
+            if (_compressed)
+                CheckTrailer();
             return data;
+        }
+
+        /// <summary>The gzip trailer (the file's last 8 bytes: CRC-32, then the decompressed length modulo 2³², both
+        /// little-endian) agrees with the data decompressed.</summary>
+        private void CheckTrailer()
+        {
+            Span<byte> trailer = stackalloc byte[8];
+            long length = _file.Length;
+            int got = length >= 18 ? RandomAccess.Read(_file.SafeFileHandle, trailer, length - 8) : 0;
+            uint crc = _crc.GetCurrentHashAsUInt32();
+            uint size = unchecked((uint)_decompressed);
+            if (got == 8 && BinaryPrimitives.ReadUInt32LittleEndian(trailer) == crc && BinaryPrimitives.ReadUInt32LittleEndian(trailer[4..]) == size)
+                return;
+            string found = got == 8
+                ? $"its last 8 bytes say CRC-32 {BinaryPrimitives.ReadUInt32LittleEndian(trailer):X8} and size {BinaryPrimitives.ReadUInt32LittleEndian(trailer[4..]):N0}"
+                : "it is too short to hold a trailer";
+            throw new DatasetException(
+                $"{_path}: truncated or corrupt: the gzip trailer does not match the data (CRC-32 {crc:X8} and size {size:N0} decompressed, {found}); the file lost its end or was damaged: fetch it again.");
         }
 
         private static int ReadUpTo(Stream stream, Span<byte> buffer, string path)
@@ -210,7 +236,19 @@ public static class Idx
             return total;
         }
 
-        private int Read(Stream stream, Span<byte> buffer) => Read(stream, buffer, _path);
+        private int Read(Stream stream, Span<byte> buffer) => Counted(buffer, Read(stream, buffer, _path));
+
+        /// <summary>Adds the first <paramref name="n"/> bytes of <paramref name="buffer"/>, just decompressed, to the
+        /// CRC-32 and length the trailer is checked against; returns <paramref name="n"/>.</summary>
+        private int Counted(ReadOnlySpan<byte> buffer, int n)
+        {
+            if (_compressed)
+            {
+                _crc.Append(buffer[..n]);
+                _decompressed += n;
+            }
+            return n;
+        }
 
         private static int Read(Stream stream, Span<byte> buffer, string path)
         {
