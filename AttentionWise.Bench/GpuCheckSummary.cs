@@ -198,7 +198,7 @@ public static class GpuCheckSummary
                 + "its arithmetic over the FP32 peak (convolutions and linear layers: 2 FLOP per multiply-add) and its least memory traffic (inputs "
                 + "read once, outputs written once) over the bandwidth; FP32 or HBM names the larger, and the percentage is the bound over our time.");
         else
-            text.AppendLine($"No fractions of peak: {peakNote}.");
+            text.AppendLine($"No roofline bounds: {peakNote}.");
         if (failedTests.Count > 0)
             text.AppendLine($"Failed tests ({failedTests.Count}): " + string.Join(", ", failedTests.Take(10)) + (failedTests.Count > 10 ? ", …" : "") + ".");
         foreach (var note in env.Where(kv => kv.Key.StartsWith("note", StringComparison.Ordinal)))

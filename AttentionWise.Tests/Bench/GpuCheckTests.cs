@@ -130,7 +130,7 @@ public sealed class GpuCheckTests : IDisposable
         var cpu = GpuCheckSummary.Build(_work, new GpuCheckSummary.Options());
         Assert.DoesNotContain("% FP32", cpu.Text);
         Assert.Null(Find(cpu.Json["layers"], "layer", "control.conv2")["fraction_of_peak"]);
-        Assert.Contains("No fractions of peak: cpu-only run", cpu.Text);
+        Assert.Contains("No roofline bounds: cpu-only run", cpu.Text);
 
         File.WriteAllLines(Path.Combine(_work, "env.tsv"), ["mode\tgpu", "gpu\tSome Other GPU"]);
         Assert.Contains("no peak figures known for 'Some Other GPU'", GpuCheckSummary.Build(_work, new GpuCheckSummary.Options()).Text);
