@@ -196,6 +196,52 @@ public class OnnxExportTests
         Assert.Equal(OnnxExporter.InputName, onnx.Metadata["input_name"]);
     }
 
+    /// <summary>ONNX's own checker (onnx.checker with full_check, and strict shape inference) on every variant, where
+    /// Python's onnx package is installed (Debian: python3-onnx, whose 1.12 knows operator sets up to 17).</summary>
+    [Fact]
+    public void OnnxsOwnCheckerAndStrictShapeInferenceAcceptEveryVariantWhereInstalled()
+    {
+        const string Python = "/usr/bin/python3";
+        Assert.SkipUnless(File.Exists(Python) && Run(Python, "-c \"import onnx\"").Code == 0,
+            "Python's onnx package is not installed (sudo apt-get install python3-onnx).");
+        using var dir = new TempDir();
+        var files = new List<string>();
+        foreach (var variant in Variants)
+        {
+            using var model = ModelRegistry.Create(TestDevices.Cpu, Configure(variant));
+            Init.Apply(model.Network, new Rng(5));
+            string path = dir.File(variant.Replace('+', '_') + ".onnx");
+            OnnxExporter.Save(OnnxExporter.Export(model.Network, 1, 28, 28), path);
+            files.Add(path);
+        }
+        File.WriteAllText(dir.File("check.py"), """
+            import sys, onnx
+            from onnx import checker, shape_inference
+            for path in sys.argv[1:]:
+                m = onnx.load(path)
+                checker.check_model(m, full_check=True)
+                inferred = shape_inference.infer_shapes(m, check_type=True, strict_mode=True)
+                dims = [[d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim] for o in inferred.graph.output]
+                print(path, len(inferred.graph.value_info), dims)
+            """);
+        var (code, output) = Run(Python, string.Join(" ", new[] { dir.File("check.py") }.Concat(files).Select(f => $"\"{f}\"")));
+        Assert.True(code == 0, output);
+        foreach (var f in files)
+            Assert.Contains($"{f} ", output);
+        // Both outputs inferred as [N, 10].
+        Assert.Equal(files.Count, output.Split('\n').Count(l => l.EndsWith("[['N', 10], ['N', 10]]", StringComparison.Ordinal)));
+    }
+
+    private static (int Code, string Output) Run(string program, string arguments)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo(program, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        string stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, stdout + stderr.Result);
+    }
+
     [Fact]
     public void TheStructuralCheckAndOnnxRuntimeRefuseANodeThatReadsAnUndefinedValue()
     {
