@@ -53,7 +53,8 @@ public sealed class OnnxRuntimeModel : IDisposable
         int item = Channels * Height * Width;
         var memory = new Memory<float>(images, first * item, count * item);
         using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, memory, [count, Channels, Height, Width]);
-        using var outputs = _session.Run(new RunOptions(), [OnnxExporter.InputName], [input], [OnnxExporter.LogitsName]);
+        using var options = new RunOptions();
+        using var outputs = _session.Run(options, [OnnxExporter.InputName], [input], [OnnxExporter.LogitsName]);
         return outputs[0].GetTensorDataAsSpan<float>().ToArray();
     }
 
