@@ -31,6 +31,9 @@ internal static class ErrorBoundary
             UsageException u => (ExitCodes.Usage, u.Message),
             DatasetException d => (ExitCodes.Error, d.Message),
             CheckpointException c => (ExitCodes.Error, c.Message),
+            Export.OnnxExportException x => (ExitCodes.Error, x.Message),
+            Microsoft.ML.OnnxRuntime.OnnxRuntimeException o => (ExitCodes.Error, $"ONNX Runtime: {OneLine(o.Message)}"),
+            InvalidDataException d => (ExitCodes.Error, OneLine(d.Message)),
             IOException or UnauthorizedAccessException => (ExitCodes.Error, OneLine(e.Message)),
             OutOfMemoryException => (ExitCodes.Error,
                 $"out of memory ({OneLine(e.Message)}): the model, its batch or the data set needs more memory than this process can have; " +

@@ -12,20 +12,24 @@ internal static class EvalCommand
     {
         var checkpoint = new Option<string>("--checkpoint")
         {
-            Description = "A checkpoint written by 'aw train' (runs/<run>/checkpoint.safetensors).",
-            Required = true,
+            Description = "A checkpoint written by 'aw train' (runs/<run>/checkpoint.safetensors). Required unless --onnx is given.",
             HelpName = "FILE",
         };
+        var onnx = OnnxEval.Option();
         var device = CliOptions.Device();
         var data = CliOptions.Data();
         var batch = CliOptions.Positive("--batch-size", "Evaluation batch size. Default: the run's training batch size.");
-        var command = new Command("eval", "Evaluate a checkpoint on its dataset's test set: prints the mean NLL loss and the accuracy.")
+        var command = new Command("eval",
+            "Evaluate a checkpoint on its dataset's test set: prints the mean NLL loss and the accuracy. With --onnx, an exported model " +
+            "runs in ONNX Runtime instead; with both, both run on the same images and their agreement is printed.")
         {
-            checkpoint, device, data, batch,
+            checkpoint, device, data, batch, onnx,
         };
         command.SetAction(parse => io.Guard(() =>
         {
-            string path = parse.GetValue(checkpoint)!;
+            if (CliOptions.Given(parse, onnx) is { } onnxPath)
+                return OnnxEval.Run(io, onnxPath, CliOptions.Given(parse, checkpoint), parse.GetValue(device), CliOptions.Given(parse, data), CliOptions.Given(parse, batch));
+            string path = parse.GetValue(checkpoint) ?? throw new UsageException("aw eval needs --checkpoint FILE, --onnx FILE.onnx, or both.");
             var result = Evaluation.Run(new EvalRequest(path, parse.GetValue(device), CliOptions.Given(parse, data), CliOptions.Given(parse, batch)));
             var info = result.Info;
             var console = Consoles.Create(io.Out, io.Interactive);
