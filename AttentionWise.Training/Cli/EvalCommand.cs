@@ -26,6 +26,7 @@ internal static class EvalCommand
         command.SetAction(parse => io.Guard(() =>
         {
             string path = parse.GetValue(checkpoint)!;
+            using var loading = Data.ImageFolder.ReportTo(r => io.Out.WriteLine(r.ToString()));
             var result = Evaluation.Run(new EvalRequest(path, parse.GetValue(device), CliOptions.Given(parse, data), CliOptions.Given(parse, batch)));
             var info = result.Info;
             var console = Consoles.Create(io.Out, io.Interactive);
