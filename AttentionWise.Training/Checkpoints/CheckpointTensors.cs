@@ -10,6 +10,9 @@ namespace AttentionWise.Training.Checkpoints;
 /// </summary>
 public static class CheckpointTensors
 {
+    /// <summary>The largest model (its parameters' bytes) built on the CPU to learn its tensors.</summary>
+    private const double MaxBuildBytes = 1L << 30;
+
     private static readonly ConcurrentDictionary<string, Expected> Cache = new(StringComparer.Ordinal);
 
     /// <summary>The names and shapes of a model's parameters and buffers (learned by building the model on the CPU,
@@ -26,6 +29,10 @@ public static class CheckpointTensors
             return known;
         if (ModelRegistry.Problems(config).Count > 0)
             return null;
+        // A model too large to build here is left to the checks that refuse it by size.
+        var footprint = ModelFootprint.Of(config, imagesPerPass: 0, training: false);
+        if (footprint.LargestTensor > ModelFootprint.MaxTensorValues || footprint.ParameterBytes > MaxBuildBytes)
+            return null;
         try
         {
             using var device = ComputeDevice.Open("cpu");
@@ -41,7 +48,8 @@ public static class CheckpointTensors
     }
 
     /// <summary>Throws when the header lacks a tensor the model needs ("missing tensor 'classifier.bias'"), names one the
-    /// model does not have ("unexpected tensor …"), or gives one another shape. Adam's moments are optional, but all or none.</summary>
+    /// model does not have ("unexpected tensor …"). Adam's moments are optional, but all or none. Shapes are compared
+    /// when the tensors are copied into the model (<see cref="Checkpoint.Restore"/>).</summary>
     public static void Require(string path, ModelConfig config, IReadOnlyList<TensorEntry> entries)
     {
         ArgumentNullException.ThrowIfNull(entries);
@@ -71,11 +79,6 @@ public static class CheckpointTensors
         {
             throw new CheckpointException(
                 $"{path}: unexpected tensor '{unexpected[0]}'{(unexpected.Count > 1 ? $" (and {unexpected.Count - 1} more)" : "")}: the model {config} has no tensor of that name.");
-        }
-        foreach (var e in entries)
-        {
-            if (!e.Shape.SequenceEqual(needed[e.Name]))
-                throw new CheckpointException($"{path}: tensor '{e.Name}' has shape [{string.Join(", ", e.Shape)}] but the model {config} needs [{string.Join(", ", needed[e.Name])}].");
         }
     }
 }

@@ -105,12 +105,6 @@ public static class ImageFolder
         string testDir = Path.Combine(directory, TestFolder);
         if (!Directory.Exists(trainDir))
             throw new DatasetNotFoundException($"{trainDir}: missing; an image folder holds {TrainFolder}/<class>/*.png|*.jpg (and {TestFolder}/<class>/…, or use --val-split).");
-        bool hasTest = Directory.Exists(testDir);
-        if (hasTest && options.ValSplit is not null)
-            throw new DatasetException($"{testDir}: the folder has a test set, so --val-split does not apply; leave it out, or remove the test folder.");
-        if (!hasTest && options.ValSplit is null)
-            throw new DatasetException($"{directory}: there is no {TestFolder} folder; add {testDir}/<class>/… or give --val-split F to hold out a fraction of the training images.");
-
         var classes = ClassFolders(trainDir);
         if (classes.Count < 2)
         {
@@ -118,6 +112,12 @@ public static class ImageFolder
                 ? $"{trainDir}: holds no class folders; expected {trainDir}/<class>/*.png|*.jpg for at least two classes."
                 : $"{trainDir}: holds a single class ('{classes[0]}'); a classifier needs at least two class folders.");
         }
+        bool hasTest = Directory.Exists(testDir);
+        if (hasTest && options.ValSplit is not null)
+            throw new DatasetException($"{testDir}: the folder has a test set, so --val-split does not apply; leave it out, or remove the test folder.");
+        if (!hasTest && options.ValSplit is null)
+            throw new DatasetException($"{directory}: there is no {TestFolder} folder; add {testDir}/<class>/… or give --val-split F to hold out a fraction of the training images.");
+
         var trainFiles = Files(trainDir, classes);
         List<(string Path, int Label)> testFiles;
         if (hasTest)
