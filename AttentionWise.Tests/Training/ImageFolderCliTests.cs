@@ -13,8 +13,18 @@ namespace AttentionWise.Tests.Training;
 /// <summary>`aw train`, `aw eval` and `aw predict` on image folders, and hostile folders refused with nothing left behind.</summary>
 public class ImageFolderCliTests
 {
-    private static string[] Train(string data, string runs, string run, params string[] extra) =>
-        ["train", "--data", data, "--runs-dir", runs, "--run", run, "--device", "cpu", "--epochs", "2", "--batch-size", "8", "--lr", "0.01", "--seed", "3", .. extra];
+    /// <summary>`aw train` on an image folder with the tests' defaults; <paramref name="extra"/> adds or replaces options.</summary>
+    private static string[] Train(string data, string runs, string run, params string[] extra)
+    {
+        var options = new Dictionary<string, string>
+        {
+            ["--data"] = data, ["--runs-dir"] = runs, ["--run"] = run, ["--device"] = "cpu", ["--epochs"] = "2",
+            ["--batch-size"] = "8", ["--lr"] = "0.01", ["--seed"] = "3",
+        };
+        for (int i = 0; i + 1 < extra.Length; i += 2)
+            options[extra[i]] = extra[i + 1];
+        return ["train", .. options.SelectMany(o => new[] { o.Key, o.Value })];
+    }
 
     [Fact]
     public void AFolderOfPngsTrainsEvaluatesAndPredictsWithItsClassNames()
@@ -140,6 +150,36 @@ public class ImageFolderCliTests
         string line = Hostile.OneErrorLine(refused.Err);
         Assert.Contains(wrong, line);
         Assert.Contains("9x9", line);
+    }
+
+    [Fact]
+    public void AnImageFolderRunResumesAsIfStraightAndRefusesOtherClasses()
+    {
+        using var dir = new TempDir();
+        string data = dir.File("shapes");
+        ImageFolders.Write(data, train: 6, test: 2);
+        string runs = dir.File("runs");
+        Assert.Equal(ExitCodes.Ok, CliTests.Aw(Train(data, runs, "straight", "--epochs", "3")).Code);
+        Assert.Equal(ExitCodes.Ok, CliTests.Aw(Train(data, runs, "resumed")).Code);
+        var resume = CliTests.Aw("train", "--runs-dir", runs, "--run", "resumed", "--resume", "--epochs", "3", "--device", "cpu");
+        Assert.True(resume.Code == ExitCodes.Ok, resume.Err);
+        var straight = Checkpoint.Load(Path.Combine(runs, "straight", Checkpoint.FileName)).Tensors;
+        var resumed = Checkpoint.Load(Path.Combine(runs, "resumed", Checkpoint.FileName)).Tensors;
+        Assert.Equal(straight.Keys.Order(), resumed.Keys.Order());
+        foreach (var (name, t) in straight)
+            Assert.Equal(t.Data, resumed[name].Data);
+
+        // Another set of classes in the folder: refused by name, the run unchanged.
+        string run = Path.Combine(runs, "resumed");
+        var before = Hostile.Snapshot(run);
+        Directory.Move(Path.Combine(data, "train", "top"), Path.Combine(data, "train", "upper"));
+        Directory.Move(Path.Combine(data, "test", "top"), Path.Combine(data, "test", "upper"));
+        var other = CliTests.Aw("train", "--runs-dir", runs, "--run", "resumed", "--resume", "--epochs", "4", "--device", "cpu");
+        Assert.Equal(ExitCodes.Error, other.Code);
+        string line = Hostile.OneErrorLine(other.Err);
+        Assert.Contains(data, line);
+        Assert.Contains("upper", line);
+        Hostile.Unchanged(before, run);
     }
 
     public static TheoryData<string> HostileCases => ["corrupt", "truncated", "unsupported", "sizes", "empty-class", "single-class", "unreadable", "huge"];
