@@ -137,6 +137,10 @@ public class ImageFolderCliTests
         var train = CliTests.Aw("train", "--data", dir.Path, "--runs-dir", dir.File("runs"), "--run", "fm", "--device", "cpu", "--epochs", "1", "--batch-size", "16");
         Assert.True(train.Code == ExitCodes.Ok, train.Err + train.Out);
         string ckpt = Path.Combine(dir.File("runs"), "fm", Checkpoint.FileName);
+        // A standard data set's settings carry none of the image-folder fields (config.json and the checkpoint as before).
+        var training = JsonNode.Parse(File.ReadAllText(Path.Combine(dir.File("runs"), "fm", "config.json")))!["training"]!.AsObject();
+        Assert.Equal(["dataset", "data_directory", "epochs", "batch_size", "learning_rate", "seed"], training.Select(p => p.Key));
+        Assert.DoesNotContain("class_names", Checkpoint.ReadInfo(ckpt).Settings.ToJson());
         string image = dir.File("img.png");
         ImageFolder.WritePng(image, 1, 8, 8, ImageFolders.Pixels(0, 0, 1, 8));
         var predict = CliTests.Aw("predict", "--checkpoint", ckpt, image, "--top", "10", "--device", "cpu");
