@@ -56,6 +56,7 @@ public static class Program
         root.Subcommands.Add(TrainCommand.Build(io));
         root.Subcommands.Add(EvalCommand.Build(io));
         root.Subcommands.Add(ExportCommand.Build(io));
+        root.Subcommands.Add(PredictCommand.Build(io));
         root.Subcommands.Add(ParamsCommand.Build(io));
         root.Subcommands.Add(ReproduceCommand.Build(io));
         root.Subcommands.Add(SweepCommand.Build(io));

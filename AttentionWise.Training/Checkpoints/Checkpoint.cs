@@ -62,7 +62,7 @@ public static class Checkpoint
     /// <exception cref="CheckpointException">Anything is missing, malformed, out of range or not finite.</exception>
     public static (CheckpointInfo Info, IReadOnlyDictionary<string, NamedTensor> Tensors) Load(string path)
     {
-        var (tensors, metadata) = SafeTensors.Read(path);
+        var (tensors, metadata) = SafeTensors.Read(path, (entries, meta) => CheckpointTensors.Require(path, Parse(path, meta).Model, entries));
         var info = Parse(path, metadata);
         foreach (var t in tensors)
         {
@@ -144,7 +144,7 @@ public static class Checkpoint
         void Put(string name, DeviceTensor target)
         {
             if (!tensors.TryGetValue(name, out var t))
-                throw new CheckpointException($"{path}: the checkpoint has no tensor '{name}' that the model {model.Config.Name} needs.");
+                throw new CheckpointException($"{path}: missing tensor '{name}': the model {model.Config.Name} needs it but the checkpoint has none of that name.");
             if (!t.Shape.SequenceEqual(target.Shape.ToArray()))
                 throw new CheckpointException($"{path}: tensor '{name}' has shape [{string.Join(", ", t.Shape)}] but the model needs {target.Shape}.");
             target.Upload(t.Data);

@@ -114,7 +114,7 @@ public static class SafeTensors
     public static SafeTensorsHeader ReadHeader(string path)
     {
         using var file = OpenRead(path);
-        return ReadHeader(path, file);
+        return ReadHeader(path, file, null);
     }
 
     /// <summary>
@@ -123,10 +123,15 @@ public static class SafeTensors
     /// its data_offsets span exactly 4 bytes per value; and the tensors' data, in offset order, is contiguous from the
     /// first data byte to the end of the file, without gaps or overlaps.
     /// </summary>
-    public static (IReadOnlyList<NamedTensor> Tensors, IReadOnlyDictionary<string, string> Metadata) Read(string path)
+    /// <param name="path">The file.</param>
+    /// <param name="expect">Runs on the header's entries and metadata before the data's layout is checked, so that a
+    /// reader who knows which tensors belong there can name a missing or unexpected one (rather than the gap or
+    /// overlap its absence leaves in the data).</param>
+    public static (IReadOnlyList<NamedTensor> Tensors, IReadOnlyDictionary<string, string> Metadata) Read(
+        string path, Action<IReadOnlyList<TensorEntry>, IReadOnlyDictionary<string, string>>? expect = null)
     {
         using var file = OpenRead(path);
-        var header = ReadHeader(path, file);
+        var header = ReadHeader(path, file, expect);
         var tensors = new List<NamedTensor>(header.Entries.Count);
         try
         {
@@ -166,7 +171,7 @@ public static class SafeTensors
         }
     }
 
-    private static SafeTensorsHeader ReadHeader(string path, FileStream file)
+    private static SafeTensorsHeader ReadHeader(string path, FileStream file, Action<IReadOnlyList<TensorEntry>, IReadOnlyDictionary<string, string>>? expect)
     {
         long fileLength = file.Length;
         if (fileLength < 8)
@@ -219,6 +224,7 @@ public static class SafeTensors
                     entries.Add(ReadEntry(path, property.Name, property.Value));
             }
             long dataLength = fileLength - 8 - headerLength;
+            expect?.Invoke(entries, metadata);
             CheckLayout(path, entries, dataLength);
             return new SafeTensorsHeader(entries, metadata, 8 + headerLength);
         }

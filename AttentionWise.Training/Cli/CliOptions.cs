@@ -11,7 +11,7 @@ internal static class CliOptions
 {
     public static Option<string> Model(string description) => Choice("--model", description, ModelRegistry.Names, "model");
 
-    public static Option<string> Dataset(string description) => Choice("--dataset", description, Datasets.Names, "dataset", Datasets.IsKnown);
+    public static Option<string> Dataset(string description) => Choice("--dataset", description, Datasets.AllNames, "dataset", Datasets.IsKnown);
 
     public static Option<string> Device() => new("--device")
     {
@@ -22,9 +22,38 @@ internal static class CliOptions
 
     public static Option<string> Data() => new("--data")
     {
-        Description = $"Directory with the dataset files (Fashion-MNIST default: {FashionMnist.DefaultDirectory}; CIFAR-10: required, the binary version's .bin files).",
+        Description = $"Directory with the dataset files (Fashion-MNIST default: {FashionMnist.DefaultDirectory}; CIFAR-10: required, the binary version's .bin files; " +
+                      "image-folder: required, DIR/train/<class>/*.png|*.jpg and DIR/test/<class>/…, chosen by itself when DIR has a train folder).",
         HelpName = "DIR",
     };
+
+    /// <summary>--channels, --resize and --val-split: how an image folder is read.</summary>
+    public static (Option<int> Channels, Option<string> Resize, Option<double> ValSplit) ImageFolderOptions()
+    {
+        var channels = new Option<int>("--channels")
+        {
+            Description = "Image folders: 1 (grayscale) or 3 (RGB). Default: 1 when every image is stored as grayscale, else 3.",
+            HelpName = "1|3",
+        };
+        channels.Validators.Add(r => Check(r, channels, v => v is 1 or 3, "1 or 3"));
+        var resize = new Option<string>("--resize")
+        {
+            Description = "Image folders: resize every image to H×W pixels (bilinear). Default: none; the images must then all have one size.",
+            HelpName = "HxW",
+        };
+        resize.Validators.Add(r =>
+        {
+            if (!r.Implicit && r.GetValueOrDefault<string>() is string v && ImageSize.Parse(v) is null)
+                r.AddError($"--resize must be HxW with sides from 1 to {ImageFolder.MaxSide} (e.g. 32x32), not '{v}'.");
+        });
+        var valSplit = new Option<double>("--val-split")
+        {
+            Description = "Image folders without a test folder: hold out this fraction of each class (a fixed-seed choice, the same in every run) as the test set.",
+            HelpName = "F",
+        };
+        valSplit.Validators.Add(r => Check(r, valSplit, v => v > 0 && v < 1, "a fraction between 0 and 1 (exclusive)"));
+        return (channels, resize, valSplit);
+    }
 
     public static Option<int> Positive(string name, string description, string helpName = "N")
     {

@@ -59,6 +59,9 @@ internal static class ErrorBoundary
         RunSetting.TrainLimit => "--train-limit",
         RunSetting.TestLimit => "--test-limit",
         RunSetting.MicroBatch => "--micro-batch",
+        RunSetting.Channels => "--channels",
+        RunSetting.Resize => "--resize",
+        RunSetting.ValSplit => "--val-split",
         _ => "the attention options (--heads, --layers, --post-conv-bn, --no-skip, --head-bias)",
     };
 

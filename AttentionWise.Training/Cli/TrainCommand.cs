@@ -30,6 +30,7 @@ internal static class TrainCommand
         var layers = CliOptions.Positive("--layers", "Attention models: attention layers (overrides the configuration's).");
         var postBn = new Option<bool>("--post-conv-bn") { Description = "Attention models: BatchNorm2d after each layer's conv (true|false; overrides the configuration's).", HelpName = "true|false" };
         var noSkip = new Option<bool>("--no-skip") { Description = "Attention models: no skip connection (Y = conv(Z) instead of conv(Z) + X)." };
+        var (channels, resize, valSplit) = CliOptions.ImageFolderOptions();
         var headBias = new Option<bool>("--head-bias") { Description = "Attention models: a learnable bias inside each head (Px = X ⊙ Wx + Bx)." };
 
         var command = new Command("train",
@@ -39,6 +40,7 @@ internal static class TrainCommand
             "Exit code 3 when the training loss becomes NaN or infinite (the files written so far stay valid).")
         {
             model, dataset, epochs, batch, lr, attentionLr, seed, device, data, run, runsDir, trainLimit, testLimit, microBatch, resume, heads, layers, postBn, noSkip, headBias,
+            channels, resize, valSplit,
         };
 
         command.SetAction(parse => io.Guard(() =>
@@ -60,6 +62,9 @@ internal static class TrainCommand
                 TestLimit = CliOptions.Given(parse, testLimit),
                 MicroBatch = CliOptions.Given(parse, microBatch),
                 Resume = parse.GetValue(resume),
+                Channels = CliOptions.Given(parse, channels),
+                Resize = CliOptions.Given(parse, resize),
+                ValSplit = CliOptions.Given(parse, valSplit),
                 Overrides = new AttentionOverrides(
                     CliOptions.Given(parse, heads),
                     CliOptions.Given(parse, layers),
@@ -67,6 +72,7 @@ internal static class TrainCommand
                     parse.GetValue(noSkip) ? false : null,
                     parse.GetValue(headBias) ? true : null),
             };
+            using var loading = Data.ImageFolder.ReportTo(r => io.Out.WriteLine(r.ToString()));
             var display = new TrainingDisplay(io);
             var outcome = display.Run(request);
             display.Summary(outcome);

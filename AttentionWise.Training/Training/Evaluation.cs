@@ -72,7 +72,7 @@ public static class Evaluation
         var (info, tensors) = Checkpoint.Load(request.Checkpoint);
         using var device = ComputeDevice.Open(request.Device);
         string? dataDirectory = request.DataDirectory ?? info.Settings.DataDirectory;
-        var test = Datasets.Load(info.Settings.Dataset, dataDirectory).Test;
+        var test = Datasets.Load(info.Settings with { DataDirectory = dataDirectory }, testOnly: true).Test;
         if ((test.Channels, test.Height, test.Width) != (info.Model.Channels, info.Model.Height, info.Model.Width))
         {
             throw new InvalidRequestException(RunSetting.DataDirectory,

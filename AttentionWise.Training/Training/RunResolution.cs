@@ -29,7 +29,8 @@ internal static class RunResolution
     public static (ModelEntry Model, RunSettings Settings) Fresh(TrainRequest r)
     {
         var entry = Find(r.Model ?? ModelRegistry.Default);
-        string dataset = Canonical(r.Dataset ?? entry.DefaultDataset);
+        // A --data folder with a train/ subfolder is an image folder unless --dataset says otherwise.
+        string dataset = Canonical(r.Dataset ?? (ImageFolder.Looks(r.DataDirectory) ? Datasets.ImageFolderName : entry.DefaultDataset));
         var settings = new RunSettings
         {
             Dataset = dataset,
@@ -42,6 +43,9 @@ internal static class RunResolution
             TrainLimit = r.TrainLimit,
             TestLimit = r.TestLimit,
             MicroBatch = r.MicroBatch,
+            Channels = r.Channels,
+            Resize = r.Resize is null ? null : ImageSize.Parse(r.Resize)?.ToString() ?? r.Resize,
+            ValSplit = r.ValSplit,
         };
         var problems = settings.Problems().ToList();
         if (r.Overrides.Any && entry.Attention is null)
@@ -73,6 +77,12 @@ internal static class RunResolution
         if (r.AttentionLearningRate is not null && r.AttentionLearningRate != s.AttentionLearningRate)
             conflicts.Add(new(RunSetting.AttentionLearningRate, Text(r.AttentionLearningRate), s.AttentionLearningRate is float sa ? Text(sa) : "none"));
         Check(RunSetting.Seed, r.Seed, s.Seed);
+        if (r.Channels is not null && r.Channels != s.Channels)
+            conflicts.Add(new(RunSetting.Channels, Text(r.Channels), s.Channels is int sc ? Text(sc) : "none"));
+        if (r.Resize is not null && (ImageSize.Parse(r.Resize)?.ToString() ?? r.Resize) != s.Resize)
+            conflicts.Add(new(RunSetting.Resize, r.Resize, s.Resize ?? "none"));
+        if (r.ValSplit is not null && r.ValSplit != s.ValSplit)
+            conflicts.Add(new(RunSetting.ValSplit, Text(r.ValSplit), s.ValSplit is double sv ? Text(sv) : "none"));
         if (r.TrainLimit is not null && r.TrainLimit != s.TrainLimit)
             conflicts.Add(new(RunSetting.TrainLimit, Text(r.TrainLimit), s.TrainLimit is int t ? Text(t) : "none"));
         if (r.TestLimit is not null && r.TestLimit != s.TestLimit)
@@ -95,6 +105,12 @@ internal static class RunResolution
         CheckParts(info.Model.Name, merged);
         return merged;
     }
+
+    /// <summary>A fresh image-folder run records what the folder turned out to be: its class names and channels.</summary>
+    public static RunSettings WithData(RunSettings settings, Dataset train) =>
+        settings.Dataset == Datasets.ImageFolderName
+            ? settings with { ClassNames = train.ClassNames.ToArray(), Channels = train.Channels }
+            : settings;
 
     /// <summary>The model configuration of a fresh run, for the data's image shape.</summary>
     public static ModelConfig Configure(ModelEntry entry, Dataset train, AttentionOverrides overrides)
@@ -146,7 +162,7 @@ internal static class RunResolution
         }
         catch (ArgumentException)
         {
-            throw new InvalidRequestException(RunSetting.Dataset, $"'{dataset}' is not one of {string.Join(", ", Datasets.Names)}.");
+            throw new InvalidRequestException(RunSetting.Dataset, $"'{dataset}' is not one of {string.Join(", ", Datasets.AllNames)}.");
         }
     }
 

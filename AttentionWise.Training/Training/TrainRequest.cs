@@ -20,6 +20,15 @@ public sealed record TrainRequest
     public int? TestLimit { get; init; }
     public int? MicroBatch { get; init; }
     public bool Resume { get; init; }
+
+    /// <summary>Image folders: 1 or 3 channels (null: detected).</summary>
+    public int? Channels { get; init; }
+
+    /// <summary>Image folders: "HxW" every image is resized to.</summary>
+    public string? Resize { get; init; }
+
+    /// <summary>Image folders without a test folder: the fraction of each class held out for testing.</summary>
+    public double? ValSplit { get; init; }
     public AttentionOverrides Overrides { get; init; } = new();
 }
 

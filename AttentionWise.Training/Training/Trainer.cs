@@ -59,6 +59,7 @@ public static class Trainer
             // The device (a wrong --device is a usage error, found before the data is read), then the data.
             using var device = ComputeDevice.Open(request.Device);
             var (train, test) = LoadData(settings);
+            settings = RunResolution.WithData(settings, train);
             var config = RunResolution.Configure(entry, train, request.Overrides);
             RequireFits(device, config, settings, train, test);
 
@@ -121,7 +122,7 @@ public static class Trainer
 
     private static (Dataset Train, Dataset Test) LoadData(RunSettings settings)
     {
-        var split = Datasets.Load(settings.Dataset, settings.DataDirectory);
+        var split = Datasets.Load(settings);
         var train = settings.TrainLimit is int limit ? split.Train.Take(limit) : split.Train;
         var test = settings.TestLimit is int testLimit ? split.Test.Take(testLimit) : split.Test;
         if (train.Count == 0 || test.Count == 0)

@@ -18,6 +18,9 @@ public enum RunSetting
     TrainLimit,
     TestLimit,
     MicroBatch,
+    Channels,
+    Resize,
+    ValSplit,
 
     /// <summary>The attention options together: heads, layers, post-conv batchnorm, skip, head bias.</summary>
     Attention,
@@ -55,6 +58,9 @@ public static class RunSettingNames
         RunSetting.TrainLimit => "training image limit",
         RunSetting.TestLimit => "test image limit",
         RunSetting.MicroBatch => "micro-batch",
+        RunSetting.Channels => "channels",
+        RunSetting.Resize => "resize",
+        RunSetting.ValSplit => "validation split",
         _ => "the attention options (heads, layers, post-conv batchnorm, skip, head bias)",
     };
 }

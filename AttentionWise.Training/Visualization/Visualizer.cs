@@ -75,7 +75,7 @@ public static class Visualizer
             return null;
         try
         {
-            var test = Datasets.Load(info.Settings.Dataset, request.DataDirectory ?? info.Settings.DataDirectory).Test;
+            var test = Datasets.Load(info.Settings with { DataDirectory = request.DataDirectory ?? info.Settings.DataDirectory }, testOnly: true).Test;
             if ((test.Channels, test.Height, test.Width) != (info.Model.Channels, info.Model.Height, info.Model.Width))
             {
                 line($"no test-image figures: the test images are {test.Channels}×{test.Height}×{test.Width}, the model takes {info.Model.InputDescription}");
