@@ -26,6 +26,13 @@ internal static class CliOptions
         HelpName = "DIR",
     };
 
+    public static Option<string> StopSignal() => new("--stop-signal")
+    {
+        Description = "A signal that stops the training cleanly, besides SIGTERM and SIGUSR1: at the next step boundary, with a checkpoint there, exit code 75 " +
+                      $"(run the command again to continue). One of {string.Join(", ", StopSignals.Names)} or a number. SIGINT (Ctrl+C) otherwise ends the process at once.",
+        HelpName = "SIGNAL",
+    };
+
     public static Option<int> Positive(string name, string description, string helpName = "N")
     {
         var o = new Option<int>(name) { Description = description, HelpName = helpName };

@@ -21,6 +21,9 @@ public sealed record TrainRequest
     public int? MicroBatch { get; init; }
     public bool Resume { get; init; }
     public AttentionOverrides Overrides { get; init; } = new();
+
+    /// <summary>Cancelled to stop the training at the next step boundary with a checkpoint there (see <see cref="RunStatus.Stopped"/>).</summary>
+    public CancellationToken Stop { get; init; }
 }
 
 /// <summary>Run names: one folder inside the runs directory.</summary>
