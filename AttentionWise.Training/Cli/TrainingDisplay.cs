@@ -138,8 +138,9 @@ internal sealed class TrainingDisplay : ITrainingObserver
         };
         Line(string.Create(CultureInfo.InvariantCulture,
             $"{status}; {o.ParameterCount:N0} parameters; device {o.DeviceName}; peak device memory {o.PeakDeviceBytes / (1024.0 * 1024.0):N1} MiB; wall time {o.WallSeconds:0.0} s"));
-        Line($"results: {Path.Combine(o.RunDirectory, RunFiles.EpochsFile)}, {RunFiles.StepsFile}, {RunFiles.ConfigFile}, {RunFiles.SummaryFile}" +
-             (o.Epochs.Count > 0 ? $", {Checkpoints.Checkpoint.FileName}" : ""));
+        Line($"results: {Path.Combine(o.RunDirectory, RunFiles.EpochsFile)}, {RunFiles.StepsFile}, {RunFiles.ConfigFile}" +
+             (o.Status == RunStatus.Stopped ? "" : $", {RunFiles.SummaryFile}") +
+             (o.Epochs.Count > 0 || o.Status == RunStatus.Stopped ? $", {Checkpoints.Checkpoint.FileName}" : ""));
     }
 
     private string Accuracy() =>

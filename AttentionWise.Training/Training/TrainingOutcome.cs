@@ -60,7 +60,7 @@ public sealed record TrainingOutcome(
     public string? StopMessage => StoppedAt is not (int epoch, int step)
         ? null
         : FormattableString.Invariant(
-            $"stopped by a signal after epoch {epoch} step {step}; {Checkpoint.FileName} holds that step: resume with 'aw train --resume --run {Path.GetFileName(RunDirectory)}' (exit code 75).");
+            $"stopped by a signal after epoch {epoch} step {step}; {Checkpoint.FileName} holds that step: resume with 'aw train --resume --run {Path.GetFileName(RunDirectory)}' (exit code 75)");
 
     /// <summary>What the end of a diverged run means for its files (null unless diverged).</summary>
     public string? DivergenceMessage => Status != RunStatus.Diverged
