@@ -210,4 +210,17 @@ public class ShardingTests
         Assert.Equal(ExitCodes.Usage, owned.Code);
         Assert.Contains("--task belongs to the job scripts", owned.Err);
     }
+
+    [Fact]
+    public void DevicesGiveEveryProcessTheCommandWithoutTheOptionsTheParentOwns()
+    {
+        Assert.Equal(new[] { "sweep", "--models", "attention-a", "--epochs", "1" },
+            Fanout.ChildArguments(["sweep", "--devices", "0,1", "--models", "attention-a", "--device=cuda", "--task", "0/2", "--epochs", "1", "--tasks", "2"]));
+        Assert.Equal(new[] { "cpu", "cpu" }, Fanout.Devices("cpu, cpu"));
+        Assert.Throws<UsageException>(() => Fanout.Devices("cpu,,cpu"));
+        using var dir = new TempDir();
+        var both = Aw("sweep", "--devices", "cpu,cpu", "--report", "--out", dir.Path);
+        Assert.Equal(ExitCodes.Usage, both.Code);
+        Assert.Contains("exclude each other", both.Err);
+    }
 }
