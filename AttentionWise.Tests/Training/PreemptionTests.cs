@@ -150,4 +150,44 @@ public class PreemptionTests
         Assert.Equal(ExitCodes.Usage, code);
         Assert.Contains("--stop-signal NOPE", error);
     }
+
+    [Theory]
+    [InlineData("TERM")]
+    [InlineData("USR1")]
+    public void ARealSignalStopsTheProcessWithExitCode75AndItsRunResumes(string signal)
+    {
+        if (OperatingSystem.IsWindows())
+            return;
+        using var dir = new TempDir();
+        SyntheticData.Write(dir.Path, 2000, 40, 8);
+        string runs = Path.Combine(dir.Path, "runs");
+        string[] Train(string run) =>
+        [
+            "train", "--model", "attention-b", "--data", dir.Path, "--runs-dir", runs, "--run", run, "--device", "cpu", "--batch-size", "8",
+            "--lr", "0.003", "--seed", "7", "--epochs", "3",
+        ];
+        using var p = Hostile.StartAw(Train("signalled"));
+        string steps = Path.Combine(runs, "signalled", RunFiles.StepsFile);
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while ((!File.Exists(steps) || File.ReadAllLines(steps).Length < 4) && !p.HasExited && waited.Elapsed < TimeSpan.FromMinutes(2))
+            Thread.Sleep(5);
+        Assert.False(p.HasExited, "aw ended before it was signalled");
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-s", signal, p.Id.ToString(CultureInfo.InvariantCulture)]))
+            kill.WaitForExit();
+        var (code, output, error) = Hostile.Finish(p);
+        Assert.True(code == ExitCodes.Stopped, $"exit {code}: {error}\n{output}");
+        Assert.Contains($"SIG{signal} received", error);
+        Assert.Contains("stopped by a signal after epoch", output);
+        var info = Checkpoint.ReadInfo(Path.Combine(runs, "signalled", Checkpoint.FileName));
+        Assert.Equal(info.Epoch * 250 + info.Step, File.ReadAllLines(steps).Length - 1);
+
+        Assert.Equal(0, CliTests.Aw(Train("straight")).Code);
+        var resumed = CliTests.Aw("train", "--resume", "--run", "signalled", "--runs-dir", runs, "--device", "cpu");
+        Assert.True(resumed.Code == 0, resumed.Err);
+        Assert.Equal(File.ReadAllLines(Path.Combine(runs, "straight", RunFiles.StepsFile)), File.ReadAllLines(steps));
+        var (_, ta) = Checkpoint.Load(Path.Combine(runs, "straight", Checkpoint.FileName));
+        var (_, tb) = Checkpoint.Load(Path.Combine(runs, "signalled", Checkpoint.FileName));
+        foreach (var (name, t) in ta)
+            Assert.True(t.Data.AsSpan().SequenceEqual(tb[name].Data), $"tensor {name} differs after a real {signal} and a resume");
+    }
 }

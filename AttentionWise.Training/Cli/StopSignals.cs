@@ -15,22 +15,23 @@ internal sealed class StopSignals : IDisposable
 {
     private readonly CancellationTokenSource _source = new();
     private readonly List<PosixSignalRegistration> _registrations = [];
+    private readonly Dictionary<PosixSignal, string> _names = [];
 
     /// <summary>The names --stop-signal accepts.</summary>
     public static readonly IReadOnlyList<string> Names = ["TERM", "USR1", "USR2", "INT", "HUP", "QUIT", "XCPU", "ALRM"];
 
     public StopSignals(string? extra = null)
     {
-        var signals = new List<PosixSignal> { PosixSignal.SIGTERM };
+        _names[PosixSignal.SIGTERM] = "SIGTERM";
         if (Number("USR1") is PosixSignal usr1)
-            signals.Add(usr1);
+            _names[usr1] = "SIGUSR1";
         if (extra is not null)
         {
             var named = Number(extra) ?? throw new UsageException($"--stop-signal {extra} is not a signal this system can catch; one of: {string.Join(", ", Names)}.");
-            if (!signals.Contains(named))
-                signals.Add(named);
+            string text = extra.Trim().ToUpperInvariant();
+            _names.TryAdd(named, text.All(char.IsAsciiDigit) ? "signal " + text : text.StartsWith("SIG", StringComparison.Ordinal) ? text : "SIG" + text);
         }
-        foreach (var s in signals)
+        foreach (var s in _names.Keys)
         {
             try
             {
@@ -76,7 +77,7 @@ internal sealed class StopSignals : IDisposable
         context.Cancel = true;
         try
         {
-            Console.Error.WriteLine($"aw: {context.Signal} received: stopping at the next step boundary and writing a checkpoint there");
+            Console.Error.WriteLine($"aw: {_names.GetValueOrDefault(context.Signal, context.Signal.ToString())} received: stopping at the next step boundary and writing a checkpoint there");
         }
         catch (IOException)
         {
