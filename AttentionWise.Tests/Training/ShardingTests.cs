@@ -223,4 +223,26 @@ public class ShardingTests
         Assert.Equal(ExitCodes.Usage, both.Code);
         Assert.Contains("exclude each other", both.Err);
     }
+
+    [Fact]
+    public void ASweepCsvWrittenBeforeTheLossColumnsIsStillReadAndMerged()
+    {
+        using var dir = new TempDir();
+        string csv = dir.File("sweep.csv");
+        File.WriteAllText(csv, string.Join(",", SweepRow.ColumnsWithoutLosses) + "\n" +
+            "attention-a,33088,4096,946.446,4327.8,1171.6,1,,61.58,\"CPU (2 threads, compat)\",completed,2026-11-22 07:06 +00:00\n");
+        var old = AttentionWise.Training.Reproduction.Sweep.ReadCsv(csv);
+        Assert.Equal(61.58, old[0].TestAccuracy);
+        Assert.True(double.IsNaN(old[0].LossSum) && double.IsNaN(old[0].TestLoss));
+        Assert.Equal("CPU (2 threads, compat)", old[0].Device);
+
+        // A report into that folder keeps the old row, now with the loss columns.
+        var request = new SweepRequest { Models = ["attention-b"], OutDirectory = dir.Path, RunsDirectory = dir.File("runs") };
+        var (path, rows, missing) = AttentionWise.Training.Reproduction.Sweep.Report(request);
+        Assert.Empty(rows);
+        Assert.Single(missing);
+        var lines = File.ReadAllLines(path);
+        Assert.Equal(string.Join(",", SweepRow.Columns), lines[0]);
+        Assert.StartsWith("attention-a,33088,4096,946.446,4327.8,1171.6,1,,61.58,NaN,NaN,", lines[1]);
+    }
 }

@@ -53,7 +53,7 @@ internal static class SweepCommand
             "Parameter / speed / accuracy trade-off of the models: per model its parameters, milliseconds per training step at its batch size " +
             "(warm-up steps, then timed steps with device synchronisation), images/s, peak device memory, and the test accuracy after --epochs of training " +
             "(the same loop as 'aw train'). Writes <out>/sweep.csv (columns model, parameters, batch_size, ms_per_step, images_per_second, peak_memory_mb, " +
-            "epochs, train_limit, test_accuracy, device, status, date) and draws <out>/sweep.png (accuracy against parameters on a log axis, marker area by time per step). " +
+            "epochs, train_limit, test_accuracy, loss_sum, test_loss, device, status, date; loss_sum and test_loss are the last epoch's) and draws <out>/sweep.png (accuracy against parameters on a log axis, marker area by time per step). " +
             "A model whose loss goes non-finite is a row (status diverged), not an error. " +
             "On a cluster: --task I/N (or SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX with --tasks N) trains only models I, I+N, … into " +
             "the runs folder, keeping models already measured and resuming interrupted ones; --report then writes the CSV and plot (see 'aw slurm'). " +

@@ -67,20 +67,26 @@ public sealed record SweepRequest
 public sealed record SweepOutcome(string? CsvPath, IReadOnlyList<SweepRow> Rows, IReadOnlyList<string> Skipped, bool Stopped, IReadOnlyList<string> Kept);
 
 /// <summary>One row of sweep.csv.</summary>
+/// <param name="LossSum">The last epoch's training loss sum (epochs.csv's loss_sum; NaN when not trained).</param>
+/// <param name="TestLoss">The last epoch's test loss (epochs.csv's test_loss; NaN when not trained).</param>
 public sealed record SweepRow(
     string Model, long Parameters, int BatchSize, double MsPerStep, double ImagesPerSecond, double PeakMemoryMb,
-    int Epochs, int? TrainLimit, double TestAccuracy, string Device, string Status, string Date)
+    int Epochs, int? TrainLimit, double TestAccuracy, string Device, string Status, string Date,
+    double LossSum = double.NaN, double TestLoss = double.NaN)
 {
     public static readonly IReadOnlyList<string> Columns =
     [
-        "model", "parameters", "batch_size", "ms_per_step", "images_per_second", "peak_memory_mb", "epochs", "train_limit", "test_accuracy", "device",
-        "status", "date",
+        "model", "parameters", "batch_size", "ms_per_step", "images_per_second", "peak_memory_mb", "epochs", "train_limit", "test_accuracy", "loss_sum",
+        "test_loss", "device", "status", "date",
     ];
+
+    /// <summary>The columns of sweep.csv before loss_sum and test_loss were added; such files are still read (the losses NaN).</summary>
+    public static readonly IReadOnlyList<string> ColumnsWithoutLosses = Columns.Where(c => c is not ("loss_sum" or "test_loss")).ToList();
 
     public string ToCsv() => string.Join(",", new[]
     {
         Model, Inv(Parameters), Inv(BatchSize), D(MsPerStep, "0.###"), D(ImagesPerSecond, "0.#"), D(PeakMemoryMb, "0.#"), Inv(Epochs),
-        TrainLimit?.ToString(CultureInfo.InvariantCulture) ?? "", D(TestAccuracy, "0.##"), Device, Status, Date,
+        TrainLimit?.ToString(CultureInfo.InvariantCulture) ?? "", D(TestAccuracy, "0.##"), D(LossSum, "R"), D(TestLoss, "R"), Device, Status, Date,
     }.Select(Table1Report.CsvField));
 
     private static string Inv(long v) => v.ToString(CultureInfo.InvariantCulture);
@@ -172,7 +178,7 @@ public static class Sweep
             line(FormattableString.Invariant(
                 $"{prefix}: {timing.Parameters:N0} parameters, {timing.MsPerStep:0.0} ms/step, {batch * 1000.0 / timing.MsPerStep:N0} images/s, peak {timing.PeakBytes / 1048576.0:N1} MiB"));
 
-            double accuracy = double.NaN;
+            double accuracy = double.NaN, lossSum = double.NaN, testLoss = double.NaN;
             string status = "timed";
             if (!resume)
             {
@@ -213,13 +219,15 @@ public static class Sweep
                     return new SweepOutcome(shard is null ? csv : null, rows, skipped, Stopped: true, kept);
                 }
                 accuracy = outcome.Epochs.Count > 0 ? outcome.Epochs[^1].TestAccuracy : double.NaN;
+                lossSum = outcome.Epochs.Count > 0 ? outcome.Epochs[^1].LossSum : double.NaN;
+                testLoss = outcome.Epochs.Count > 0 ? outcome.Epochs[^1].TestLoss : double.NaN;
                 status = outcome.Status == RunStatus.Diverged
                     ? FormattableString.Invariant($"diverged at epoch {outcome.DivergedEpoch} step {outcome.DivergedStep}")
                     : "completed";
                 line(FormattableString.Invariant($"{prefix}: {status}, test accuracy {(double.IsNaN(accuracy) ? "NaN" : accuracy.ToString("0.00", CultureInfo.InvariantCulture))}%"));
             }
             var row = new SweepRow(entry.Name, timing.Parameters, batch, timing.MsPerStep, batch * 1000.0 / timing.MsPerStep, timing.PeakBytes / 1048576.0,
-                request.Epochs, request.TrainLimit, accuracy, timing.DeviceName, status, date);
+                request.Epochs, request.TrainLimit, accuracy, timing.DeviceName, status, date, lossSum, testLoss);
             rows.Add(row);
             WriteText(Path.Combine(runDir, RowFile), JsonSerializer.Serialize(new RowRecord(key, row.ToCsv())) + "\n");
             // Written after every model, so that an interrupted sweep keeps what it measured.
@@ -343,12 +351,24 @@ public static class Sweep
         return request.FashionData is not null && Reproducer.Cifar10Present(request.FashionData) ? request.FashionData : null;
     }
 
-    /// <summary>The data lines of an existing sweep.csv keyed by model (first column), if its header is this version's.</summary>
+    /// <summary>The data lines of an existing sweep.csv keyed by model (first column), if its header is this version's; the
+    /// rows of a file without the loss columns are written again with them (NaN).</summary>
     private static List<(string Model, string Line)> ReadCsvLines(string path)
     {
         if (!File.Exists(path))
             return [];
         var lines = File.ReadAllLines(path);
+        if (lines.Length > 0 && lines[0] == string.Join(",", SweepRow.ColumnsWithoutLosses))
+        {
+            try
+            {
+                return ReadCsv(path).Select(r => (r.Model, r.ToCsv())).ToList();
+            }
+            catch (RunDataException)
+            {
+                return [];
+            }
+        }
         if (lines.Length == 0 || lines[0] != string.Join(",", SweepRow.Columns))
             return [];
         return lines.Skip(1).Where(l => l.Length > 0).Select(l => (l.Split(',')[0], l)).ToList();
@@ -391,14 +411,16 @@ public static class Sweep
         var rows = new List<SweepRow>();
         using var csv = CsvHelper.CsvReader.FromText(text, null);
         csv.ReadHeader();
-        if (!csv.Headers.SequenceEqual(SweepRow.Columns))
+        bool losses = csv.Headers.SequenceEqual(SweepRow.Columns);
+        if (!losses && !csv.Headers.SequenceEqual(SweepRow.ColumnsWithoutLosses))
             throw new RunDataException($"{path}: the header is '{string.Join(",", csv.Headers)}', expected '{string.Join(",", SweepRow.Columns)}'.");
+        int columns = losses ? SweepRow.Columns.Count : SweepRow.ColumnsWithoutLosses.Count;
         int line = 1;
         while (csv.Read())
         {
             line++;
-            if (csv.FieldCount != SweepRow.Columns.Count)
-                throw new RunDataException($"{path}: line {line} has {csv.FieldCount} fields, expected {SweepRow.Columns.Count}.");
+            if (csv.FieldCount != columns)
+                throw new RunDataException($"{path}: line {line} has {csv.FieldCount} fields, expected {columns}.");
             T Field<T>(string column, Func<string, T?> parse)
                 where T : struct
             {
@@ -420,7 +442,9 @@ public static class Sweep
                 Field("test_accuracy", Double),
                 csv.GetString("device"),
                 csv.GetString("status"),
-                csv.GetString("date")));
+                csv.GetString("date"),
+                losses ? Field("loss_sum", Double) : double.NaN,
+                losses ? Field("test_loss", Double) : double.NaN));
         }
         return rows;
     }
