@@ -129,6 +129,24 @@ public class ShardingTests
         Assert.Equal(File.ReadAllLines(dir.File("one/sweep-attention-b/steps.csv")), File.ReadAllLines(dir.File("runs/sweep-attention-b/steps.csv")));
     }
 
+    [Fact]
+    public void AStopBeforeAModelStartsEndsTheSweepThere()
+    {
+        using var dir = new TempDir();
+        SyntheticData.Write(dir.Path, 48, 16, 4);
+        using var source = new CancellationTokenSource();
+        source.Cancel();
+        var request = new SweepRequest
+        {
+            Models = ["attention-a"], Steps = 1, WarmupSteps = 0, Epochs = 1, TrainLimit = 32, BatchSize = 8, Device = "cpu", FashionData = dir.Path,
+            OutDirectory = dir.File("reports"), RunsDirectory = dir.File("runs"), Shard = new Shard(0, 1), Stop = source.Token,
+        };
+        var outcome = AttentionWise.Training.Reproduction.Sweep.Run(request, r => throw new InvalidOperationException("nothing should train"), _ => { });
+        Assert.True(outcome.Stopped);
+        Assert.Empty(outcome.Rows);
+        Assert.False(Directory.Exists(dir.File("runs/sweep-attention-a")));
+    }
+
     private sealed class StopAtStep(int step, CancellationTokenSource source) : ITrainingObserver
     {
         public void Started(RunStart start)

@@ -99,6 +99,13 @@ public static class Reproducer
         {
             var row = todo[i];
             string prefix = $"[{i + 1}/{todo.Count}] {row.Key}";
+            if (request.Stop.IsCancellationRequested)
+            {
+                // Stopped between two rows: nothing to checkpoint; the next start trains this row.
+                line($"{prefix}: not started: a stop signal came");
+                actions[row.Key] = RowAction.Stopped;
+                break;
+            }
             void Line(string s) => line($"{prefix}: {s}");
             if (missingData.TryGetValue(row.Dataset, out var why))
             {

@@ -142,6 +142,9 @@ public static class Sweep
 
         foreach (int i in positions)
         {
+            // A stop asked for between two models (during a timing): nothing to checkpoint, the next start begins here.
+            if (request.Stop.IsCancellationRequested)
+                return new SweepOutcome(shard is null ? csv : null, rows, skipped, Stopped: true, kept);
             var entry = ModelRegistry.Find(request.Models[i]);
             string prefix = $"[{i + 1}/{request.Models.Count}] {entry.Name}";
             string runDir = Path.Combine(request.RunsDirectory, RunName(entry.Name));
