@@ -5,7 +5,7 @@ namespace AttentionWise.Training;
 
 /// <summary>The `aw` command line. Exit codes (<see cref="ExitCodes"/>): 0 success, 1 a missing, damaged or inconsistent
 /// file, a run folder in use, a model too large, or another runtime error, 2 bad command line (unknown option, model,
-/// dataset or device; bad value; options that disagree with a resumed run), 3 the training loss became NaN or infinite.
+/// dataset or device; bad value; options that disagree with a resumed run), 3 the training loss became NaN or infinite, 75 stopped by a signal with a checkpoint written (run again to continue).
 /// Every failure is one line "aw: error: …"; --verbose adds the stack trace.</summary>
 public static class Program
 {
@@ -47,7 +47,7 @@ public static class Program
         var root = new RootCommand(
             "AttentionWise: train and benchmark element-wise attention networks on CUDA, OpenCL or CPU through ILGPU.\n" +
             "Exit codes: 0 success, 1 missing, damaged or inconsistent data, checkpoint or run folder, a run folder in use, or another runtime error, " +
-            "2 bad command line or unknown device, 3 training loss became NaN/infinite. Errors are one line; --verbose adds the stack trace.");
+            "2 bad command line or unknown device, 3 training loss became NaN/infinite, 75 stopped by a signal (SIGTERM, SIGUSR1) with a checkpoint written: run again to continue. Errors are one line; --verbose adds the stack trace.");
         root.Options.Add(new Option<bool>(VerboseOption)
         {
             Description = "On a failure, print the stack trace after the error message.",
@@ -63,6 +63,7 @@ public static class Program
         root.Subcommands.Add(VisualizeCommand.Build(io));
         root.Subcommands.Add(PlotCommand.Build(io));
         root.Subcommands.Add(DevicesCommand(io));
+        root.Subcommands.Add(SlurmCommand.Build(io));
         return root;
     }
 

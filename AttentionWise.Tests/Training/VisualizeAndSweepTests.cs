@@ -105,7 +105,7 @@ public class VisualizeAndSweepTests
         Assert.True(code == 0, $"exit {code}: {error}\n{output}");
         string csv = dir.File("reports/sweep.csv");
         var lines = File.ReadAllLines(csv);
-        Assert.Equal("model,parameters,batch_size,ms_per_step,images_per_second,peak_memory_mb,epochs,train_limit,test_accuracy,device,status,date", lines[0]);
+        Assert.Equal("model,parameters,batch_size,ms_per_step,images_per_second,peak_memory_mb,epochs,train_limit,test_accuracy,loss_sum,test_loss,device,status,date", lines[0]);
         Assert.Equal(new[] { "control", "attention-b" }, lines.Skip(1).Select(l => l.Split(',')[0]));
         foreach (var line in lines.Skip(1))
         {
@@ -120,6 +120,8 @@ public class VisualizeAndSweepTests
             double accuracy = double.Parse(f[8], CultureInfo.InvariantCulture);
             Assert.InRange(accuracy, 0, 100);
             Assert.Equal("completed", f[^2]);
+            var last = CsvLog<EpochRow>.ReadAll(dir.File($"runs/sweep-{f[0]}/epochs.csv"))[^1];
+            Assert.Equal((last.LossSum, last.TestLoss), (double.Parse(f[9], CultureInfo.InvariantCulture), double.Parse(f[10], CultureInfo.InvariantCulture)));
         }
         Assert.Single(CsvLog<EpochRow>.ReadAll(dir.File("runs/sweep-control/epochs.csv")));
         long controlParameters = long.Parse(lines[1].Split(',')[1], CultureInfo.InvariantCulture);

@@ -11,16 +11,36 @@ namespace AttentionWise.Training.Checkpoints;
 /// <param name="Settings">The run's training settings.</param>
 /// <param name="Epoch">Epochs completed.</param>
 /// <param name="AdamStep">Adam's step count (its bias corrections depend on it).</param>
-/// <param name="ShuffleRngState">State of the generator that shuffles the training set.</param>
-public sealed record CheckpointInfo(ModelConfig Model, RunSettings Settings, int Epoch, long AdamStep, ulong ShuffleRngState)
+/// <param name="ShuffleRngState">State of the generator that shuffles the training set, as it was before the shuffle of
+/// epoch <paramref name="Epoch"/> + 1 (the epoch that follows, or the one <paramref name="Partial"/> is inside).</param>
+/// <param name="Partial">For a checkpoint written inside an epoch (a training stopped by a signal): how far epoch
+/// <paramref name="Epoch"/> + 1 got; null for a checkpoint written at the end of an epoch.</param>
+public sealed record CheckpointInfo(ModelConfig Model, RunSettings Settings, int Epoch, long AdamStep, ulong ShuffleRngState, EpochProgress? Partial = null)
 {
     public ulong Seed => Settings.Seed;
+
+    /// <summary>Training steps done of the epoch after <see cref="Epoch"/> (0 at the end of an epoch).</summary>
+    public int Step => Partial?.Step ?? 0;
+
+    /// <summary>"epoch 3" or "epoch 3 + 17 steps".</summary>
+    public string Position => Partial is { } p
+        ? FormattableString.Invariant($"epoch {Epoch} + {p.Step} step(s) of epoch {Epoch + 1}")
+        : FormattableString.Invariant($"epoch {Epoch}");
 }
+
+/// <summary>Where a training stopped inside an epoch, with what the epoch's row needs from its first steps.</summary>
+/// <param name="Step">Steps of the epoch done (at least 1, fewer than the epoch's steps).</param>
+/// <param name="LossSum">Sum of those steps' losses.</param>
+/// <param name="Correct">Training images predicted correctly in those steps.</param>
+/// <param name="GradMean">The last step's first-layer gradient mean.</param>
+/// <param name="Seconds">Training seconds spent on those steps.</param>
+public sealed record EpochProgress(int Step, double LossSum, long Correct, float GradMean, double Seconds);
 
 /// <summary>
 /// Training checkpoints in the safetensors format: the model's parameters and buffers under their dotted
 /// names, Adam's moments as "adam.m.&lt;name&gt;" and "adam.v.&lt;name&gt;", and metadata (model name and options,
-/// epoch, Adam step, RNG state, seed, training settings). Written atomically.
+/// epoch, Adam step, RNG state, seed, training settings; inside an epoch also the step and the epoch's sums so far).
+/// Written atomically.
 /// </summary>
 public static class Checkpoint
 {
@@ -54,6 +74,14 @@ public static class Checkpoint
             ["training"] = info.Settings.ToJson(),
             ["aw_version"] = RunInfo.Version,
         };
+        if (info.Partial is { } progress)
+        {
+            metadata["epoch_step"] = progress.Step.ToString(CultureInfo.InvariantCulture);
+            metadata["epoch_loss_sum"] = progress.LossSum.ToString("R", CultureInfo.InvariantCulture);
+            metadata["epoch_correct"] = progress.Correct.ToString(CultureInfo.InvariantCulture);
+            metadata["epoch_grad_mean"] = progress.GradMean.ToString("R", CultureInfo.InvariantCulture);
+            metadata["epoch_seconds"] = progress.Seconds.ToString("R", CultureInfo.InvariantCulture);
+        }
         SafeTensors.Write(path, tensors, metadata);
     }
 
@@ -116,14 +144,37 @@ public static class Checkpoint
             problems.Add(FormattableString.Invariant($"epoch {epoch} is beyond the run's {settings.Epochs} epochs"));
         if (adamStep < 0)
             problems.Add(FormattableString.Invariant($"Adam step {adamStep} is negative"));
-        else if (epoch >= 0 && (adamStep < epoch || (epoch == 0 && adamStep != 0)))
+        else if (epoch >= 0 && (adamStep < epoch || (epoch == 0 && adamStep != 0 && !metadata.ContainsKey("epoch_step"))))
             problems.Add(FormattableString.Invariant($"Adam step {adamStep} does not fit epoch {epoch} (every epoch takes at least one step)"));
         if (seed != settings.Seed)
             problems.Add(FormattableString.Invariant($"seed {seed} disagrees with the training settings' seed {settings.Seed}"));
+        EpochProgress? partial = null;
+        if (metadata.ContainsKey("epoch_step"))
+        {
+            int step = Number(path, "epoch_step", Get("epoch_step"), int.Parse);
+            var lossSum = Real(path, "epoch_loss_sum", Get("epoch_loss_sum"));
+            long correct = Number(path, "epoch_correct", Get("epoch_correct"), long.Parse);
+            var gradMean = (float)Real(path, "epoch_grad_mean", Get("epoch_grad_mean"));
+            var seconds = Real(path, "epoch_seconds", Get("epoch_seconds"));
+            partial = new EpochProgress(step, lossSum, correct, gradMean, seconds);
+            if (step < 1)
+                problems.Add(FormattableString.Invariant($"epoch step {step} is below 1"));
+            if (epoch >= settings.Epochs)
+                problems.Add(FormattableString.Invariant($"a checkpoint inside epoch {epoch + 1} is beyond the run's {settings.Epochs} epochs"));
+            if (adamStep < epoch + (long)step)
+                problems.Add(FormattableString.Invariant($"Adam step {adamStep} does not fit epoch {epoch} + {step} step(s)"));
+            if (correct < 0 || !double.IsFinite(lossSum) || !float.IsFinite(gradMean) || !(seconds >= 0))
+                problems.Add("the epoch's sums so far are not finite and non-negative");
+        }
         if (problems.Count > 0)
             throw new CheckpointException($"{path}: the checkpoint metadata is invalid: {string.Join("; ", problems)}.");
-        return new CheckpointInfo(model, settings, epoch, adamStep, rng);
+        return new CheckpointInfo(model, settings, epoch, adamStep, rng, partial);
     }
+
+    private static double Real(string path, string key, string text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v)
+            ? v
+            : throw new CheckpointException($"{path}: the checkpoint metadata's '{key}' is '{text}', not a number.");
 
     private static T Number<T>(string path, string key, string text, Func<string, NumberStyles, IFormatProvider, T> parse)
     {

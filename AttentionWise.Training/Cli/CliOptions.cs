@@ -55,6 +55,43 @@ internal static class CliOptions
         return (channels, resize, valSplit);
     }
 
+    public static Option<string> StopSignal() => new("--stop-signal")
+    {
+        Description = "A signal that stops the training cleanly, besides SIGTERM and SIGUSR1: at the next step boundary, with a checkpoint there, exit code 75 " +
+                      $"(run the command again to continue). One of {string.Join(", ", StopSignals.Names)} or a number. SIGINT (Ctrl+C) otherwise ends the process at once.",
+        HelpName = "SIGNAL",
+    };
+
+    public static Option<string> Task() => new("--task")
+    {
+        Description = "Train only this task's share of the configurations: task I of N (0-based) takes configurations I, I+N, I+2N, … in order. " +
+                      "Without it: SLURM_ARRAY_TASK_ID (counted from SLURM_ARRAY_TASK_MIN) of SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX of --tasks N. " +
+                      "A configuration already done is kept, an interrupted one resumes; the report step writes the CSV.",
+        HelpName = "I/N",
+    };
+
+    public static Option<int> Tasks() => Positive("--tasks", "Number of tasks, for JOB_COMPLETION_INDEX (a Kubernetes Indexed Job's completions) or to override SLURM_ARRAY_TASK_COUNT.");
+
+    public static Option<string> Devices() => new("--devices")
+    {
+        Description = "Run the configurations on several devices of this machine at once: one process per device (comma list of --device values, e.g. 0,1 or cuda,cuda), " +
+                      "each as task i of N, then the report.",
+        HelpName = "D0,D1,…",
+    };
+
+    /// <summary>This task's share (<see cref="Reproduction.Shard.Resolve"/>); a malformed value is a usage error.</summary>
+    public static Reproduction.Shard? Shard(ParseResult parse, Option<string> task, Option<int> tasks)
+    {
+        try
+        {
+            return Reproduction.Shard.Resolve(Given(parse, task), Given(parse, tasks), Environment.GetEnvironmentVariable);
+        }
+        catch (FormatException e)
+        {
+            throw new UsageException(e.Message);
+        }
+    }
+
     public static Option<int> Positive(string name, string description, string helpName = "N")
     {
         var o = new Option<int>(name) { Description = description, HelpName = helpName };

@@ -15,4 +15,9 @@ public static class ExitCodes
 
     /// <summary>The training loss became NaN or infinite.</summary>
     public const int Diverged = 3;
+
+    /// <summary>A stop signal (SIGTERM, SIGUSR1 or the one named with --stop-signal) stopped the training at a step
+    /// boundary and a checkpoint at that step was written: run the same command again (or 'aw train --resume') to continue.
+    /// 75 is EX_TEMPFAIL of sysexits.h, "try again later"; a Slurm job script requeues itself on it.</summary>
+    public const int Stopped = 75;
 }

@@ -49,16 +49,21 @@ internal static class ReproduceCommand
         var output = new Option<string>("--out") { Description = "Directory for table1.md and table1.csv.", DefaultValueFactory = _ => "reports", HelpName = "DIR" };
         var runsDir = new Option<string>("--runs-dir") { Description = "Directory of the run folders (one per row: table1-<row>[budget suffix]).", DefaultValueFactory = _ => "runs", HelpName = "DIR" };
         var force = new Option<bool>("--force") { Description = "Train the chosen rows again from scratch, even when their runs are complete." };
-        var reportOnly = new Option<bool>("--report-only") { Description = "Train nothing: rewrite the report from the runs that exist." };
+        var reportOnly = new Option<bool>("--report-only") { Description = "Train nothing: rewrite the report from the runs that exist (the report step of a run as tasks)." };
+        var (task, tasks, devices, stopSignal) = (CliOptions.Task(), CliOptions.Tasks(), CliOptions.Devices(), CliOptions.StopSignal());
 
         var command = new Command("reproduce",
             "Reproduce the paper's Table 1: trains control, A-H, the single-head model and B without skip connection (segregated, attention lr 0.1) on Fashion-MNIST, " +
             "and the three CIFAR-10 runs when CIFAR-10 is given, each as a normal run folder (as 'aw train'), then writes <out>/table1.md and <out>/table1.csv: " +
             "our parameters, loss (sum, as the paper), accuracy, last gradient average and training time beside the paper's. " +
             "Running it again continues where it stopped: complete rows are kept (--force retrains), interrupted ones resume from their checkpoint. " +
-            "A row whose loss becomes NaN is reported as collapsed and the next row trains; the exit code is 0 unless something else failed.")
+            "A row whose loss becomes NaN is reported as collapsed and the next row trains; the exit code is 0 unless something else failed. " +
+            "On a cluster: --task I/N (or SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX with --tasks N) trains only rows I, I+N, … and writes no report; " +
+            "--report-only then writes it (see 'aw slurm'). --devices 0,1 runs the tasks side by side, one process per device, then reports. " +
+            "SIGTERM or SIGUSR1 stop the row in training with a checkpoint (exit code 75).")
         {
             models, epochs, trainLimit, testLimit, batch, lr, seed, device, data, cifar, output, runsDir, force, reportOnly,
+            task, tasks, devices, stopSignal,
         };
 
         command.SetAction(parse => io.Guard(() =>
@@ -80,7 +85,16 @@ internal static class ReproduceCommand
                 io.Out.Flush();
             }
 
-            if (parse.GetValue(reportOnly))
+            if (new[] { parse.GetValue(reportOnly), CliOptions.Given(parse, devices) is not null, CliOptions.Given(parse, task) is not null }.Count(b => b) > 1)
+                throw new UsageException("--report-only, --devices and --task exclude each other.");
+            if (CliOptions.Given(parse, devices) is string deviceList)
+            {
+                using var forward = new StopSignals(CliOptions.Given(parse, stopSignal));
+                int code = Fanout.Run(io, Fanout.Devices(deviceList), Fanout.ChildArguments(parse.Tokens.Select(t => t.Value)), forward.Token);
+                if (code != ExitCodes.Ok)
+                    return code;
+            }
+            if (parse.GetValue(reportOnly) || CliOptions.Given(parse, devices) is not null)
             {
                 var info = ComputeDevice.Choose(ComputeDevice.List(), parse.GetValue(device));
                 var (mdOnly, csvOnly) = Reproducer.WriteReport(runs, outDir, budget, info.Name,
@@ -90,8 +104,11 @@ internal static class ReproduceCommand
                 return ExitCodes.Ok;
             }
 
+            using var stop = new StopSignals(CliOptions.Given(parse, stopSignal));
             var request = new ReproduceRequest
             {
+                Shard = CliOptions.Shard(parse, task, tasks),
+                Stop = stop.Token,
                 Rows = Table1.Select(list),
                 RowsNamed = list is not null,
                 Budget = budget,
@@ -112,14 +129,17 @@ internal static class ReproduceCommand
             }, Line);
 
             Summary(console, outcome.Results, outcome.Actions);
-            Line($"report: {outcome.MarkdownPath}, {outcome.CsvPath}");
+            if (outcome.MarkdownPath is not null)
+                Line($"report: {outcome.MarkdownPath}, {outcome.CsvPath}");
+            else if (request.Shard is not null)
+                Line($"{request.Shard}: done; 'aw reproduce --report-only' with the same options writes the report once every task has ended");
             if (outcome.Problems.Count > 0)
             {
                 foreach (var p in outcome.Problems)
                     io.Error.WriteLine($"aw: error: {p}");
                 return ExitCodes.Error;
             }
-            return ExitCodes.Ok;
+            return outcome.Stopped ? ExitCodes.Stopped : ExitCodes.Ok;
         }));
         return command;
     }
@@ -149,6 +169,7 @@ internal static class ReproduceCommand
                     RowAction.Resumed => "resumed",
                     RowAction.AlreadyDone => "kept",
                     RowAction.Skipped => "skipped",
+                    RowAction.Stopped => "stopped",
                     _ => "FAILED",
                 }
                 : "";

@@ -42,15 +42,25 @@ internal static class SweepCommand
         var fresh = new Option<bool>("--fresh") { Description = "Start sweep.csv afresh (default: rows of models not measured this time are kept)." };
         var noPlot = new Option<bool>("--no-plot") { Description = "Write the CSV only." };
         var plotOnly = new Option<bool>("--plot-only") { Description = "Measure nothing: draw <out>/sweep.png from the <out>/sweep.csv there is." };
+        var (task, tasks, devices, stopSignal) = (CliOptions.Task(), CliOptions.Tasks(), CliOptions.Devices(), CliOptions.StopSignal());
+        var report = new Option<bool>("--report")
+        {
+            Description = "Measure nothing: the report step of a sweep run as tasks (--task, a job array): write <out>/sweep.csv from the rows the tasks left in " +
+                          "<runs-dir>/sweep-<model>/ (give the same options as the tasks), print the table and draw sweep.png. Exit code 1 when a model has no row.",
+        };
 
         var command = new Command("sweep",
             "Parameter / speed / accuracy trade-off of the models: per model its parameters, milliseconds per training step at its batch size " +
             "(warm-up steps, then timed steps with device synchronisation), images/s, peak device memory, and the test accuracy after --epochs of training " +
             "(the same loop as 'aw train'). Writes <out>/sweep.csv (columns model, parameters, batch_size, ms_per_step, images_per_second, peak_memory_mb, " +
-            "epochs, train_limit, test_accuracy, device, status, date) and draws <out>/sweep.png (accuracy against parameters on a log axis, marker area by time per step). " +
-            "A model whose loss goes non-finite is a row (status diverged), not an error.")
+            "epochs, train_limit, test_accuracy, loss_sum, test_loss, device, status, date; loss_sum and test_loss are the last epoch's) and draws <out>/sweep.png (accuracy against parameters on a log axis, marker area by time per step). " +
+            "A model whose loss goes non-finite is a row (status diverged), not an error. " +
+            "On a cluster: --task I/N (or SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX with --tasks N) trains only models I, I+N, … into " +
+            "the runs folder, keeping models already measured and resuming interrupted ones; --report then writes the CSV and plot (see 'aw slurm'). " +
+            "--devices 0,1 runs the tasks side by side, one process per device, then reports. SIGTERM or SIGUSR1 stop the training in progress with a checkpoint (exit code 75).")
         {
             models, steps, warmup, epochs, trainLimit, testLimit, batch, seed, device, data, cifar, output, runsDir, fresh, noPlot, plotOnly,
+            task, tasks, devices, report, stopSignal,
         };
 
         command.SetAction(parse => io.Guard(() =>
@@ -67,6 +77,9 @@ internal static class SweepCommand
             var names = list is null
                 ? ModelRegistry.Names
                 : ModelRegistry.Names.Where(n => list.Split(',', StringSplitOptions.TrimEntries).Any(m => ModelRegistry.IsKnown(m) && ModelRegistry.Find(m).Name == n)).ToList();
+            if (new[] { parse.GetValue(plotOnly), parse.GetValue(report), CliOptions.Given(parse, devices) is not null, CliOptions.Given(parse, task) is not null }.Count(b => b) > 1)
+                throw new UsageException("--plot-only, --report, --devices and --task exclude each other.");
+            using var stop = new StopSignals(CliOptions.Given(parse, stopSignal));
             var request = new SweepRequest
             {
                 Models = names,
@@ -84,6 +97,7 @@ internal static class SweepCommand
                 OutDirectory = parse.GetValue(output) ?? "reports",
                 RunsDirectory = parse.GetValue(runsDir) ?? "runs",
                 Fresh = parse.GetValue(fresh),
+                Stop = stop.Token,
             };
             var console = Consoles.Create(io.Out, io.Interactive);
             void Line(string s)
@@ -92,14 +106,61 @@ internal static class SweepCommand
                 io.Out.Flush();
             }
 
-            var (csv, rows, skipped) = Sweep.Run(request, train =>
+            if (CliOptions.Given(parse, devices) is string deviceList)
+            {
+                int code = Fanout.Run(io, Fanout.Devices(deviceList), Fanout.ChildArguments(parse.Tokens.Select(t => t.Value)), stop.Token);
+                if (code != ExitCodes.Ok)
+                    return code;
+                return Report(io, console, request, parse.GetValue(noPlot));
+            }
+            if (parse.GetValue(report))
+                return Report(io, console, request, parse.GetValue(noPlot));
+
+            request = request with { Shard = CliOptions.Shard(parse, task, tasks) };
+            var outcome = Sweep.Run(request, train =>
             {
                 var display = new TrainingDisplay(io);
                 var o = display.Run(train);
                 display.Summary(o);
                 return o;
             }, Line);
+            if (outcome.Stopped)
+                return ExitCodes.Stopped;
+            if (outcome.CsvPath is not string csv)
+            {
+                Table(console, outcome.Rows);
+                Line($"{request.Shard}: done ({outcome.Rows.Count} measured, {outcome.Kept.Count} kept); rows in {request.RunsDirectory}/{Sweep.RunName("<model>")}/{Sweep.RowFile}: " +
+                     "'aw sweep --report' with the same options writes sweep.csv and sweep.png");
+                return ExitCodes.Ok;
+            }
+            var rows = outcome.Rows;
 
+            Table(console, rows);
+            Line($"wrote {csv}");
+
+            if (!parse.GetValue(noPlot))
+                Plot(io, csv, Sweep.ReadCsv(csv));
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    /// <summary>`aw sweep --report` (and the end of --devices): sweep.csv from the run folders' rows, the table, the plot.</summary>
+    private static int Report(CliIO io, IAnsiConsole console, SweepRequest request, bool noPlot)
+    {
+        var (csv, rows, missing) = Sweep.Report(request);
+        Table(console, rows);
+        console.MarkupLine(Markup.Escape($"wrote {csv} ({rows.Count} of {request.Models.Count} model(s) from {request.RunsDirectory})"));
+        io.Out.Flush();
+        if (!noPlot)
+            Plot(io, csv, Sweep.ReadCsv(csv));
+        foreach (var m in missing)
+            io.Error.WriteLine($"aw: error: {m}");
+        return missing.Count == 0 ? ExitCodes.Ok : ExitCodes.Error;
+    }
+
+    private static void Table(IAnsiConsole console, IReadOnlyList<SweepRow> rows)
+    {
             var table = new Table().Border(TableBorder.Rounded).Title("sweep");
             foreach (var h in new[] { "model", "parameters", "batch", "ms/step", "images/s", "peak MiB", "epochs", "test acc. %", "status" })
                 table.AddColumn(new TableColumn(h));
@@ -111,13 +172,6 @@ internal static class SweepCommand
                     double.IsNaN(r.TestAccuracy) ? "—" : r.TestAccuracy.ToString("0.00", CultureInfo.InvariantCulture), Markup.Escape(r.Status));
             }
             console.Write(table);
-            Line($"wrote {csv}");
-
-            if (!parse.GetValue(noPlot))
-                Plot(io, csv, Sweep.ReadCsv(csv));
-            return ExitCodes.Ok;
-        }));
-        return command;
     }
 
     /// <summary>Draws sweep.png beside the sweep.csv it comes from.</summary>

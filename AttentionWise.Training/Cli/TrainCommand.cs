@@ -32,19 +32,22 @@ internal static class TrainCommand
         var noSkip = new Option<bool>("--no-skip") { Description = "Attention models: no skip connection (Y = conv(Z) instead of conv(Z) + X)." };
         var (channels, resize, valSplit) = CliOptions.ImageFolderOptions();
         var headBias = new Option<bool>("--head-bias") { Description = "Attention models: a learnable bias inside each head (Px = X ⊙ Wx + Bx)." };
+        var stopSignal = CliOptions.StopSignal();
 
         var command = new Command("train",
             "Train a model and write runs/<run>/: epochs.csv (per epoch: loss_sum, loss_mean, test_accuracy, last_grad_mean, epoch_seconds, " +
             "images_per_second, device, train_accuracy, test_loss, peak_device_bytes), steps.csv (per step: epoch, step, loss, grad_mean), config.json, " +
             "summary.json and checkpoint.safetensors (after every epoch). With no options: attention-b on Fashion-MNIST for 10 epochs on the best device. " +
-            "Exit code 3 when the training loss becomes NaN or infinite (the files written so far stay valid).")
+            "Exit code 3 when the training loss becomes NaN or infinite (the files written so far stay valid). " +
+            "SIGTERM or SIGUSR1 stop it at the next step with a checkpoint there (exit code 75); --resume continues from that step, with the same results as a run never stopped.")
         {
-            model, dataset, epochs, batch, lr, attentionLr, seed, device, data, run, runsDir, trainLimit, testLimit, microBatch, resume, heads, layers, postBn, noSkip, headBias,
+            model, dataset, epochs, batch, lr, attentionLr, seed, device, data, run, runsDir, trainLimit, testLimit, microBatch, resume, heads, layers, postBn, noSkip, headBias, stopSignal,
             channels, resize, valSplit,
         };
 
         command.SetAction(parse => io.Guard(() =>
         {
+            using var stop = new StopSignals(CliOptions.Given(parse, stopSignal));
             var request = new TrainRequest
             {
                 Model = CliOptions.Given(parse, model),
@@ -71,6 +74,7 @@ internal static class TrainCommand
                     CliOptions.Given(parse, postBn),
                     parse.GetValue(noSkip) ? false : null,
                     parse.GetValue(headBias) ? true : null),
+                Stop = stop.Token,
             };
             using var loading = Data.ImageFolder.ReportTo(r => io.Out.WriteLine(r.ToString()));
             var display = new TrainingDisplay(io);
@@ -78,7 +82,7 @@ internal static class TrainCommand
             display.Summary(outcome);
             if (outcome.Status == RunStatus.Diverged)
                 return io.Fail(ExitCodes.Diverged, outcome.DivergenceMessage!);
-            return ExitCodes.Ok;
+            return outcome.Status == RunStatus.Stopped ? ExitCodes.Stopped : ExitCodes.Ok;
         }));
         return command;
     }

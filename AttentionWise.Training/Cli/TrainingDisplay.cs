@@ -40,7 +40,7 @@ internal sealed class TrainingDisplay : ITrainingObserver
             {
                 _context = ctx;
                 outcome = Trainer.Run(request, this);
-                if (_task is not null && outcome.Status != RunStatus.Diverged)
+                if (_task is not null && outcome.Status is not (RunStatus.Diverged or RunStatus.Stopped))
                     _task.Value = _task.MaxValue;
             });
         return outcome!;
@@ -59,13 +59,15 @@ internal sealed class TrainingDisplay : ITrainingObserver
         Line($"device [{s.Device.Index}] {s.Device.KindName} {s.Device.Name} ({ComputeDevice.IlgpuFlavor})");
         if (s.Device.Kind == DeviceKind.Cpu)
             Line(AttentionWise.Host.Blas.Description);
-        if (s.FirstEpoch > 1)
+        if (s.FirstStep > 0)
+            Line($"resuming after epoch {s.FirstEpoch - 1} and {s.FirstStep} step(s) of epoch {s.FirstEpoch}");
+        else if (s.FirstEpoch > 1)
             Line($"resuming after epoch {s.FirstEpoch - 1}");
         if (s.FirstEpoch > settings.Epochs)
             return;
         if (_context is not null)
         {
-            int total = (settings.Epochs - s.FirstEpoch + 1) * s.StepsPerEpoch;
+            int total = (settings.Epochs - s.FirstEpoch + 1) * s.StepsPerEpoch - s.FirstStep;
             _task = _context.AddTask(Markup.Escape($"epoch {s.FirstEpoch}/{settings.Epochs}"), maxValue: total);
         }
     }
@@ -131,12 +133,14 @@ internal sealed class TrainingDisplay : ITrainingObserver
         {
             RunStatus.Completed => $"completed {o.Epochs.Count} epoch(s)",
             RunStatus.AlreadyComplete => $"already complete: {o.Epochs.Count} epoch(s) trained, nothing to do (raise --epochs to train more)",
+            RunStatus.Stopped => o.StopMessage!,
             _ => $"stopped: non-finite loss at epoch {o.DivergedEpoch}, step {o.DivergedStep}",
         };
         Line(string.Create(CultureInfo.InvariantCulture,
             $"{status}; {o.ParameterCount:N0} parameters; device {o.DeviceName}; peak device memory {o.PeakDeviceBytes / (1024.0 * 1024.0):N1} MiB; wall time {o.WallSeconds:0.0} s"));
-        Line($"results: {Path.Combine(o.RunDirectory, RunFiles.EpochsFile)}, {RunFiles.StepsFile}, {RunFiles.ConfigFile}, {RunFiles.SummaryFile}" +
-             (o.Epochs.Count > 0 ? $", {Checkpoints.Checkpoint.FileName}" : ""));
+        Line($"results: {Path.Combine(o.RunDirectory, RunFiles.EpochsFile)}, {RunFiles.StepsFile}, {RunFiles.ConfigFile}" +
+             (o.Status == RunStatus.Stopped ? "" : $", {RunFiles.SummaryFile}") +
+             (o.Epochs.Count > 0 || o.Status == RunStatus.Stopped ? $", {Checkpoints.Checkpoint.FileName}" : ""));
     }
 
     private string Accuracy() =>

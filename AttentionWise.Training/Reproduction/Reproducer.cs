@@ -25,6 +25,13 @@ public sealed record ReproduceRequest
     public string OutDirectory { get; init; } = "reports";
     public string RunsDirectory { get; init; } = "runs";
     public bool Force { get; init; }
+
+    /// <summary>This task's share of <see cref="Rows"/> (null: every row, and the report is written at the end). A task
+    /// writes no report: `aw reproduce --report-only` does, once every task has ended.</summary>
+    public Shard? Shard { get; init; }
+
+    /// <summary>Cancelled by a stop signal: the row in training stops with a checkpoint and the reproduction ends.</summary>
+    public CancellationToken Stop { get; init; }
 }
 
 /// <summary>What one invocation did with one row.</summary>
@@ -35,16 +42,24 @@ public enum RowAction
     AlreadyDone,
     Skipped,
     Failed,
+
+    /// <summary>A stop signal stopped its training; its checkpoint resumes next time.</summary>
+    Stopped,
 }
 
-/// <summary>The end of `aw reproduce`: the report's rows, the files written and what went wrong (if anything).</summary>
+/// <summary>The end of `aw reproduce`: the report's rows, the files written (null for a task of a sharded run, which writes
+/// no report) and what went wrong (if anything).</summary>
 public sealed record ReproduceOutcome(
     IReadOnlyList<Table1Result> Results,
     IReadOnlyDictionary<string, RowAction> Actions,
-    string MarkdownPath,
-    string CsvPath,
+    string? MarkdownPath,
+    string? CsvPath,
     IReadOnlyList<string> Problems,
-    string DeviceName);
+    string DeviceName)
+{
+    /// <summary>Whether a stop signal ended it (exit code 75).</summary>
+    public bool Stopped => Actions.Values.Contains(RowAction.Stopped);
+}
 
 /// <summary>
 /// Trains the rows of the paper's Table 1 through the same training loop as `aw train` (one normal run folder per row,
@@ -75,13 +90,22 @@ public static class Reproducer
         var actions = new Dictionary<string, RowAction>(StringComparer.Ordinal);
         foreach (var r in request.Rows.Where(r => skips.ContainsKey(r.Key)))
             actions[r.Key] = RowAction.Skipped;
-        var todo = request.Rows.Where(r => !skips.ContainsKey(r.Key)).ToList();
+        var todo = request.Rows.Where((r, position) => !skips.ContainsKey(r.Key) && (request.Shard?.Takes(position) ?? true)).ToList();
+        if (request.Shard is { } shard)
+            line($"{shard}: {todo.Count} of {request.Rows.Count} row(s): {(todo.Count == 0 ? "none" : string.Join(", ", todo.Select(r => r.Key)))}");
         var started = DateTimeOffset.Now;
         var missingData = new Dictionary<string, string>(StringComparer.Ordinal);
         for (int i = 0; i < todo.Count; i++)
         {
             var row = todo[i];
             string prefix = $"[{i + 1}/{todo.Count}] {row.Key}";
+            if (request.Stop.IsCancellationRequested)
+            {
+                // Stopped between two rows: nothing to checkpoint; the next start trains this row.
+                line($"{prefix}: not started: a stop signal came");
+                actions[row.Key] = RowAction.Stopped;
+                break;
+            }
             void Line(string s) => line($"{prefix}: {s}");
             if (missingData.TryGetValue(row.Dataset, out var why))
             {
@@ -93,6 +117,8 @@ public static class Reproducer
             try
             {
                 actions[row.Key] = RunRow(row, request, budget, row.IsCifar ? cifarDir : request.FashionData, train, Line, problems);
+                if (actions[row.Key] == RowAction.Stopped)
+                    break;
             }
             catch (Exception e) when (e is DatasetException or CheckpointException or TrainingException or IOException or UnauthorizedAccessException)
             {
@@ -106,6 +132,8 @@ public static class Reproducer
         }
 
         var results = Table1Report.Collect(request.RunsDirectory, budget, skips);
+        if (request.Shard is not null || actions.Values.Contains(RowAction.Stopped))
+            return new ReproduceOutcome(results, actions, null, null, problems, device.Name);
         var (md, csv) = Table1Report.Write(request.OutDirectory, results, budget, device.Name, started, notes);
         return new ReproduceOutcome(results, actions, md, csv, problems, device.Name);
     }
@@ -187,9 +215,10 @@ public static class Reproducer
                     Epochs = budget.Epochs,
                     Device = request.Device,
                     DataDirectory = dataDirectory,
+                    Stop = request.Stop,
                 });
                 line(End(outcome));
-                return RowAction.Resumed;
+                return outcome.Status == RunStatus.Stopped ? RowAction.Stopped : RowAction.Resumed;
             }
             default:
             {
@@ -199,9 +228,9 @@ public static class Reproducer
                     run.ClearUnfinished();
                 }
                 line(FormattableString.Invariant($"training {row.Description} on {row.Dataset} for {budget.Epochs} epoch(s) into {dir}"));
-                var outcome = train(budget.FreshRequest(row, request.RunsDirectory, request.Device, dataDirectory));
+                var outcome = train(budget.FreshRequest(row, request.RunsDirectory, request.Device, dataDirectory) with { Stop = request.Stop });
                 line(End(outcome));
-                return RowAction.Trained;
+                return outcome.Status == RunStatus.Stopped ? RowAction.Stopped : RowAction.Trained;
             }
         }
     }
@@ -212,6 +241,8 @@ public static class Reproducer
         string result = last is null
             ? "no epoch completed"
             : FormattableString.Invariant($"loss sum {last.LossSum:0.0000}, test accuracy {last.TestAccuracy:0.00}% after epoch {last.Epoch}");
+        if (o.Status == RunStatus.Stopped)
+            return $"{o.StopMessage}; the same command continues it";
         return o.Status == RunStatus.Diverged
             ? FormattableString.Invariant($"done: COLLAPSED, non-finite loss at epoch {o.DivergedEpoch} step {o.DivergedStep}; {result}")
             : FormattableString.Invariant($"done: {result}, {Table1Report.Duration(o.WallSeconds)}");

@@ -53,6 +53,9 @@ public sealed class RunFolder
     /// <summary>Epochs held by checkpoint.safetensors (0 without one).</summary>
     public int CheckpointEpoch { get; private set; }
 
+    /// <summary>Steps of the next epoch a checkpoint written inside it holds (a training stopped by a signal); 0 otherwise.</summary>
+    public int CheckpointStep { get; private set; }
+
     /// <summary>The first step whose loss was not finite, if any.</summary>
     public (int Epoch, int Step, float Loss)? Divergence { get; private set; }
 
@@ -72,7 +75,7 @@ public sealed class RunFolder
                 return RunProgress.Missing;
             if (Divergence is not null)
                 return RunProgress.Diverged;
-            if (CheckpointEpoch == 0)
+            if (CheckpointEpoch == 0 && CheckpointStep == 0)
                 return RunProgress.Started;
             return CheckpointEpoch >= Settings!.Epochs ? RunProgress.Complete : RunProgress.Partial;
         }
@@ -136,7 +139,9 @@ public sealed class RunFolder
         {
             try
             {
-                run.CheckpointEpoch = Checkpoint.ReadInfo(checkpoint).Epoch;
+                var info = Checkpoint.ReadInfo(checkpoint);
+                run.CheckpointEpoch = info.Epoch;
+                run.CheckpointStep = info.Step;
             }
             catch (CheckpointException e)
             {

@@ -129,16 +129,24 @@ public sealed class CsvLog<T> : IDisposable
     /// <summary>Keeps the header and the rows whose first column (the epoch) is at most <paramref name="lastEpoch"/>, and
     /// drops a torn last line; used when a run resumes from a checkpoint, so that the log continues exactly where the
     /// checkpoint is.</summary>
-    public static void TruncateAfterEpoch(string path, int lastEpoch)
+    public static void TruncateAfterEpoch(string path, int lastEpoch) => TruncateAfterStep(path, lastEpoch, 0);
+
+    /// <summary>As <see cref="TruncateAfterEpoch"/>, keeping also the rows of epoch <paramref name="lastEpoch"/> + 1 whose
+    /// second column (the step) is at most <paramref name="steps"/>: steps.csv at a checkpoint inside an epoch.</summary>
+    public static void TruncateAfterStep(string path, int lastEpoch, int steps)
     {
         if (!File.Exists(path))
             return;
         var lines = WithoutTornTail(File.ReadAllText(path)).Split('\n');
         var kept = lines.Take(1).Concat(lines.Skip(1).Where(line =>
         {
-            int comma = line.IndexOf(',', StringComparison.Ordinal);
-            string first = comma < 0 ? line : line[..comma];
-            return int.TryParse(first, NumberStyles.Integer, CultureInfo.InvariantCulture, out int epoch) && epoch <= lastEpoch;
+            var fields = line.Split(',', 3);
+            if (!int.TryParse(fields[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int epoch))
+                return false;
+            if (epoch <= lastEpoch)
+                return true;
+            return steps > 0 && epoch == lastEpoch + 1 && fields.Length > 1
+                   && int.TryParse(fields[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out int step) && step <= steps;
         })).Where(l => l.Length > 0);
         string temp = path + ".tmp";
         File.WriteAllText(temp, string.Concat(kept.Select(l => l + "\n")));

@@ -61,14 +61,15 @@ internal static class Resumption
     }
 
     /// <summary>Checks that steps.csv holds, for every epoch up to the checkpoint's, steps 1 to
-    /// <paramref name="stepsPerEpoch"/> (the data and batch size of the resumed run), and then at most part of the next epoch.</summary>
-    public static void CheckSteps(string runDirectory, int epoch, int stepsPerEpoch, string what)
+    /// <paramref name="stepsPerEpoch"/> (the data and batch size of the resumed run), then at least the
+    /// <paramref name="step"/> steps of the next epoch that a checkpoint inside it covers, and at most that epoch.</summary>
+    public static void CheckSteps(string runDirectory, int epoch, int step, int stepsPerEpoch, string what)
     {
         string path = Path.Combine(runDirectory, RunFiles.StepsFile);
         if (!File.Exists(path))
         {
-            if (epoch > 0)
-                throw new RunFolderException(Inv($"{path} is missing but the checkpoint was written after epoch {epoch}; nothing was changed."));
+            if (epoch > 0 || step > 0)
+                throw new RunFolderException(Inv($"{path} is missing but the checkpoint was written after epoch {epoch} step {step}; nothing was changed."));
             return;
         }
         var rows = RunFiles.ReadRows<StepRow>(path);
@@ -86,16 +87,17 @@ internal static class Resumption
                     $"{path}: line {i + 2} is epoch {rows[i].Epoch} step {rows[i].Step}, but {what} make {stepsPerEpoch} steps per epoch, so epoch {expectedEpoch} step {expectedStep} was expected: the data, the batch size or the file changed; nothing was changed."));
             }
         }
-        if (rows.Count < (long)epoch * stepsPerEpoch)
-            throw new RunFolderException(Inv($"{path} holds {rows.Count} steps but the checkpoint's {epoch} epoch(s) of {stepsPerEpoch} steps took {(long)epoch * stepsPerEpoch}; nothing was changed."));
+        if (rows.Count < (long)epoch * stepsPerEpoch + step)
+            throw new RunFolderException(Inv($"{path} holds {rows.Count} steps but the checkpoint's {epoch} epoch(s) of {stepsPerEpoch} steps and {step} more took {(long)epoch * stepsPerEpoch + step}; nothing was changed."));
     }
 
-    /// <summary>Drops the rows after the checkpoint's epoch from both logs (they are trained again) and returns the epochs kept.</summary>
-    public static List<EpochRow> Rewind(string runDirectory, int epoch)
+    /// <summary>Drops the rows after the checkpoint's epoch (and, for a checkpoint inside the next epoch, after its
+    /// <paramref name="step"/>) from both logs (they are trained again) and returns the epochs kept.</summary>
+    public static List<EpochRow> Rewind(string runDirectory, int epoch, int step = 0)
     {
         string epochsPath = Path.Combine(runDirectory, RunFiles.EpochsFile);
         CsvLog<EpochRow>.TruncateAfterEpoch(epochsPath, epoch);
-        CsvLog<StepRow>.TruncateAfterEpoch(Path.Combine(runDirectory, RunFiles.StepsFile), epoch);
+        CsvLog<StepRow>.TruncateAfterStep(Path.Combine(runDirectory, RunFiles.StepsFile), epoch, step);
         return File.Exists(epochsPath) ? RunFiles.ReadRows<EpochRow>(epochsPath) : [];
     }
 

@@ -30,6 +30,9 @@ public sealed record TrainRequest
     /// <summary>Image folders without a test folder: the fraction of each class held out for testing.</summary>
     public double? ValSplit { get; init; }
     public AttentionOverrides Overrides { get; init; } = new();
+
+    /// <summary>Cancelled to stop the training at the next step boundary with a checkpoint there (see <see cref="RunStatus.Stopped"/>).</summary>
+    public CancellationToken Stop { get; init; }
 }
 
 /// <summary>Run names: one folder inside the runs directory.</summary>

@@ -10,7 +10,11 @@ namespace AttentionWise.Training.Training;
 /// The training loop (SPEC §4): paper initialisation from the seed, Adam, the training set reshuffled each
 /// epoch from a seeded generator, both datasets uploaded to the device once and mini-batches gathered on
 /// the device, test evaluation after every epoch, epochs.csv / steps.csv rows flushed as written, a
-/// safetensors checkpoint after every epoch and a stop at the first non-finite loss.
+/// safetensors checkpoint after every epoch and a stop at the first non-finite loss. When
+/// <see cref="TrainRequest.Stop"/> is cancelled (a signal, see <c>StopSignals</c> in the CLI), the loop stops at the next
+/// step boundary, writes a checkpoint at that step (weights, Adam's moments, the shuffling generator as it was before
+/// the epoch's shuffle, the step and the epoch's sums so far) and returns <see cref="RunStatus.Stopped"/>; resuming
+/// from it gives the same bits as a run that never stopped.
 /// </summary>
 /// <remarks>
 /// Around the loop: <see cref="RunResolution"/> turns the request into settings, <see cref="RunLock"/> keeps the run
@@ -69,7 +73,7 @@ public static class Trainer
                 Directory.CreateDirectory(runDir);
                 held = LockFresh(runDir);
             }
-            return Train(device, runDir, config, settings, train, test, resume: null, startTime, clock, observer);
+            return Train(device, runDir, config, settings, train, test, resume: null, startTime, clock, observer, request.Stop);
         }
         finally
         {
@@ -112,9 +116,9 @@ public static class Trainer
                 $"{settings.DataDirectory ?? "(the default)"} holds {train.Channels}×{train.Height}×{train.Width} images but the run's model was built for {model.InputDescription} images.");
         }
         RequireFits(device, model, settings, train, test);
-        Resumption.CheckSteps(runDir, info.Epoch, StepsPerEpoch(train.Count, settings.BatchSize),
+        Resumption.CheckSteps(runDir, info.Epoch, info.Step, StepsPerEpoch(train.Count, settings.BatchSize),
             FormattableString.Invariant($"{train.Count} training images at batch {settings.BatchSize}"));
-        return Train(device, runDir, model, settings, train, test, new ResumePoint(info, tensors, previous), startTime, clock, observer);
+        return Train(device, runDir, model, settings, train, test, new ResumePoint(info, tensors, previous), startTime, clock, observer, request.Stop);
     }
 
     /// <summary>What a resumed run continues from.</summary>
@@ -144,7 +148,7 @@ public static class Trainer
 
     private static TrainingOutcome Train(
         ComputeDevice device, string runDir, ModelConfig config, RunSettings settings, Dataset train, Dataset test,
-        ResumePoint? resume, DateTimeOffset startTime, Stopwatch clock, ITrainingObserver? observer)
+        ResumePoint? resume, DateTimeOffset startTime, Stopwatch clock, ITrainingObserver? observer, CancellationToken stop)
     {
         device.ResetPeak();
         using var model = ModelRegistry.Create(device, config);
@@ -157,6 +161,7 @@ public static class Trainer
         using var loss = new LogSoftmaxNllLoss(device);
         var shuffle = new Rng(settings.Seed ^ ShuffleStream);
         int firstEpoch = 1;
+        var partial = resume?.Info.Partial;
         string ckptPath = Path.Combine(runDir, Checkpoint.FileName);
         var rows = new List<EpochRow>();
         if (resume is not null)
@@ -171,7 +176,9 @@ public static class Trainer
         int batch = settings.BatchSize;
         int stepsPerEpoch = StepsPerEpoch(n, batch);
         int part = PartSize(model, settings);
-        var start = new RunStart(runDir, config, net.ParameterCount, device.Info, settings, n, test.Count, stepsPerEpoch, firstEpoch);
+        if (partial is not null && partial.Step >= stepsPerEpoch)
+            throw new RunFolderException(FormattableString.Invariant($"{ckptPath} was written after step {partial.Step} of epoch {firstEpoch}, but an epoch has {stepsPerEpoch} steps; nothing was changed."));
+        var start = new RunStart(runDir, config, net.ParameterCount, device.Info, settings, n, test.Count, stepsPerEpoch, firstEpoch, partial?.Step ?? 0);
         if (resume is not null && firstEpoch > settings.Epochs)
         {
             // Nothing to train: every file of the run stays as it is.
@@ -182,7 +189,7 @@ public static class Trainer
             return new TrainingOutcome(RunStatus.AlreadyComplete, runDir, config, net.ParameterCount, device.Name, rows, device.PeakAllocatedBytes, clock.Elapsed.TotalSeconds);
         }
         if (resume is not null)
-            rows.AddRange(Resumption.Rewind(runDir, resume.Info.Epoch));
+            rows.AddRange(Resumption.Rewind(runDir, resume.Info.Epoch, resume.Info.Step));
         RunFiles.WriteConfig(runDir, RunConfiguration.For(runDir, config, settings, device, net.ParameterCount, train, test, startTime,
             resume?.Previous, resume?.Info.Epoch));
         observer?.Started(start);
@@ -204,6 +211,8 @@ public static class Trainer
         for (int epoch = firstEpoch; epoch <= settings.Epochs; epoch++)
         {
             var epochClock = Stopwatch.StartNew();
+            // The generator as it is before this epoch's shuffle: a checkpoint inside the epoch draws the same order again.
+            ulong epochShuffleState = shuffle.State;
             for (int i = 0; i < n; i++)
                 permutation[i] = i;
             shuffle.Shuffle(permutation);
@@ -213,7 +222,13 @@ public static class Trainer
             double lossSum = 0;
             long correct = 0;
             float gradMean = 0;
-            for (int step = 0; step < stepsPerEpoch; step++)
+            int firstStep = 0;
+            double earlierSeconds = 0;
+            if (partial is not null && epoch == firstEpoch)
+            {
+                (firstStep, lossSum, correct, gradMean, earlierSeconds) = (partial.Step, partial.LossSum, partial.Correct, partial.GradMean, partial.Seconds);
+            }
+            for (int step = firstStep; step < stepsPerEpoch; step++)
             {
                 int offset = step * batch;
                 int size = Math.Min(batch, n - offset);
@@ -231,9 +246,16 @@ public static class Trainer
                 adam.Step();
                 lossSum += batchLoss;
                 correct += batchCorrect;
-                observer?.Step(epoch, step + 1, stepsPerEpoch, batchLoss, (offset + size) / epochClock.Elapsed.TotalSeconds);
+                observer?.Step(epoch, step + 1, stepsPerEpoch, batchLoss, (offset + size - firstStep * batch) / epochClock.Elapsed.TotalSeconds);
+                if (stop.IsCancellationRequested && step + 1 < stepsPerEpoch)
+                {
+                    var progress = new EpochProgress(step + 1, lossSum, correct, gradMean, earlierSeconds + epochClock.Elapsed.TotalSeconds);
+                    Checkpoint.Save(ckptPath, model, adam, new CheckpointInfo(config, settings, epoch - 1, adam.StepCount, epochShuffleState, progress));
+                    return new TrainingOutcome(RunStatus.Stopped, runDir, config, net.ParameterCount, device.Name, rows, device.PeakAllocatedBytes,
+                        clock.Elapsed.TotalSeconds, StoppedAt: (epoch, step + 1));
+                }
             }
-            double trainSeconds = epochClock.Elapsed.TotalSeconds;
+            double trainSeconds = earlierSeconds + epochClock.Elapsed.TotalSeconds;
 
             observer?.Evaluating(epoch);
             var (testLoss, testAccuracy) = Evaluation.Evaluate(net, loss, testImages, testLabels, testOrder, part);
@@ -244,7 +266,7 @@ public static class Trainer
                 LossMean = lossSum / stepsPerEpoch,
                 TestAccuracy = testAccuracy,
                 LastGradMean = gradMean,
-                EpochSeconds = epochClock.Elapsed.TotalSeconds,
+                EpochSeconds = earlierSeconds + epochClock.Elapsed.TotalSeconds,
                 ImagesPerSecond = n / trainSeconds,
                 Device = device.Name,
                 TrainAccuracy = 100.0 * correct / n,
@@ -255,6 +277,12 @@ public static class Trainer
             rows.Add(row);
             Checkpoint.Save(ckptPath, model, adam, new CheckpointInfo(config, settings, epoch, adam.StepCount, shuffle.State));
             observer?.EpochCompleted(row);
+            // A stop asked for in the epoch's last step or its evaluation: the checkpoint just written is the place to resume from.
+            if (stop.IsCancellationRequested && epoch < settings.Epochs)
+            {
+                return new TrainingOutcome(RunStatus.Stopped, runDir, config, net.ParameterCount, device.Name, rows, device.PeakAllocatedBytes,
+                    clock.Elapsed.TotalSeconds, StoppedAt: (epoch, stepsPerEpoch));
+            }
         }
 
         var outcome = new TrainingOutcome(RunStatus.Completed, runDir, config, net.ParameterCount, device.Name, rows, device.PeakAllocatedBytes, clock.Elapsed.TotalSeconds);

@@ -14,6 +14,9 @@ public enum RunStatus
 
     /// <summary>--resume found the run already at the requested number of epochs.</summary>
     AlreadyComplete,
+
+    /// <summary>A stop was asked for (a signal); a checkpoint at the step where it stopped was written, and --resume continues from it.</summary>
+    Stopped,
 }
 
 /// <summary>What the progress display learns when a run starts.</summary>
@@ -26,7 +29,8 @@ public sealed record RunStart(
     int TrainImages,
     int TestImages,
     int StepsPerEpoch,
-    int FirstEpoch);
+    int FirstEpoch,
+    int FirstStep = 0);
 
 /// <summary>Receives progress as a run goes (the command line shows it).</summary>
 public interface ITrainingObserver
@@ -49,8 +53,15 @@ public sealed record TrainingOutcome(
     double WallSeconds,
     int? DivergedEpoch = null,
     int? DivergedStep = null,
-    float? DivergedLoss = null)
+    float? DivergedLoss = null,
+    (int Epoch, int Step)? StoppedAt = null)
 {
+    /// <summary>What the end of a stopped run means for its files (null unless stopped).</summary>
+    public string? StopMessage => StoppedAt is not (int epoch, int step)
+        ? null
+        : FormattableString.Invariant(
+            $"stopped by a signal after epoch {epoch} step {step}; {Checkpoint.FileName} holds that step: resume with 'aw train --resume --run {Path.GetFileName(RunDirectory)}' (exit code 75)");
+
     /// <summary>What the end of a diverged run means for its files (null unless diverged).</summary>
     public string? DivergenceMessage => Status != RunStatus.Diverged
         ? null
