@@ -1,0 +1,143 @@
+// Vector widths for the cpu device's vectorised host passes (HostAttentionHeads, HostNarrowConv). A pass is written
+// once, generic over a vector type TV : IVec<TV>, and called with the width it is given: Vector512 (AVX-512),
+// Vector256 (AVX2) or one float at a time (the scalar fallback). The JIT compiles each instantiation separately, so
+// the generic code costs nothing at run time. The width is an argument (DeviceOptions.Simd, or a pass's constructor),
+// never a mutable static, so that tests run every width in one process.
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace AttentionWise.Host;
+
+/// <summary>Floats per vector of a host pass.</summary>
+public enum SimdWidth
+{
+    /// <summary>One float at a time (the fallback for CPUs without AVX2, and a reference in tests).</summary>
+    Scalar = 1,
+
+    /// <summary>Vector256: 8 floats (AVX2).</summary>
+    V256 = 8,
+
+    /// <summary>Vector512: 16 floats (AVX-512).</summary>
+    V512 = 16,
+}
+
+/// <summary>Which width this CPU runs fastest, and names for logs.</summary>
+public static class Simd
+{
+    /// <summary>The widest vector this CPU accelerates: V512 with AVX-512, V256 with AVX2 (or another 256-bit ISA),
+    /// else Scalar.</summary>
+    public static SimdWidth Best =>
+        Vector512.IsHardwareAccelerated ? SimdWidth.V512 : Vector256.IsHardwareAccelerated ? SimdWidth.V256 : SimdWidth.Scalar;
+
+    /// <summary>"avx-512 (16 floats)", "avx2 (8 floats)" or "scalar".</summary>
+    public static string Describe(SimdWidth width) => width switch
+    {
+        SimdWidth.V512 => "Vector512 (16 floats)",
+        SimdWidth.V256 => "Vector256 (8 floats)",
+        _ => "scalar",
+    };
+
+    /// <summary>Parses "512", "256" or "scalar" (AW_SIMD); null for anything else.</summary>
+    public static SimdWidth? Parse(string? text) => text?.Trim().ToLowerInvariant() switch
+    {
+        "512" or "v512" or "avx512" or "avx-512" => SimdWidth.V512,
+        "256" or "v256" or "avx2" => SimdWidth.V256,
+        "scalar" or "1" => SimdWidth.Scalar,
+        _ => null,
+    };
+}
+
+/// <summary>A vector of floats for the generic host passes: loads and stores through pointers, arithmetic, exp, and
+/// reductions across the lanes in a fixed order.</summary>
+internal unsafe interface IVec<TSelf> where TSelf : struct, IVec<TSelf>
+{
+    static abstract int Count { get; }
+    static abstract TSelf Load(float* p);
+    static abstract void Store(float* p, TSelf v);
+    static abstract TSelf Splat(float v);
+    static abstract TSelf operator +(TSelf a, TSelf b);
+    static abstract TSelf operator -(TSelf a, TSelf b);
+    static abstract TSelf operator *(TSelf a, TSelf b);
+
+    /// <summary>a·b + c, fused (one rounding).</summary>
+    static abstract TSelf MulAdd(TSelf a, TSelf b, TSelf c);
+    static abstract TSelf Exp(TSelf v);
+    static abstract TSelf Max(TSelf a, TSelf b);
+    static abstract TSelf Abs(TSelf v);
+
+    /// <summary>The sum of the lanes (a fixed order for a width).</summary>
+    static abstract float Sum(TSelf v);
+
+    /// <summary>The largest lane.</summary>
+    static abstract float MaxLane(TSelf v);
+}
+
+internal unsafe struct V512 : IVec<V512>
+{
+    private Vector512<float> _v;
+
+    private V512(Vector512<float> v) => _v = v;
+
+    public static int Count => 16;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Load(float* p) => new(Vector512.Load(p));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float* p, V512 v) => v._v.Store(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Splat(float v) => new(Vector512.Create(v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 operator +(V512 a, V512 b) => new(a._v + b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 operator -(V512 a, V512 b) => new(a._v - b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 operator *(V512 a, V512 b) => new(a._v * b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 MulAdd(V512 a, V512 b, V512 c) => new(Vector512.FusedMultiplyAdd(a._v, b._v, c._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Exp(V512 v) => new(Vector512.Exp(v._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Max(V512 a, V512 b) => new(Vector512.Max(a._v, b._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Abs(V512 v) => new(Vector512.Abs(v._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(V512 v) => Vector512.Sum(v._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxLane(V512 v) =>
+        Vector256.Max(v._v.GetLower(), v._v.GetUpper()) is var m ? V256.MaxLane(m) : 0f;
+}
+
+internal unsafe struct V256 : IVec<V256>
+{
+    private Vector256<float> _v;
+
+    private V256(Vector256<float> v) => _v = v;
+
+    public static int Count => 8;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Load(float* p) => new(Vector256.Load(p));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float* p, V256 v) => v._v.Store(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Splat(float v) => new(Vector256.Create(v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 operator +(V256 a, V256 b) => new(a._v + b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 operator -(V256 a, V256 b) => new(a._v - b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 operator *(V256 a, V256 b) => new(a._v * b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 MulAdd(V256 a, V256 b, V256 c) => new(Vector256.FusedMultiplyAdd(a._v, b._v, c._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Exp(V256 v) => new(Vector256.Exp(v._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Max(V256 a, V256 b) => new(Vector256.Max(a._v, b._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Abs(V256 v) => new(Vector256.Abs(v._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(V256 v) => Vector256.Sum(v._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxLane(V256 v) => MaxLane(v._v);
+
+    internal static float MaxLane(Vector256<float> v)
+    {
+        var m = Vector128.Max(v.GetLower(), v.GetUpper());
+        return MathF.Max(MathF.Max(m[0], m[1]), MathF.Max(m[2], m[3]));
+    }
+}
+
+internal unsafe struct V1 : IVec<V1>
+{
+    private float _v;
+
+    private V1(float v) => _v = v;
+
+    public static int Count => 1;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V1 Load(float* p) => new(*p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float* p, V1 v) => *p = v._v;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V1 Splat(float v) => new(v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V1 operator +(V1 a, V1 b) => new(a._v + b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V1 operator -(V1 a, V1 b) => new(a._v - b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V1 operator *(V1 a, V1 b) => new(a._v * b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V1 MulAdd(V1 a, V1 b, V1 c) => new(MathF.FusedMultiplyAdd(a._v, b._v, c._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V1 Exp(V1 v) => new(MathF.Exp(v._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V1 Max(V1 a, V1 b) => new(MathF.Max(a._v, b._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V1 Abs(V1 v) => new(MathF.Abs(v._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(V1 v) => v._v;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxLane(V1 v) => v._v;
+}
