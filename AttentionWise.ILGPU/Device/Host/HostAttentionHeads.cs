@@ -52,7 +52,7 @@ public sealed unsafe class HostAttentionHeads : IDisposable
     // The latest forward's tensors and settings, for the backward pass and the passes' work items.
     private int _n;
     private bool _training;
-    private float* _x, _z, _gz, _gx, _gskip;
+    private float* _x, _z, _oxy, _gz, _gx, _gskip;
     private float* _gwx, _gwy, _gbx, _gby;
     private readonly float[] _alpha, _beta;
     private bool _haveForward;
@@ -224,8 +224,9 @@ public sealed unsafe class HostAttentionHeads : IDisposable
             throw new InvalidOperationException("HostAttentionHeads.Softmaxes called before Forward.");
         if (_n == 0)
             return;
-        _z = oxy;
+        _oxy = oxy;
         _launcher.For(Blocks(_n, ForwardImages), PassSoftmaxes);
+        _oxy = null;
     }
 
     public void Dispose()
@@ -253,9 +254,9 @@ public sealed unsafe class HostAttentionHeads : IDisposable
     {
         switch (Simd)
         {
-            case SimdWidth.V512: PassB<V512>(block, false); break;
-            case SimdWidth.V256: PassB<V256>(block, false); break;
-            default: PassB<V1>(block, false); break;
+            case SimdWidth.V512: PassB<V512>(block); break;
+            case SimdWidth.V256: PassB<V256>(block); break;
+            default: PassB<V1>(block); break;
         }
     }
 
@@ -263,9 +264,9 @@ public sealed unsafe class HostAttentionHeads : IDisposable
     {
         switch (Simd)
         {
-            case SimdWidth.V512: PassB<V512>(block, true); break;
-            case SimdWidth.V256: PassB<V256>(block, true); break;
-            default: PassB<V1>(block, true); break;
+            case SimdWidth.V512: PassSoftmaxes<V512>(block); break;
+            case SimdWidth.V256: PassSoftmaxes<V256>(block); break;
+            default: PassSoftmaxes<V1>(block); break;
         }
     }
 
@@ -291,12 +292,13 @@ public sealed unsafe class HostAttentionHeads : IDisposable
 
     // ---- forward ----
 
-    /// <summary>Pass A for the images of a block: per plane the normalisers and Σ R, Σ R².</summary>
+    /// <summary>Pass A for the images of a block: per plane the normalisers, Σ R, Σ R², and X ⊙ R into Z (pass B
+    /// turns it into Z).</summary>
     private void PassA<TV>(int block) where TV : struct, IVec<TV>
     {
         int v = TV.Count;
-        float* s = Alloc(3L * _hwp + _wp);
-        float* xs = s, ex = s + _hwp, ey = s + 2 * _hwp, colSum = s + 3 * _hwp;
+        float* s = Alloc(3L * _hwp + 2L * _wp + _h);
+        float* xs = s, ex = s + _hwp, ey = s + 2 * _hwp, colSum = s + 3 * _hwp, row = colSum + _wp, rowSum = row + _wp;
         try
         {
             var (first, end) = Range(block, ForwardImages);
@@ -309,51 +311,28 @@ public sealed unsafe class HostAttentionHeads : IDisposable
                     {
                         int q = k * _c + c;
                         long plane = (long)n * _q + q;
-                        float* wx = Weights(0, q), wy = Weights(1, q), bx = _bias ? Weights(2, q) : null, by = _bias ? Weights(3, q) : null;
                         float* rs = _rowShift + plane * _h, ir = _invRow + plane * _h;
                         float* cs = _colShift + plane * _wp, ic = _invCol + plane * _wp;
-
-                        // Logits and their largest magnitude.
-                        TV big = TV.Splat(0f);
-                        for (int e = 0; e < _hwp; e += v)
+                        if (!Exponentials<TV>(xs, q, ex, ey, rowSum, colSum))
                         {
-                            TV xv = TV.Load(xs + e);
-                            TV px = xv * TV.Load(wx + e), py = xv * TV.Load(wy + e);
-                            if (_bias)
-                            {
-                                px += TV.Load(bx + e);
-                                py += TV.Load(by + e);
-                            }
-                            TV.Store(ex + e, px);
-                            TV.Store(ey + e, py);
-                            big = TV.Max(big, TV.Max(TV.Abs(px), TV.Abs(py)));
+                            // Rare: a logit beyond ±60. The shifted softmaxes, as the textbook writes them.
+                            Logits<TV>(xs, q, ex, ey);
+                            Shifts(ex, ey, rs, cs);
+                            ShiftedExponentials<TV>(rs, cs, ex, ey, rowSum, colSum);
                         }
-                        Shifts(TV.MaxLane(big), ex, ey, rs, cs);
-
-                        // Exponentials, row and column sums.
-                        for (int j = 0; j < _wp; j += v)
-                            TV.Store(colSum + j, TV.Splat(0f));
+                        else
+                        {
+                            new Span<float>(rs, _h).Clear();
+                            new Span<float>(cs, _wp).Clear();
+                        }
                         for (int i = 0; i < _h; i++)
-                        {
-                            TV shift = TV.Splat(rs[i]);
-                            TV rowSum = TV.Splat(0f);
-                            float* exr = ex + i * _wp, eyr = ey + i * _wp;
-                            for (int j = 0; j < _wp; j += v)
-                            {
-                                TV a = TV.Exp(TV.Load(exr + j) + TV.Load(_pad + j) - shift);
-                                TV.Store(exr + j, a);
-                                rowSum += a;
-                                TV b = TV.Exp(TV.Load(eyr + j) - TV.Load(cs + j));
-                                TV.Store(eyr + j, b);
-                                TV.Store(colSum + j, TV.Load(colSum + j) + b);
-                            }
-                            ir[i] = 1f / TV.Sum(rowSum);
-                        }
+                            ir[i] = 1f / rowSum[i];
                         for (int j = 0; j < _wp; j++)
                             ic[j] = 1f / colSum[j];
 
-                        // R = Ox ⊙ Oy: Σ R, Σ R².
+                        // R = Ox ⊙ Oy: Σ R, Σ R², and X ⊙ R.
                         TV s1 = TV.Splat(0f), s2 = TV.Splat(0f);
+                        float* z = _z + plane * _plane;
                         for (int i = 0; i < _h; i++)
                         {
                             TV inv = TV.Splat(ir[i]);
@@ -363,6 +342,7 @@ public sealed unsafe class HostAttentionHeads : IDisposable
                                 TV r = TV.Load(exr + j) * inv * (TV.Load(eyr + j) * TV.Load(ic + j));
                                 s1 += r;
                                 s2 = TV.MulAdd(r, r, s2);
+                                StoreRowPart(z + i * _w, j, TV.Load(xs + i * _wp + j) * r, row);
                             }
                         }
                         _planeSums[plane * 2] = TV.Sum(s1);
@@ -377,18 +357,88 @@ public sealed unsafe class HostAttentionHeads : IDisposable
         }
     }
 
-    /// <summary>The shifts of a plane whose logits (in <paramref name="px"/>, <paramref name="py"/>) reach
-    /// <paramref name="largest"/> in magnitude: 0 everywhere when that is within ±<see
-    /// cref="AttentionKernels.UnshiftedExpLimit"/> (nothing overflows, no row or column underflows), else per row of x
-    /// logits and per column of y logits <see cref="AttentionKernels.SoftmaxShift"/> of the maximum.</summary>
-    private void Shifts(float largest, float* px, float* py, float* rs, float* cs)
+    /// <summary>The unshifted exponentials of plane q's logits into ex, ey, with their row and column sums; false
+    /// (and nothing usable) when a logit is beyond ±<see cref="AttentionKernels.UnshiftedExpLimit"/>, where a whole
+    /// row could underflow or an exponential overflow.</summary>
+    private bool Exponentials<TV>(float* xs, int q, float* ex, float* ey, float* rowSum, float* colSum) where TV : struct, IVec<TV>
     {
-        if (largest <= AttentionKernels.UnshiftedExpLimit)
+        int v = TV.Count;
+        float* wx = Weights(0, q), wy = Weights(1, q), bx = _bias ? Weights(2, q) : null, by = _bias ? Weights(3, q) : null;
+        for (int j = 0; j < _wp; j += v)
+            TV.Store(colSum + j, TV.Splat(0f));
+        TV big = TV.Splat(0f);
+        for (int i = 0; i < _h; i++)
         {
-            new Span<float>(rs, _h).Clear();
-            new Span<float>(cs, _wp).Clear();
-            return;
+            TV sum = TV.Splat(0f);
+            for (int j = 0; j < _wp; j += v)
+            {
+                int e = i * _wp + j;
+                TV xv = TV.Load(xs + e);
+                TV px = xv * TV.Load(wx + e), py = xv * TV.Load(wy + e);
+                if (_bias)
+                {
+                    px += TV.Load(bx + e);
+                    py += TV.Load(by + e);
+                }
+                big = TV.Max(big, TV.Max(TV.Abs(px), TV.Abs(py)));
+                TV a = TV.Exp(px + TV.Load(_pad + j));
+                TV.Store(ex + e, a);
+                sum += a;
+                TV b = TV.Exp(py);
+                TV.Store(ey + e, b);
+                TV.Store(colSum + j, TV.Load(colSum + j) + b);
+            }
+            rowSum[i] = TV.Sum(sum);
         }
+        return TV.MaxLane(big) <= AttentionKernels.UnshiftedExpLimit;
+    }
+
+    /// <summary>Plane q's logits into px, py.</summary>
+    private void Logits<TV>(float* xs, int q, float* px, float* py) where TV : struct, IVec<TV>
+    {
+        float* wx = Weights(0, q), wy = Weights(1, q), bx = _bias ? Weights(2, q) : null, by = _bias ? Weights(3, q) : null;
+        for (int e = 0; e < _hwp; e += TV.Count)
+        {
+            TV xv = TV.Load(xs + e);
+            TV a = xv * TV.Load(wx + e), b = xv * TV.Load(wy + e);
+            if (_bias)
+            {
+                a += TV.Load(bx + e);
+                b += TV.Load(by + e);
+            }
+            TV.Store(px + e, a);
+            TV.Store(py + e, b);
+        }
+    }
+
+    /// <summary>The shifted exponentials of the logits in ex, ey (in place), with their row and column sums.</summary>
+    private void ShiftedExponentials<TV>(float* rs, float* cs, float* ex, float* ey, float* rowSum, float* colSum) where TV : struct, IVec<TV>
+    {
+        int v = TV.Count;
+        for (int j = 0; j < _wp; j += v)
+            TV.Store(colSum + j, TV.Splat(0f));
+        for (int i = 0; i < _h; i++)
+        {
+            TV shift = TV.Splat(rs[i]);
+            TV sum = TV.Splat(0f);
+            float* exr = ex + i * _wp, eyr = ey + i * _wp;
+            for (int j = 0; j < _wp; j += v)
+            {
+                TV a = TV.Exp(TV.Load(exr + j) + TV.Load(_pad + j) - shift);
+                TV.Store(exr + j, a);
+                sum += a;
+                TV b = TV.Exp(TV.Load(eyr + j) - TV.Load(cs + j));
+                TV.Store(eyr + j, b);
+                TV.Store(colSum + j, TV.Load(colSum + j) + b);
+            }
+            rowSum[i] = TV.Sum(sum);
+        }
+    }
+
+    /// <summary>The shifts of a plane with a logit beyond ±<see cref="AttentionKernels.UnshiftedExpLimit"/>: per row of
+    /// x logits and per column of y logits <see cref="AttentionKernels.SoftmaxShift"/> of the maximum.</summary>
+    private void Shifts(float* px, float* py, float* rs, float* cs)
+    {
         for (int i = 0; i < _h; i++)
         {
             float m = float.NegativeInfinity;
@@ -421,9 +471,30 @@ public sealed unsafe class HostAttentionHeads : IDisposable
         oy = TV.Exp(py - TV.Load(cs + j)) * TV.Load(ic + j);
     }
 
-    /// <summary>Pass B for the images of a block: Z = X ⊙ (R·ρ − μ·ρ); or with <paramref name="softmaxes"/> Ox and Oy
-    /// into [2, N, Q, H, W] at _z.</summary>
-    private void PassB<TV>(int block, bool softmaxes) where TV : struct, IVec<TV>
+    /// <summary>Pass B for the images of a block: Z = (X ⊙ R)·ρ − X·μ·ρ = X ⊙ (R − μ)·ρ, over each plane as one
+    /// array.</summary>
+    private void PassB<TV>(int block) where TV : struct, IVec<TV>
+    {
+        int v = TV.Count;
+        var (first, end) = Range(block, ForwardImages);
+        for (int n = first; n < end; n++)
+        {
+            for (int q = 0; q < _q; q++)
+            {
+                float* z = _z + ((long)n * _q + q) * _plane, x = _x + ((long)n * _c + q % _c) * _plane;
+                float rstd = _rstd[q], gamma = _rstd[q] * _mean[q];
+                TV rv = TV.Splat(rstd), gv = TV.Splat(gamma);
+                int e = 0;
+                for (; e + v <= _plane; e += v)
+                    TV.Store(z + e, TV.Load(z + e) * rv - TV.Load(x + e) * gv);
+                for (; e < _plane; e++)
+                    z[e] = z[e] * rstd - x[e] * gamma;
+            }
+        }
+    }
+
+    /// <summary>Ox and Oy of the images of a block into [2, N, Q, H, W] at _oxy.</summary>
+    private void PassSoftmaxes<TV>(int block) where TV : struct, IVec<TV>
     {
         int v = TV.Count;
         float* s = Alloc(_hwp + 2L * _wp);
@@ -443,24 +514,15 @@ public sealed unsafe class HostAttentionHeads : IDisposable
                         long plane = (long)n * _q + q;
                         float* rs = _rowShift + plane * _h, ir = _invRow + plane * _h;
                         float* cs = _colShift + plane * _wp, ic = _invCol + plane * _wp;
-                        TV rstd = TV.Splat(_rstd[q]), gamma = TV.Splat(_rstd[q] * _mean[q]);
                         for (int i = 0; i < _h; i++)
                         {
                             TV shift = TV.Splat(rs[i]), inv = TV.Splat(ir[i]);
-                            float* dst = _z + plane * _plane + i * _w;
+                            float* dst = _oxy + plane * _plane + i * _w;
                             for (int j = 0; j < _wp; j += v)
                             {
-                                int e = i * _wp + j;
-                                Softmax(xs, q, cs, ic, shift, inv, e, j, out TV ox, out TV oy);
-                                if (softmaxes)
-                                {
-                                    StoreRowPart(dst, j, ox, row);
-                                    StoreRowPart(dst + size, j, oy, row2);
-                                }
-                                else
-                                {
-                                    StoreRowPart(dst, j, TV.Load(xs + e) * (ox * oy * rstd - gamma), row);
-                                }
+                                Softmax(xs, q, cs, ic, shift, inv, i * _wp + j, j, out TV ox, out TV oy);
+                                StoreRowPart(dst, j, ox, row);
+                                StoreRowPart(dst + size, j, oy, row2);
                             }
                         }
                     }
@@ -475,50 +537,35 @@ public sealed unsafe class HostAttentionHeads : IDisposable
 
     // ---- backward ----
 
-    /// <summary>Backward pass 1 for the images of a block: per plane Σ gR', Σ gR'·R'.</summary>
+    /// <summary>Backward pass 1 for the images of a block: per plane Σ gR' = Σ gZ·X and Σ gR'·R' = Σ gZ·Z (Z = X ⊙ R'),
+    /// over each plane as one array.</summary>
     private void PassBackwardSums<TV>(int block) where TV : struct, IVec<TV>
     {
         int v = TV.Count;
-        float* s = Alloc(2L * _hwp);
-        float* xs = s, gs = s + _hwp;
-        try
+        var (first, end) = Range(block, ForwardImages);
+        for (int n = first; n < end; n++)
         {
-            var (first, end) = Range(block, ForwardImages);
-            for (int n = first; n < end; n++)
+            for (int q = 0; q < _q; q++)
             {
-                for (int c = 0; c < _c; c++)
+                long plane = (long)n * _q + q;
+                float* z = _z + plane * _plane, gz = _gz + plane * _plane, x = _x + ((long)n * _c + q % _c) * _plane;
+                TV sg = TV.Splat(0f), sgr = TV.Splat(0f);
+                int e = 0;
+                for (; e + v <= _plane; e += v)
                 {
-                    LoadPlane(xs, _x + ((long)n * _c + c) * _plane);
-                    for (int k = 0; k < _k; k++)
-                    {
-                        int q = k * _c + c;
-                        long plane = (long)n * _q + q;
-                        LoadPlane(gs, _gz + plane * _plane);
-                        float* rs = _rowShift + plane * _h, ir = _invRow + plane * _h;
-                        float* cs = _colShift + plane * _wp, ic = _invCol + plane * _wp;
-                        TV rstd = TV.Splat(_rstd[q]), gamma = TV.Splat(_rstd[q] * _mean[q]);
-                        TV sg = TV.Splat(0f), sgr = TV.Splat(0f);
-                        for (int i = 0; i < _h; i++)
-                        {
-                            TV shift = TV.Splat(rs[i]), inv = TV.Splat(ir[i]);
-                            for (int j = 0; j < _wp; j += v)
-                            {
-                                int e = i * _wp + j;
-                                Softmax(xs, q, cs, ic, shift, inv, e, j, out TV ox, out TV oy);
-                                TV g = TV.Load(gs + e) * TV.Load(xs + e);
-                                sg += g;
-                                sgr = TV.MulAdd(g, ox * oy * rstd - gamma, sgr);
-                            }
-                        }
-                        _planeSums[plane * 2] = TV.Sum(sg);
-                        _planeSums[plane * 2 + 1] = TV.Sum(sgr);
-                    }
+                    TV g = TV.Load(gz + e);
+                    sg = TV.MulAdd(g, TV.Load(x + e), sg);
+                    sgr = TV.MulAdd(g, TV.Load(z + e), sgr);
                 }
+                float a = TV.Sum(sg), b = TV.Sum(sgr);
+                for (; e < _plane; e++)
+                {
+                    a += gz[e] * x[e];
+                    b += gz[e] * z[e];
+                }
+                _planeSums[plane * 2] = a;
+                _planeSums[plane * 2 + 1] = b;
             }
-        }
-        finally
-        {
-            NativeMemory.AlignedFree(s);
         }
     }
 
