@@ -41,6 +41,9 @@ public sealed unsafe class HostAttentionHeads : IDisposable
     private readonly int _k, _c, _h, _w, _q, _wp, _hwp, _plane, _fields;
     private readonly bool _bias;
 
+    /// <summary>Whether a padded row's last vector may be stored whole into Z (see <see cref="StoreRowPart"/>).</summary>
+    private readonly bool _spill;
+
     // Native buffers (64-byte aligned): packed padded weights [fields, Q, H, Wp], the x logits' padding [Wp] (0, then
     // −∞ so that a padding exponential is 0 whatever the shift), per plane
     // normalisers and shifts, per plane sums, per block weight-gradient sums.
@@ -82,6 +85,7 @@ public sealed unsafe class HostAttentionHeads : IDisposable
         _wp = (width + v - 1) / v * v;
         _hwp = height * _wp;
         _plane = height * width;
+        _spill = _wp <= 2 * width;
         _bias = bias;
         _fields = bias ? 4 : 2;
         _weights = Alloc((long)_fields * _q * _hwp);
@@ -342,7 +346,7 @@ public sealed unsafe class HostAttentionHeads : IDisposable
                                 TV r = TV.Load(exr + j) * inv * (TV.Load(eyr + j) * TV.Load(ic + j));
                                 s1 += r;
                                 s2 = TV.MulAdd(r, r, s2);
-                                StoreRowPart(z + i * _w, j, TV.Load(xs + i * _wp + j) * r, row);
+                                StoreRowPart(z + i * _w, j, TV.Load(xs + i * _wp + j) * r, row, _spill && i < _h - 1);
                             }
                         }
                         _planeSums[plane * 2] = TV.Sum(s1);
@@ -521,8 +525,8 @@ public sealed unsafe class HostAttentionHeads : IDisposable
                             for (int j = 0; j < _wp; j += v)
                             {
                                 Softmax(xs, q, cs, ic, shift, inv, i * _wp + j, j, out TV ox, out TV oy);
-                                StoreRowPart(dst, j, ox, row);
-                                StoreRowPart(dst + size, j, oy, row2);
+                                StoreRowPart(dst, j, ox, row, false);
+                                StoreRowPart(dst + size, j, oy, row2, false);
                             }
                         }
                     }
@@ -722,11 +726,14 @@ public sealed unsafe class HostAttentionHeads : IDisposable
             new ReadOnlySpan<float>(src + i * _w, _w).CopyTo(new Span<float>(dst + i * _wp, _w));
     }
 
-    /// <summary>The part of a padded row's vector at column j that lies within the row's W columns, into dst[j …].</summary>
+    /// <summary>The part of a padded row's vector at column j that lies within the row's W columns, into dst[j …].
+    /// With <paramref name="spill"/> (a row that is not a plane's last, written before the next row, and rows whose
+    /// padding is at most a row long) the whole vector is stored: what lands past the row's end, in the next row, is
+    /// overwritten when the next row is written.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void StoreRowPart<TV>(float* dst, int j, TV value, float* spare) where TV : struct, IVec<TV>
+    private void StoreRowPart<TV>(float* dst, int j, TV value, float* spare, bool spill) where TV : struct, IVec<TV>
     {
-        if (j + TV.Count <= _w)
+        if (spill || j + TV.Count <= _w)
         {
             TV.Store(dst + j, value);
         }

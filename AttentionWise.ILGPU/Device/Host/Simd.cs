@@ -70,6 +70,15 @@ internal unsafe interface IVec<TSelf> where TSelf : struct, IVec<TSelf>
 
     /// <summary>The largest lane.</summary>
     static abstract float MaxLane(TSelf v);
+
+    /// <summary>All bits set in the lanes where a &lt; b, else 0.</summary>
+    static abstract TSelf Less(TSelf a, TSelf b);
+
+    /// <summary>All bits set in the lanes where a &gt; b, else 0.</summary>
+    static abstract TSelf Greater(TSelf a, TSelf b);
+
+    /// <summary>Per lane: a where the mask's bits are set, else b.</summary>
+    static abstract TSelf Select(TSelf mask, TSelf a, TSelf b);
 }
 
 /// <summary>
@@ -141,6 +150,9 @@ internal unsafe struct V512 : IVec<V512>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Max(V512 a, V512 b) => new(Vector512.Max(a._v, b._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Abs(V512 v) => new(Vector512.Abs(v._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(V512 v) => Vector512.Sum(v._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Less(V512 a, V512 b) => new(Vector512.LessThan(a._v, b._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Greater(V512 a, V512 b) => new(Vector512.GreaterThan(a._v, b._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Select(V512 mask, V512 a, V512 b) => new(Vector512.ConditionalSelect(mask._v, a._v, b._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxLane(V512 v) =>
         Vector256.Max(v._v.GetLower(), v._v.GetUpper()) is var m ? V256.MaxLane(m) : 0f;
 }
@@ -163,6 +175,9 @@ internal unsafe struct V256 : IVec<V256>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Max(V256 a, V256 b) => new(Vector256.Max(a._v, b._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Abs(V256 v) => new(Vector256.Abs(v._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(V256 v) => Vector256.Sum(v._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Less(V256 a, V256 b) => new(Vector256.LessThan(a._v, b._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Greater(V256 a, V256 b) => new(Vector256.GreaterThan(a._v, b._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Select(V256 mask, V256 a, V256 b) => new(Vector256.ConditionalSelect(mask._v, a._v, b._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxLane(V256 v) => MaxLane(v._v);
 
     internal static float MaxLane(Vector256<float> v)
@@ -190,5 +205,8 @@ internal unsafe struct V1 : IVec<V1>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V1 Max(V1 a, V1 b) => new(MathF.Max(a._v, b._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V1 Abs(V1 v) => new(MathF.Abs(v._v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(V1 v) => v._v;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V1 Less(V1 a, V1 b) => new(a._v < b._v ? BitConverter.Int32BitsToSingle(-1) : 0f);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V1 Greater(V1 a, V1 b) => new(a._v > b._v ? BitConverter.Int32BitsToSingle(-1) : 0f);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V1 Select(V1 mask, V1 a, V1 b) => BitConverter.SingleToInt32Bits(mask._v) != 0 ? a : b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxLane(V1 v) => v._v;
 }
