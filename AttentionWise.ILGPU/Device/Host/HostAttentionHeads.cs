@@ -298,6 +298,7 @@ public sealed unsafe class HostAttentionHeads : IDisposable
 
     /// <summary>Pass A for the images of a block: per plane the normalisers, Σ R, Σ R², and X ⊙ R into Z (pass B
     /// turns it into Z).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void PassA<TV>(int block) where TV : struct, IVec<TV>
     {
         int v = TV.Count;
@@ -364,6 +365,7 @@ public sealed unsafe class HostAttentionHeads : IDisposable
     /// <summary>The unshifted exponentials of plane q's logits into ex, ey, with their row and column sums; false
     /// (and nothing usable) when a logit is beyond ±<see cref="AttentionKernels.UnshiftedExpLimit"/>, where a whole
     /// row could underflow or an exponential overflow.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private bool Exponentials<TV>(float* xs, int q, float* ex, float* ey, float* rowSum, float* colSum) where TV : struct, IVec<TV>
     {
         int v = TV.Count;
@@ -477,6 +479,7 @@ public sealed unsafe class HostAttentionHeads : IDisposable
 
     /// <summary>Pass B for the images of a block: Z = (X ⊙ R)·ρ − X·μ·ρ = X ⊙ (R − μ)·ρ, over each plane as one
     /// array.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void PassB<TV>(int block) where TV : struct, IVec<TV>
     {
         int v = TV.Count;
@@ -498,6 +501,7 @@ public sealed unsafe class HostAttentionHeads : IDisposable
     }
 
     /// <summary>Ox and Oy of the images of a block into [2, N, Q, H, W] at _oxy.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void PassSoftmaxes<TV>(int block) where TV : struct, IVec<TV>
     {
         int v = TV.Count;
@@ -543,6 +547,7 @@ public sealed unsafe class HostAttentionHeads : IDisposable
 
     /// <summary>Backward pass 1 for the images of a block: per plane Σ gR' = Σ gZ·X and Σ gR'·R' = Σ gZ·Z (Z = X ⊙ R'),
     /// over each plane as one array.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void PassBackwardSums<TV>(int block) where TV : struct, IVec<TV>
     {
         int v = TV.Count;
@@ -575,6 +580,7 @@ public sealed unsafe class HostAttentionHeads : IDisposable
 
     /// <summary>Backward pass 2 for a block of <see cref="BlockImages"/> images: gX and the block's weight-gradient
     /// sums.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void PassBackwardInput<TV>(int block) where TV : struct, IVec<TV>
     {
         int v = TV.Count;
@@ -686,6 +692,7 @@ public sealed unsafe class HostAttentionHeads : IDisposable
 
     /// <summary>Field f (0: Wx, 1: Wy, 2: Bx, 3: By) of channel q: the blocks' sums added to the gradient, in block
     /// order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void AddWeightGradients(int item)
     {
         int f = item / _q, q = item % _q;

@@ -1,6 +1,8 @@
 // The cpu device's element-wise layer operations that show in a training step (the attention layer's skip
 // connection and ReLU, forward and backward) as vectorised host code over chunks of the tensors, spread over the host
 // launcher's threads. Each element is computed alone, so the results do not depend on the scheduling.
+using System.Runtime.CompilerServices;
+
 namespace AttentionWise.Host;
 
 /// <summary>Vectorised element-wise passes over raw CPU memory at a given width.</summary>
@@ -46,6 +48,7 @@ public static unsafe class HostElementwise
         });
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Apply<TV>(Op op, int count, float* a, float* b, float* y) where TV : struct, IVec<TV>
     {
         int v = TV.Count, e = 0;

@@ -1,12 +1,14 @@
 // The cpu device's narrow convolutions (few output channels, stride 1: the attention layers' K·C → C, 3×3) as
 // vectorised host code. Too thin for a BLAS product (a 1 × 784 × 72 GEMM per image), they are direct correlations
-// over rows of output pixels, one vector of columns at a time, with the input held zero-padded in cache:
+// with the input held zero-padded in cache and the output at the padded row stride, so that every tap is one flat
+// vector loop over the image (groups of 4 vectors share each weight broadcast):
 //
 //   x: [N, Ci, H, W]     w: [Co, Ci, KH, KW]     y: [N, Co, Ho, Wo], Ho = H + 2·PY − KH + 1, Wo = W + 2·PX − KW + 1
 //   forward:          y[n, o]  = b[o] + Σ_{i, ky, kx} w[o, i, ky, kx] · xpad[n, i, oy + ky, ox + kx]
 //   input gradient:   the forward over gy padded by K − 1 − P with the weight transposed and flipped
 //   weight gradient:  gw[o, i, ky, kx] += Σ_n Σ_{oy, ox} gy[n, o, oy, ox] · xpad[n, i, oy + ky, ox + kx], per block of
 //                     64 images in vector lanes, the blocks added in order (so not dependent on the thread count)
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace AttentionWise.Host;
@@ -124,65 +126,93 @@ public sealed unsafe class HostNarrowConv
         }
     }
 
-    /// <summary>Floats per padded input row: the output row rounded up to whole vectors, plus KW − 1.</summary>
-    private static int RowFloats(int wo, int kw, int v) => (wo + v - 1) / v * v + kw - 1;
+    /// <summary>Output vectors computed together (each weight broadcast once for them).</summary>
+    private const int Group = 4;
 
-    /// <summary>The images of a block into the padded scratch: rows PY … PY + H − 1, columns PX … PX + W − 1 (the rest
-    /// stays 0 from the allocation).</summary>
-    private static void Pad(float* dst, float* src, int channels, int h, int w, int hp, int wr, int py, int px)
+    /// <summary>The layout of one image in the scratch: each input channel zero-padded to rows of Wr = W + 2·PX floats
+    /// and Hp = H + 2·PY rows, then room for the overrun of whole vector groups; outputs (and output gradients) at the
+    /// same row stride Wr, so that output element e = oy·Wr + ox reads input element e + ky·Wr + kx of every channel:
+    /// one flat loop over e per tap, the columns ox ≥ Wo computed and thrown away.</summary>
+    private readonly struct Layout
+    {
+        public Layout(int h, int w, int kh, int kw, int py, int px, int v)
+        {
+            Wr = w + 2 * px;
+            Hp = h + 2 * py;
+            Ho = h + 2 * py - kh + 1;
+            Wo = w + 2 * px - kw + 1;
+            int span = v * Group;
+            Out = (Ho * Wr + span - 1) / span * span;
+            Channel = Hp * Wr + span + kw;
+        }
+
+        public readonly int Wr, Hp, Ho, Wo;
+
+        /// <summary>Floats of an output plane in the scratch (whole vector groups).</summary>
+        public readonly int Out;
+
+        /// <summary>Floats of a padded input channel.</summary>
+        public readonly int Channel;
+    }
+
+    /// <summary>The images' channels into the padded scratch: row r of channel c at dst[c·stride + (r + py)·wr + px]
+    /// (the rest stays 0 from the allocation).</summary>
+    private static void Pad(float* dst, float* src, int channels, int h, int w, long stride, int wr, int py, int px)
     {
         for (int c = 0; c < channels; c++)
             for (int r = 0; r < h; r++)
-                new ReadOnlySpan<float>(src + ((long)c * h + r) * w, w).CopyTo(new Span<float>(dst + ((long)c * hp + r + py) * wr + px, w));
+                new ReadOnlySpan<float>(src + ((long)c * h + r) * w, w).CopyTo(new Span<float>(dst + c * stride + (r + py) * wr + px, w));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Correlate<TV>(Pass p, int block, int n) where TV : struct, IVec<TV>
     {
-        int v = TV.Count;
-        int ho = p.Ho, wo = p.Wo, hp = p.H + 2 * p.PY, wr = RowFloats(wo, p.KW, v);
+        int v = TV.Count, span = v * Group;
+        var l = new Layout(p.H, p.W, p.KH, p.KW, p.PY, p.PX, v);
         int taps = p.I * p.KH * p.KW;
-        float* xp = (float*)NativeMemory.AlignedAlloc((nuint)(((long)p.I * hp * wr + v) * sizeof(float)), 64);
-        NativeMemory.Clear(xp, (nuint)(((long)p.I * hp * wr + v) * sizeof(float)));
-        float* spare = xp + (long)p.I * hp * wr;
+        long total = (long)p.I * l.Channel + l.Out;
+        float* xp = (float*)NativeMemory.AlignedAlloc((nuint)(total * sizeof(float)), 64);
+        NativeMemory.Clear(xp, (nuint)(total * sizeof(float)));
+        float* outp = xp + (long)p.I * l.Channel;
+        int kh = p.KH, kw = p.KW, inChannels = p.I, outChannels = p.O, wr = l.Wr, channel = l.Channel, outLength = l.Out;
         try
         {
             int first = block * PassImages, end = Math.Min(n, first + PassImages);
             for (int img = first; img < end; img++)
             {
-                Pad(xp, p.In + (long)img * p.I * p.H * p.W, p.I, p.H, p.W, hp, wr, p.PY, p.PX);
-                for (int o = 0; o < p.O; o++)
+                Pad(xp, p.In + (long)img * p.I * p.H * p.W, p.I, p.H, p.W, l.Channel, l.Wr, p.PY, p.PX);
+                for (int o = 0; o < outChannels; o++)
                 {
                     float* wt = p.Weight + (long)o * taps;
                     TV b0 = TV.Splat(p.Bias == null ? 0f : p.Bias[o]);
-                    float* yo = p.Out + ((long)img * p.O + o) * ho * wo;
-                    for (int oy = 0; oy < ho; oy++)
+                    for (int e = 0; e < outLength; e += span)
                     {
-                        for (int j = 0; j < wo; j += v)
+                        TV a0 = b0, a1 = b0, a2 = b0, a3 = b0;
+                        int t = 0;
+                        for (int i = 0; i < inChannels; i++)
                         {
-                            TV acc = b0;
-                            int t = 0;
-                            for (int i = 0; i < p.I; i++)
+                            for (int ky = 0; ky < kh; ky++)
                             {
-                                for (int ky = 0; ky < p.KH; ky++)
+                                float* src = xp + (long)i * channel + ky * wr + e;
+                                for (int kx = 0; kx < kw; kx++, t++)
                                 {
-                                    float* row = xp + ((long)i * hp + oy + ky) * wr + j;
-                                    for (int kx = 0; kx < p.KW; kx++, t++)
-                                        acc = TV.MulAdd(TV.Splat(wt[t]), TV.Load(row + kx), acc);
+                                    TV wv = TV.Splat(wt[t]);
+                                    float* q = src + kx;
+                                    a0 = TV.MulAdd(wv, TV.Load(q), a0);
+                                    a1 = TV.MulAdd(wv, TV.Load(q + v), a1);
+                                    a2 = TV.MulAdd(wv, TV.Load(q + 2 * v), a2);
+                                    a3 = TV.MulAdd(wv, TV.Load(q + 3 * v), a3);
                                 }
                             }
-                            float* dst = yo + oy * wo;
-                            if (j + v <= wo)
-                            {
-                                TV.Store(dst + j, acc);
-                            }
-                            else
-                            {
-                                TV.Store(spare, acc);
-                                for (int e = 0; j + e < wo; e++)
-                                    dst[j + e] = spare[e];
-                            }
                         }
+                        TV.Store(outp + e, a0);
+                        TV.Store(outp + e + v, a1);
+                        TV.Store(outp + e + 2 * v, a2);
+                        TV.Store(outp + e + 3 * v, a3);
                     }
+                    float* yo = p.Out + ((long)img * p.O + o) * l.Ho * l.Wo;
+                    for (int oy = 0; oy < l.Ho; oy++)
+                        new ReadOnlySpan<float>(outp + oy * wr, l.Wo).CopyTo(new Span<float>(yo + oy * l.Wo, l.Wo));
                 }
             }
         }
@@ -192,44 +222,60 @@ public sealed unsafe class HostNarrowConv
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void WeightBlock<TV>(int block, int n, int h, int w, float* x, float* gy, float* partial) where TV : struct, IVec<TV>
     {
         int v = TV.Count;
-        int ho = h + 2 * PY - KH + 1, wo = w + 2 * PX - KW + 1, hp = h + 2 * PY, wr = RowFloats(wo, KW, v), wov = (wo + v - 1) / v * v;
+        var l = new Layout(h, w, KH, KW, PY, PX, v);
         int taps = Ci * KH * KW;
-        long xpLength = (long)Ci * hp * wr, gLength = (long)Co * ho * wov, accLength = (long)Co * taps * v;
+        long xpLength = (long)Ci * l.Channel, gLength = (long)Co * l.Out, accLength = (long)Co * taps * v;
         long total = xpLength + gLength + accLength;
         float* s = (float*)NativeMemory.AlignedAlloc((nuint)(total * sizeof(float)), 64);
         NativeMemory.Clear(s, (nuint)(total * sizeof(float)));
         float* xp = s, gp = s + xpLength, acc = gp + gLength;
+        int wr = l.Wr, outLength = l.Out, kh = KH, kw = KW;
         try
         {
             int first = block * BlockImages, end = Math.Min(n, first + BlockImages);
             for (int img = first; img < end; img++)
             {
-                Pad(xp, x + (long)img * Ci * h * w, Ci, h, w, hp, wr, PY, PX);
-                // gy rows padded to whole vectors with zeros, so that the columns past Wo add nothing.
-                Pad(gp, gy + (long)img * Co * ho * wo, Co, ho, wo, ho, wov, 0, 0);
+                Pad(xp, x + (long)img * Ci * h * w, Ci, h, w, l.Channel, wr, PY, PX);
+                // gy at the row stride Wr, zero past Wo and past the last row, so that those columns add nothing.
+                Pad(gp, gy + (long)img * Co * l.Ho * l.Wo, Co, l.Ho, l.Wo, l.Out, wr, 0, 0);
                 for (int o = 0; o < Co; o++)
                 {
-                    float* g = gp + (long)o * ho * wov;
+                    float* g = gp + (long)o * outLength;
                     int t = 0;
                     for (int i = 0; i < Ci; i++)
                     {
-                        for (int ky = 0; ky < KH; ky++)
+                        for (int ky = 0; ky < kh; ky++)
                         {
-                            for (int kx = 0; kx < KW; kx++, t++)
+                            float* src = xp + (long)i * l.Channel + ky * wr;
+                            int kx = 0;
+                            for (; kx + 3 <= kw; kx += 3, t += 3)
                             {
                                 float* a = acc + ((long)o * taps + t) * v;
-                                TV sum = TV.Load(a);
-                                for (int oy = 0; oy < ho; oy++)
+                                TV s0 = TV.Load(a), s1 = TV.Load(a + v), s2 = TV.Load(a + 2 * v);
+                                float* q = src + kx;
+                                for (int e = 0; e < outLength; e += v)
                                 {
-                                    float* row = xp + ((long)i * hp + oy + ky) * wr + kx;
-                                    float* gr = g + oy * wov;
-                                    for (int j = 0; j < wov; j += v)
-                                        sum = TV.MulAdd(TV.Load(gr + j), TV.Load(row + j), sum);
+                                    TV gv = TV.Load(g + e);
+                                    s0 = TV.MulAdd(gv, TV.Load(q + e), s0);
+                                    s1 = TV.MulAdd(gv, TV.Load(q + e + 1), s1);
+                                    s2 = TV.MulAdd(gv, TV.Load(q + e + 2), s2);
                                 }
-                                TV.Store(a, sum);
+                                TV.Store(a, s0);
+                                TV.Store(a + v, s1);
+                                TV.Store(a + 2 * v, s2);
+                            }
+                            for (; kx < kw; kx++, t++)
+                            {
+                                float* a = acc + ((long)o * taps + t) * v;
+                                TV s0 = TV.Load(a);
+                                float* q = src + kx;
+                                for (int e = 0; e < outLength; e += v)
+                                    s0 = TV.MulAdd(TV.Load(g + e), TV.Load(q + e), s0);
+                                TV.Store(a, s0);
                             }
                         }
                     }
