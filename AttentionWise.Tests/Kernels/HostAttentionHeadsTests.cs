@@ -76,3 +76,47 @@ public sealed unsafe class HostAttentionHeadsTests
         Assert.Throws<InvalidOperationException>(() => heads.Backward(null, null, null, null, null, null, null));
     }
 }
+
+/// <summary>The vector exp of the host passes (<see cref="FastExp"/>) against Math.Exp, and at its edges.</summary>
+public sealed class FastExpTests
+{
+    private static float[] Of256(float[] x) =>
+        [.. Enumerable.Range(0, x.Length / 8).SelectMany(i => { var v = FastExp.Of(System.Runtime.Intrinsics.Vector256.Create(x, i * 8)); return Enumerable.Range(0, 8).Select(l => v[l]); })];
+
+    private static float[] Of512(float[] x) =>
+        [.. Enumerable.Range(0, x.Length / 16).SelectMany(i => { var v = FastExp.Of(System.Runtime.Intrinsics.Vector512.Create(x, i * 16)); return Enumerable.Range(0, 16).Select(l => v[l]); })];
+
+    [Fact]
+    public void WithinThreeUlpOfMathExpFromMinus87To88Point3()
+    {
+        // The clamp is at 88.376, past which the result stays exp(88.376).
+        var x = Enumerable.Range(0, 17536).Select(i => -87f + i * 0.01f).ToArray();
+        foreach (var (name, y) in new[] { ("Vector256", Of256(x)), ("Vector512", Of512(x)) })
+        {
+            for (int i = 0; i < x.Length; i++)
+            {
+                double exact = Math.Exp(x[i]);
+                Assert.True(Math.Abs(y[i] - exact) <= 3 * Math.ScaleB(1.0, Math.ILogB(exact) - 23), $"{name}: exp({x[i]}) = {y[i]}, exactly {exact}");
+            }
+        }
+    }
+
+    [Fact]
+    public void EdgesGiveZeroOneAndNaN()
+    {
+        var x = new float[16];
+        x[0] = float.NegativeInfinity;
+        x[1] = float.NaN;
+        x[2] = 0f;
+        x[3] = -200f;
+        x[4] = 60f;
+        foreach (var (name, y) in new[] { ("Vector256", Of256(x)), ("Vector512", Of512(x)) })
+        {
+            Assert.True(y[0] == 0f, $"{name}: exp(-inf) = {y[0]}");
+            Assert.True(float.IsNaN(y[1]), $"{name}: exp(NaN) = {y[1]}");
+            Assert.True(y[2] == 1f, $"{name}: exp(0) = {y[2]}");
+            Assert.True(y[3] == 0f, $"{name}: exp(-200) = {y[3]}");
+            Assert.True(Math.Abs(y[4] / Math.Exp(60) - 1) < 1e-6, $"{name}: exp(60) = {y[4]}");
+        }
+    }
+}
