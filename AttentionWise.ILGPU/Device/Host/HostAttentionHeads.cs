@@ -311,7 +311,7 @@ public sealed unsafe class HostAttentionHeads : IDisposable
             {
                 for (int c = 0; c < _c; c++)
                 {
-                    LoadPlane(xs, _x + ((long)n * _c + c) * _plane);
+                    LoadPlane<TV>(xs, _x + ((long)n * _c + c) * _plane);
                     for (int k = 0; k < _k; k++)
                     {
                         int q = k * _c + c;
@@ -515,7 +515,7 @@ public sealed unsafe class HostAttentionHeads : IDisposable
             {
                 for (int c = 0; c < _c; c++)
                 {
-                    LoadPlane(xs, _x + ((long)n * _c + c) * _plane);
+                    LoadPlane<TV>(xs, _x + ((long)n * _c + c) * _plane);
                     for (int k = 0; k < _k; k++)
                     {
                         int q = k * _c + c;
@@ -598,7 +598,7 @@ public sealed unsafe class HostAttentionHeads : IDisposable
             {
                 for (int c = 0; c < _c; c++)
                 {
-                    LoadPlane(xs, _x + ((long)n * _c + c) * _plane);
+                    LoadPlane<TV>(xs, _x + ((long)n * _c + c) * _plane);
                     if (wantGx)
                     {
                         for (int e = 0; e < _hwp; e += v)
@@ -608,7 +608,7 @@ public sealed unsafe class HostAttentionHeads : IDisposable
                     {
                         int q = k * _c + c;
                         long plane = (long)n * _q + q;
-                        LoadPlane(gs, _gz + plane * _plane);
+                        LoadPlane<TV>(gs, _gz + plane * _plane);
                         float* rs = _rowShift + plane * _h, ir = _invRow + plane * _h;
                         float* cs = _colShift + plane * _wp, ic = _invCol + plane * _wp;
                         TV rstd = TV.Splat(_rstd[q]), gamma = TV.Splat(_rstd[q] * _mean[q]);
@@ -670,15 +670,9 @@ public sealed unsafe class HostAttentionHeads : IDisposable
                         {
                             float* dst = _gx + o + i * _w, src = gxs + i * _wp;
                             if (_gskip != null)
-                            {
-                                float* skip = _gskip + o + i * _w;
-                                for (int j = 0; j < _w; j++)
-                                    dst[j] = skip[j] + src[j];
-                            }
+                                Rows.Add<TV>(dst, _gskip + o + i * _w, src, _w);
                             else
-                            {
-                                new ReadOnlySpan<float>(src, _w).CopyTo(new Span<float>(dst, _w));
-                            }
+                                Rows.Copy<TV>(dst, src, _w);
                         }
                     }
                 }
@@ -727,10 +721,11 @@ public sealed unsafe class HostAttentionHeads : IDisposable
     }
 
     /// <summary>A plane of H×W into the padded scratch (whose padding is 0 from its allocation).</summary>
-    private void LoadPlane(float* dst, float* src)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void LoadPlane<TV>(float* dst, float* src) where TV : struct, IVec<TV>
     {
         for (int i = 0; i < _h; i++)
-            new ReadOnlySpan<float>(src + i * _w, _w).CopyTo(new Span<float>(dst + i * _wp, _w));
+            Rows.Copy<TV>(dst + i * _wp, src + i * _w, _w);
     }
 
     /// <summary>The part of a padded row's vector at column j that lies within the row's W columns, into dst[j …].

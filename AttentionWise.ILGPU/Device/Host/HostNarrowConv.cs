@@ -157,11 +157,12 @@ public sealed unsafe class HostNarrowConv
 
     /// <summary>The images' channels into the padded scratch: row r of channel c at dst[c·stride + (r + py)·wr + px]
     /// (the rest stays 0 from the allocation).</summary>
-    private static void Pad(float* dst, float* src, int channels, int h, int w, long stride, int wr, int py, int px)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Pad<TV>(float* dst, float* src, int channels, int h, int w, long stride, int wr, int py, int px) where TV : struct, IVec<TV>
     {
         for (int c = 0; c < channels; c++)
             for (int r = 0; r < h; r++)
-                new ReadOnlySpan<float>(src + ((long)c * h + r) * w, w).CopyTo(new Span<float>(dst + c * stride + (r + py) * wr + px, w));
+                Rows.Copy<TV>(dst + c * stride + (r + py) * wr + px, src + ((long)c * h + r) * w, w);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -180,7 +181,7 @@ public sealed unsafe class HostNarrowConv
             int first = block * PassImages, end = Math.Min(n, first + PassImages);
             for (int img = first; img < end; img++)
             {
-                Pad(xp, p.In + (long)img * p.I * p.H * p.W, p.I, p.H, p.W, l.Channel, l.Wr, p.PY, p.PX);
+                Pad<TV>(xp, p.In + (long)img * p.I * p.H * p.W, p.I, p.H, p.W, l.Channel, l.Wr, p.PY, p.PX);
                 for (int o = 0; o < outChannels; o++)
                 {
                     float* wt = p.Weight + (long)o * taps;
@@ -212,7 +213,7 @@ public sealed unsafe class HostNarrowConv
                     }
                     float* yo = p.Out + ((long)img * p.O + o) * l.Ho * l.Wo;
                     for (int oy = 0; oy < l.Ho; oy++)
-                        new ReadOnlySpan<float>(outp + oy * wr, l.Wo).CopyTo(new Span<float>(yo + oy * l.Wo, l.Wo));
+                        Rows.Copy<TV>(yo + oy * l.Wo, outp + oy * wr, l.Wo);
                 }
             }
         }
@@ -239,9 +240,9 @@ public sealed unsafe class HostNarrowConv
             int first = block * BlockImages, end = Math.Min(n, first + BlockImages);
             for (int img = first; img < end; img++)
             {
-                Pad(xp, x + (long)img * Ci * h * w, Ci, h, w, l.Channel, wr, PY, PX);
+                Pad<TV>(xp, x + (long)img * Ci * h * w, Ci, h, w, l.Channel, wr, PY, PX);
                 // gy at the row stride Wr, zero past Wo and past the last row, so that those columns add nothing.
-                Pad(gp, gy + (long)img * Co * l.Ho * l.Wo, Co, l.Ho, l.Wo, l.Out, wr, 0, 0);
+                Pad<TV>(gp, gy + (long)img * Co * l.Ho * l.Wo, Co, l.Ho, l.Wo, l.Out, wr, 0, 0);
                 for (int o = 0; o < Co; o++)
                 {
                     float* g = gp + (long)o * outLength;

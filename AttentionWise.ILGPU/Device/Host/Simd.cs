@@ -215,3 +215,44 @@ internal unsafe struct V1 : IVec<V1>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V1 Select(V1 mask, V1 a, V1 b) => BitConverter.SingleToInt32Bits(mask._v) != 0 ? a : b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxLane(V1 v) => v._v;
 }
+
+/// <summary>Short row copies for the host passes: whole vectors, the last one overlapping the one before (a row of 28
+/// floats is two Vector512 stores) instead of a call to memmove per row.</summary>
+internal static unsafe class Rows
+{
+    /// <summary>dst[0 … w) = src[0 … w); the two must not overlap.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Copy<TV>(float* dst, float* src, int w) where TV : struct, IVec<TV>
+    {
+        int v = TV.Count;
+        if (w < v)
+        {
+            for (int j = 0; j < w; j++)
+                dst[j] = src[j];
+            return;
+        }
+        int e = 0;
+        for (; e + v <= w; e += v)
+            TV.Store(dst + e, TV.Load(src + e));
+        if (e < w)
+            TV.Store(dst + w - v, TV.Load(src + w - v));
+    }
+
+    /// <summary>dst[0 … w) = a[0 … w) + b[0 … w); dst may be neither a nor b.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Add<TV>(float* dst, float* a, float* b, int w) where TV : struct, IVec<TV>
+    {
+        int v = TV.Count;
+        if (w < v)
+        {
+            for (int j = 0; j < w; j++)
+                dst[j] = a[j] + b[j];
+            return;
+        }
+        int e = 0;
+        for (; e + v <= w; e += v)
+            TV.Store(dst + e, TV.Load(a + e) + TV.Load(b + e));
+        if (e < w)
+            TV.Store(dst + w - v, TV.Load(a + w - v) + TV.Load(b + w - v));
+    }
+}
