@@ -86,6 +86,7 @@ public sealed unsafe class AttentionHeads : Module
     // The cpu device's vectorised host pass (made on first use), and whether the latest forward ran on it; the softmaxes
     // are then written into _oxy only when asked for (_oxyCurrent).
     private HostAttentionHeads? _host;
+    private DeviceTensor? _hostState;
     private bool _onHost, _oxyCurrent;
 
     public AttentionHeads(ComputeDevice device, int channels, int height, int width, int heads, bool bias = false, float momentum = 0.1f, float eps = 1e-5f)
@@ -187,9 +188,10 @@ public sealed unsafe class AttentionHeads : Module
             var hz = Scratch(ref _z, outShape);
             _oxyCurrent = false;
             _host ??= new HostAttentionHeads(Heads, Channels, Height, Width, HasBias, HostPasses.Width(Device), HostLauncher.Shared);
+            var state = Scratch(ref _hostState, Shape.Of(checked((int)Math.Max(1, _host.StateFloats(n)))));
             LaunchTimer.Run("Heads.HostForward", () => _host.Forward(n, input.HostPointer, Wx.Value.HostPointer, Wy.Value.HostPointer,
                 HasBias ? Bx!.Value.HostPointer : null, HasBias ? By!.Value.HostPointer : null, hz.HostPointer,
-                RunningMean.HostPointer, RunningVar.HostPointer, Training, Momentum, Eps));
+                RunningMean.HostPointer, RunningVar.HostPointer, Training, Momentum, Eps, state.HostPointer));
             return hz;
         }
         var oxy = Scratch(ref _oxy, Shape.Of(2, n, d.Q, d.H, d.W));

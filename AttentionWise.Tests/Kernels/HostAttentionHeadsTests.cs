@@ -37,10 +37,12 @@ public sealed unsafe class HostAttentionHeadsTests
         var oxy = new float[2 * z.Length];
         var launcher = new HostLauncher(threads);
         using var heads = new HostAttentionHeads(k, c, h, w, bias, simd, launcher);
-        fixed (float* px = x, pwx = wx, pwy = wy, pbx = bx, pby = by, pgz = gz, pgs = gs, pz = z, pgx = gx, pgwx = gwx, pgwy = gwy, pgbx = gbx,
+        var state = new float[heads.StateFloats(n)];
+        Array.Fill(state, float.NaN);   // the passes need no initial values
+        fixed (float* pstate = state, px = x, pwx = wx, pwy = wy, pbx = bx, pby = by, pgz = gz, pgs = gs, pz = z, pgx = gx, pgwx = gwx, pgwy = gwy, pgbx = gbx,
             pgby = gby, prm = rm, prv = rv, poxy = oxy)
         {
-            heads.Forward(n, px, pwx, pwy, bias ? pbx : null, bias ? pby : null, pz, prm, prv, true, 0.1f, 1e-5f);
+            heads.Forward(n, px, pwx, pwy, bias ? pbx : null, bias ? pby : null, pz, prm, prv, true, 0.1f, 1e-5f, pstate);
             heads.Backward(pgz, pgx, pgs, pgwx, pgwy, bias ? pgbx : null, bias ? pgby : null);
             heads.Softmaxes(poxy);
         }

@@ -48,8 +48,9 @@ public sealed unsafe class HostAttentionHeads : IDisposable
     // −∞ so that a padding exponential is 0 whatever the shift), per plane
     // normalisers and shifts, per plane sums, per block weight-gradient sums.
     private float* _weights, _pad;
+    // In the caller's state buffer (StateFloats; a device tensor, so that the device counts it), between a forward and
+    // its backward.
     private float* _invRow, _rowShift, _invCol, _colShift, _planeSums, _partials;
-    private long _planesAllocated, _blocksAllocated;
     private readonly float[] _mean, _rstd;
 
     // The latest forward's tensors and settings, for the backward pass and the passes' work items.
@@ -107,6 +108,11 @@ public sealed unsafe class HostAttentionHeads : IDisposable
     /// <summary>The latest forward's 1/sqrt(var + eps) per channel q.</summary>
     public ReadOnlySpan<float> InvStd => _rstd;
 
+    /// <summary>Floats of the state buffer that <see cref="Forward"/> takes for <paramref name="n"/> images (per plane
+    /// the row and column normalisers and shifts and two sums; per block of images the weight-gradient sums). It must
+    /// stay as the forward left it until the backward; it needs no initial values.</summary>
+    public long StateFloats(int n) => (long)n * _q * (2 * _h + 2 * _wp + 2) + (long)Blocks(n, BlockImages) * _fields * _q * _hwp;
+
     /// <summary>Floats per padded row.</summary>
     internal int PaddedWidth => _wp;
 
@@ -115,7 +121,7 @@ public sealed unsafe class HostAttentionHeads : IDisposable
     /// and the running statistics updated (unbiased variance, as PyTorch); otherwise the running statistics.
     /// </summary>
     public void Forward(int n, float* x, float* wx, float* wy, float* bx, float* by, float* z, float* runningMean, float* runningVar,
-        bool training, float momentum, float eps)
+        bool training, float momentum, float eps, float* state)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(n);
         if (_bias && (bx == null || by == null))
@@ -134,7 +140,13 @@ public sealed unsafe class HostAttentionHeads : IDisposable
         _haveForward = true;
         if (n == 0)
             return;
-        EnsurePlanes((long)n * _q);
+        long planes = (long)n * _q;
+        _invRow = state;
+        _rowShift = _invRow + planes * _h;
+        _invCol = _rowShift + planes * _h;
+        _colShift = _invCol + planes * _wp;
+        _planeSums = _colShift + planes * _wp;
+        _partials = _planeSums + planes * 2;
         _launcher.For(Blocks(n, ForwardImages), PassA);
 
         int count = n * _plane;
@@ -209,7 +221,6 @@ public sealed unsafe class HostAttentionHeads : IDisposable
             Array.Clear(_beta);
         }
         int blocks = Blocks(n, BlockImages);
-        EnsureBlocks(blocks);
         _launcher.For(blocks, PassBackwardInput);
 
         _gwx = gwx;
@@ -237,9 +248,8 @@ public sealed unsafe class HostAttentionHeads : IDisposable
     {
         Free(ref _weights);
         Free(ref _pad);
-        FreePlanes();
-        Free(ref _partials);
-        _blocksAllocated = 0;
+        _invRow = _rowShift = _invCol = _colShift = _planeSums = _partials = null;
+        _haveForward = false;
     }
 
     // ---- passes (dispatch on the width) ----
@@ -750,38 +760,6 @@ public sealed unsafe class HostAttentionHeads : IDisposable
     private static int Blocks(int n, int per) => (n + per - 1) / per;
 
     private (int First, int End) Range(int block, int per) => (block * per, Math.Min(_n, (block + 1) * per));
-
-    private void EnsurePlanes(long planes)
-    {
-        if (planes <= _planesAllocated)
-            return;
-        FreePlanes();
-        _invRow = Alloc(planes * _h);
-        _rowShift = Alloc(planes * _h);
-        _invCol = Alloc(planes * _wp);
-        _colShift = Alloc(planes * _wp);
-        _planeSums = Alloc(planes * 2);
-        _planesAllocated = planes;
-    }
-
-    private void FreePlanes()
-    {
-        Free(ref _invRow);
-        Free(ref _rowShift);
-        Free(ref _invCol);
-        Free(ref _colShift);
-        Free(ref _planeSums);
-        _planesAllocated = 0;
-    }
-
-    private void EnsureBlocks(int blocks)
-    {
-        if (blocks <= _blocksAllocated)
-            return;
-        Free(ref _partials);
-        _partials = Alloc((long)blocks * _fields * _q * _hwp);
-        _blocksAllocated = blocks;
-    }
 
     /// <summary>64-byte aligned, zeroed floats.</summary>
     private static float* Alloc(long floats)
