@@ -4,6 +4,7 @@ namespace AttentionWise.Bench;
 
 /// <summary>Runs the benchmarks: `dotnet run -c Release --project AttentionWise.Bench -- --filter '*'` (add `--dry` for one
 /// cold invocation of each, as CI does; other arguments are BenchmarkDotNet's), or the quick Stopwatch harnesses: `… -- steps --models control --batch 256` (whole training steps as JSON), `… -- layers [--layers control.conv2,…]` (the per-layer benchmarks' layers, as JSON),
+/// `… -- roofline [N] [K] [layers] [steps]` (an attention model's step beside this machine's bandwidth and FMA rate),
 /// `… -- quick [conv2 conv5 …]` and `… -- profile heads|layer|dia …` (per-launch timings of the attention and DIA layers),
 /// `… -- device-peaks` (the FP32 and memory peaks of the device AW_DEVICE names, from its properties) and `… -- gpu-summary DIR`
 /// (scripts/gpu-check's summary table of the stage results in DIR).</summary>
@@ -21,6 +22,8 @@ public static class Program
             return Harness("profile", () => Profile.Run(args));
         if (args.Length > 0 && args[0] == "steps")
             return Harness("steps", () => StepTiming.Run(args[1..]));
+        if (args.Length > 0 && args[0] == "roofline")
+            return Harness("roofline", () => Roofline.Run(args[1..]));
         if (args.Length > 0 && args[0] == "layers")
             return Harness("layers", () => LayerTiming.Run(args[1..]));
         if (args.Length > 0 && args[0] == "device-peaks")

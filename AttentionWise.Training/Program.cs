@@ -82,7 +82,7 @@ public static class Program
             {
                 io.Out.WriteLine($"{d}{(d == auto ? "   <- default (--device auto)" : "")}{Environment.NewLine}      {d.Purpose}");
                 if (d.Kind == DeviceKind.Cpu)
-                    io.Out.WriteLine($"      {AttentionWise.Host.Blas.Description}");
+                    io.Out.WriteLine($"      {AttentionWise.Host.Blas.Description}; vector passes: {AttentionWise.Host.Simd.Describe(AttentionWise.Host.Simd.Best)}");
             }
             return ExitCodes.Ok;
         }));

@@ -52,7 +52,12 @@ public sealed record DeviceInfo(int Index, DeviceKind Kind, string Name, long Me
 /// zeroed allocations must fail on every device).</param>
 /// <param name="HostPasses">On the cpu device, run wide convolutions and linear layers as BLAS host passes where a BLAS
 /// is loaded (off: the kernels, as on every other device).</param>
-public sealed record DeviceOptions(bool PoisonNewBuffers = false, bool HostPasses = true);
+/// <param name="PoisonNewBuffers">Fill every new buffer with NaN (tests).</param>
+/// <param name="HostPasses">The cpu device runs its host passes (BLAS products, vectorised attention heads and narrow
+/// convolutions) instead of its plain kernels.</param>
+/// <param name="Simd">The vector width of the cpu device's vectorised host passes; null: AW_SIMD (512, 256 or scalar)
+/// when set, else the widest this CPU accelerates.</param>
+public sealed record DeviceOptions(bool PoisonNewBuffers = false, bool HostPasses = true, AttentionWise.Host.SimdWidth? Simd = null);
 
 /// <summary>The requested device does not exist on this machine.</summary>
 public sealed class DeviceNotFoundException : Exception

@@ -1,3 +1,4 @@
+using AttentionWise.Host;
 using AttentionWise.Kernels;
 using ILGPU;
 using ILGPU.Runtime;
@@ -67,7 +68,7 @@ internal static class AttentionPlaneOverrides
 /// Parameters "wx", "wy" [K, C, H, W] (normal init) and, with <c>bias</c>, "bx", "by" (zeros), all in
 /// the <see cref="Parameter.AttentionGroup"/> group; buffers "running_mean", "running_var" [K·C].
 /// </summary>
-public sealed class AttentionHeads : Module
+public sealed unsafe class AttentionHeads : Module
 {
     /// <summary>Images per block of the backward pass's fixed-order batch reduction on CPUs. A constant
     /// (not a function of the core count) so that results are bit-identical on every CPU.</summary>
@@ -81,6 +82,12 @@ public sealed class AttentionHeads : Module
     private HeadDims _dims;
     private HeadAux _auxLayout;
     private bool _forwardTraining;
+
+    // The cpu device's vectorised host pass (made on first use), and whether the latest forward ran on it; the softmaxes
+    // are then written into _oxy only when asked for (_oxyCurrent).
+    private HostAttentionHeads? _host;
+    private DeviceTensor? _hostState;
+    private bool _onHost, _oxyCurrent;
 
     public AttentionHeads(ComputeDevice device, int channels, int height, int width, int heads, bool bias = false, float momentum = 0.1f, float eps = 1e-5f)
         : base(device)
@@ -133,8 +140,25 @@ public sealed class AttentionHeads : Module
     public DeviceTensor RunningVar { get; }
 
     /// <summary>The latest forward's softmaxes, kept for the backward pass: [2, N, K·C, H, W], the row
-    /// softmaxes Ox first, then the column softmaxes Oy.</summary>
-    public DeviceTensor? Softmaxes => _oxy;
+    /// softmaxes Ox first, then the column softmaxes Oy. The cpu device's host pass keeps only their normalisers and
+    /// writes them here when this is read.</summary>
+    public DeviceTensor? Softmaxes
+    {
+        get
+        {
+            if (_onHost && !_oxyCurrent && _host is not null)
+            {
+                var oxy = Scratch(ref _oxy, Shape.Of(2, _dims.N, _dims.Q, _dims.H, _dims.W));
+                _host.Softmaxes(oxy.HostPointer);
+                _oxyCurrent = true;
+            }
+            return _oxy;
+        }
+    }
+
+    /// <summary>Whether the latest forward ran on the cpu device's vectorised host pass
+    /// (<see cref="HostAttentionHeads"/>).</summary>
+    public bool RanOnHost => _onHost;
 
     /// <summary>The latest forward's output Z (= the returned tensor), [N, K·C, H, W].</summary>
     public DeviceTensor? Output => _z;
@@ -158,6 +182,18 @@ public sealed class AttentionHeads : Module
         _auxLayout = ax;
         _input = input;
         _forwardTraining = Training;
+        _onHost = HostPasses.VectorOn(Device);
+        if (_onHost)
+        {
+            var hz = Scratch(ref _z, outShape);
+            _oxyCurrent = false;
+            _host ??= new HostAttentionHeads(Heads, Channels, Height, Width, HasBias, HostPasses.Width(Device), HostLauncher.Shared);
+            var state = Scratch(ref _hostState, Shape.Of(checked((int)Math.Max(1, _host.StateFloats(n)))));
+            LaunchTimer.Run("Heads.HostForward", () => _host.Forward(n, input.HostPointer, Wx.Value.HostPointer, Wy.Value.HostPointer,
+                HasBias ? Bx!.Value.HostPointer : null, HasBias ? By!.Value.HostPointer : null, hz.HostPointer,
+                RunningMean.HostPointer, RunningVar.HostPointer, Training, Momentum, Eps, state.HostPointer));
+            return hz;
+        }
         var oxy = Scratch(ref _oxy, Shape.Of(2, n, d.Q, d.H, d.W));
         var z = Scratch(ref _z, outShape);
         var aux = Scratch(ref _aux, Shape.Of(ax.Length));
@@ -210,6 +246,8 @@ public sealed class AttentionHeads : Module
     /// </summary>
     public DeviceTensor? Backward(DeviceTensor gradOutput, DeviceTensor? addToInputGradient)
     {
+        if (_onHost && _host is not null && _input is not null && _z is not null)
+            return HostBackward(gradOutput, addToInputGradient);
         if (_input is null || _oxy is null || _aux is null || _wp is null || _z is null)
             throw new InvalidOperationException("AttentionHeads.Backward called before Forward.");
         var d = _dims;
@@ -268,17 +306,39 @@ public sealed class AttentionHeads : Module
         return gx;
     }
 
+    private DeviceTensor? HostBackward(DeviceTensor gradOutput, DeviceTensor? addToInputGradient)
+    {
+        Shape.Require(_z!.Shape, gradOutput.Shape, "AttentionHeads.Backward gradient");
+        if (addToInputGradient is not null)
+            Shape.Require(_input!.Shape, addToInputGradient.Shape, "AttentionHeads.Backward skip gradient");
+        var gx = ComputeInputGradient ? Scratch(ref _gx, _input!.Shape) : null;
+        if (_dims.N == 0)
+            return gx;
+        LaunchTimer.Run("Heads.HostBackward", () => _host!.Backward(gradOutput.HostPointer, gx is null ? null : gx.HostPointer,
+            addToInputGradient is null ? null : addToInputGradient.HostPointer, Wx.Gradient.HostPointer, Wy.Gradient.HostPointer,
+            HasBias ? Bx!.Gradient.HostPointer : null, HasBias ? By!.Gradient.HostPointer : null));
+        return gx;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        _host?.Dispose();
+        _host = null;
+        base.Dispose(disposing);
+    }
+
     /// <summary>
     /// The relevance R = Ox ⊙ Oy of every head from the latest forward, [N, K·C, H, W] (channel k·C + c),
     /// computed on request into a module-owned tensor (for visualisation; training never calls it).
     /// </summary>
     public DeviceTensor Relevance()
     {
-        if (_oxy is null || _z is null)
+        var oxy = Softmaxes;
+        if (oxy is null || _z is null)
             throw new InvalidOperationException("AttentionHeads.Relevance called before Forward.");
         var r = Scratch(ref _relevance, _z.Shape);
         if (r.Length > 0)
-            Device.Kernels<AttentionKernelSet>().Relevance(_dims.N * _dims.Q * _dims.H, r.View, _oxy.View, _dims);
+            Device.Kernels<AttentionKernelSet>().Relevance(_dims.N * _dims.Q * _dims.H, r.View, oxy.View, _dims);
         return r;
     }
 
@@ -291,6 +351,8 @@ public sealed class AttentionHeads : Module
     /// <summary>The batchnorm statistics the latest forward used: (mean, 1/sqrt(var + eps)) per channel k·C + c.</summary>
     public (float[] Mean, float[] InvStd) LastNormStatistics()
     {
+        if (_onHost && _host is not null)
+            return (_host.Mean.ToArray(), _host.InvStd.ToArray());
         if (_aux is null)
             throw new InvalidOperationException("AttentionHeads.LastNormStatistics called before Forward.");
         var s = _aux.Download();
@@ -300,9 +362,10 @@ public sealed class AttentionHeads : Module
 
     private float[] DownloadHalf(int half)
     {
-        if (_oxy is null)
+        var oxy = Softmaxes;
+        if (oxy is null)
             throw new InvalidOperationException("AttentionHeads: no forward pass yet.");
-        var all = _oxy.Download();
+        var all = oxy.Download();
         int size = all.Length / 2;
         return all[(half * size)..((half + 1) * size)];
     }

@@ -78,6 +78,15 @@ public sealed unsafe class Conv2d : Module
     /// <summary>True when this convolution runs as host code (im2col and BLAS) on this device.</summary>
     public bool RunsOnHost => HostPasses.On(Device) && OutChannels >= HostMinOutChannels;
 
+    /// <summary>True when this convolution runs as vectorised direct host code (<see cref="HostNarrowConv"/>) on this
+    /// device: the cpu device with host passes, fewer than <see cref="HostMinOutChannels"/> output channels, stride 1
+    /// and padding below the kernel size (the attention layers' K·C → C convolutions).</summary>
+    public bool RunsNarrowOnHost => HostPasses.VectorOn(Device) && OutChannels < HostMinOutChannels && Stride == (1, 1)
+        && HostNarrowConv.Supports(Kernel.H, Kernel.W, Padding.H, Padding.W);
+
+    private HostNarrowConv? _narrow;
+    private bool _narrowRan;
+
     private ConvShape HostShape(Shape input) =>
         new(input.N, InChannels, input.H, input.W, OutChannels, Kernel.H, Kernel.W, Stride.H, Stride.W, Padding.H, Padding.W);
 
@@ -88,6 +97,18 @@ public sealed unsafe class Conv2d : Module
         var y = Scratch(ref _output, outShape);
         var fwd = _plan.Forward(input.Shape);
         _host = RunsOnHost;
+        _narrowRan = !_host && RunsNarrowOnHost;
+        if (_narrowRan)
+        {
+            _narrow ??= new HostNarrowConv(InChannels, OutChannels, Kernel.H, Kernel.W, Padding.H, Padding.W, HostPasses.Width(Device), HostLauncher.Shared);
+            if (input.Shape.N > 0)
+                _narrow.Forward(input.Shape.N, input.Shape.H, input.Shape.W, input.HostPointer, Weight.Value.HostPointer,
+                    Bias is null ? null : Bias.Value.HostPointer, y.HostPointer);
+            _pass = fwd;
+            _input = input;
+            _inputShape = input.Shape;
+            return y;
+        }
         if (_host)
         {
             HostConv.Forward(HostShape(input.Shape), input.HostPointer, Weight.Value.HostPointer, Bias is null ? null : Bias.Value.HostPointer, y.HostPointer);
@@ -139,6 +160,15 @@ public sealed unsafe class Conv2d : Module
     public void BackwardParameters(DeviceTensor gradOutput)
     {
         CheckBackward(gradOutput);
+        if (_narrowRan)
+        {
+            var xs = _inputShape!;
+            var partials = Scratch(ref _partials, Shape.Of(checked((int)Math.Max(1, _narrow!.WeightGradientScratch(xs.N)))));
+            _narrow.WeightGradient(xs.N, xs.H, xs.W, _input!.HostPointer, gradOutput.HostPointer, Weight.Gradient.HostPointer, partials.HostPointer);
+            if (Bias is not null)
+                ChannelReductions.Sum(gradOutput, Bias.Gradient, accumulate: true, Scratch(ref _workspace, Shape.Of(1)));
+            return;
+        }
         if (_host)
         {
             var shape = HostShape(_inputShape!);
@@ -186,6 +216,12 @@ public sealed unsafe class Conv2d : Module
         var gx = Scratch(ref _gradInput, xShape);
         if (xShape.N == 0)
             return gx;
+        if (_narrowRan)
+        {
+            var transposed = Scratch(ref _blocked, Shape.Of(_narrow!.TransposedLength));
+            _narrow.InputGradient(xShape.N, xShape.H, xShape.W, Weight.Value.HostPointer, gradOutput.HostPointer, gx.HostPointer, transposed.HostPointer);
+            return gx;
+        }
         if (_host)
         {
             var shape = HostShape(xShape);

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using AttentionWise.Host;
 
 namespace AttentionWise.Tests.Infrastructure;
 
@@ -7,22 +8,23 @@ namespace AttentionWise.Tests.Infrastructure;
 /// is filled with NaN, so that code that relies on zeroed allocations fails on the CPU too.</summary>
 public static class TestDevices
 {
-    private static readonly ConcurrentDictionary<(DeviceKind, bool), Lazy<ComputeDevice?>> Devices = new();
+    private static readonly ConcurrentDictionary<(DeviceKind, bool, SimdWidth?), Lazy<ComputeDevice?>> Devices = new();
 
     /// <summary>The device of this kind, or null when the machine has none; <paramref name="hostPasses"/> off gives a cpu
-    /// device that runs its kernels where it would use its BLAS.</summary>
-    public static ComputeDevice? TryGet(DeviceKind kind, bool hostPasses = true) =>
-        Devices.GetOrAdd((kind, hostPasses), k => new Lazy<ComputeDevice?>(() => Open(k.Item1, k.Item2))).Value;
+    /// device that runs its kernels where it would use its host passes; <paramref name="simd"/> forces the vector width
+    /// of the cpu device's vectorised host passes (null: the widest this CPU has).</summary>
+    public static ComputeDevice? TryGet(DeviceKind kind, bool hostPasses = true, SimdWidth? simd = null) =>
+        Devices.GetOrAdd((kind, hostPasses, simd), k => new Lazy<ComputeDevice?>(() => Open(k.Item1, k.Item2, k.Item3))).Value;
 
     /// <summary>The CPU device (AttentionWise's host launcher), which always exists.</summary>
     public static ComputeDevice Cpu => TryGet(DeviceKind.Cpu) ?? throw new InvalidOperationException("ILGPU reports no CPU device.");
 
-    private static ComputeDevice? Open(DeviceKind kind, bool hostPasses)
+    private static ComputeDevice? Open(DeviceKind kind, bool hostPasses, SimdWidth? simd)
     {
         var info = ComputeDevice.List().FirstOrDefault(d => d.Kind == kind);
         return info is null
             ? null
-            : ComputeDevice.Open(info.Index.ToString(CultureInfo.InvariantCulture), new DeviceOptions(PoisonNewBuffers: true, HostPasses: hostPasses));
+            : ComputeDevice.Open(info.Index.ToString(CultureInfo.InvariantCulture), new DeviceOptions(PoisonNewBuffers: true, HostPasses: hostPasses, Simd: simd));
     }
 }
 
@@ -37,11 +39,15 @@ public abstract class DeviceTest
     /// <summary>Whether the cpu device runs its BLAS host passes (a suite's subclass can turn them off).</summary>
     protected virtual bool HostPasses => true;
 
+    /// <summary>The vector width of the cpu device's vectorised host passes (null: the widest this CPU has; a suite's
+    /// subclass can force one).</summary>
+    protected virtual SimdWidth? Simd => null;
+
     protected ComputeDevice Device
     {
         get
         {
-            var device = TestDevices.TryGet(Kind, HostPasses);
+            var device = TestDevices.TryGet(Kind, HostPasses, Simd);
             Assert.SkipWhen(device is null, $"No {ComputeDevice.KindName(Kind)} device on this machine.");
             return device!;
         }

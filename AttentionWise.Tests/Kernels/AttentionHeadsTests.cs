@@ -1,3 +1,4 @@
+using AttentionWise.Host;
 using AttentionWise.Layers;
 using AttentionWise.Tests.Infrastructure;
 using AttentionWise.Tests.Reference;
@@ -292,6 +293,42 @@ public abstract class AttentionHeadsSuite : DeviceTest
     }
 
     [Fact]
+    public void RowsWiderThanAVectorMatchTheReference()
+    {
+        // 20 columns: one whole Vector512 and a part of a second (padded rows on the cpu device's host pass), forward
+        // and backward with biases, training mode.
+        var s = new HeadsShape(4, 2, 2, 9, 20);
+        using var c = Make(s, true, 850);
+        var gz = Numerics.Uniform(851, s.OutputLength);
+        var gs = Numerics.Uniform(852, s.InputLength);
+        using var dgz = Device.Upload(Shape.Of(s.N, s.Q, s.H, s.W), gz);
+        using var dgs = Device.Upload(c.Input.Shape, gs);
+        var z = c.Heads.Forward(c.Input);
+        var gx = c.Heads.Backward(dgz, dgs)!;
+        var f = c.Reference(true, new double[s.Q], Ones(s.Q));
+        var (rgx, rgwx, rgwy, rgbx, rgby) = AttentionReference.HeadsBackward(s, f, Numerics.ToDouble(c.X), Numerics.ToDouble(c.Wx),
+            Numerics.ToDouble(c.Wy), Numerics.ToDouble(gz), true);
+        for (int i = 0; i < rgx.Length; i++)
+            rgx[i] += gs[i];
+        Numerics.AssertClose(c.Heads.DownloadRowSoftmax(), f.Ox, 1e-6, 1e-5, "Ox");
+        Numerics.AssertClose(c.Heads.DownloadColumnSoftmax(), f.Oy, 1e-6, 1e-5, "Oy");
+        Numerics.AssertClose(z.Download(), f.Z, Atol, Rtol, "Z");
+        Numerics.AssertClose(gx.Download(), rgx, Atol, Rtol, "dL/dX");
+        Numerics.AssertClose(c.Heads.Wx.Gradient.Download(), rgwx, Atol, Rtol, "dL/dWx");
+        Numerics.AssertClose(c.Heads.Wy.Gradient.Download(), rgwy, Atol, Rtol, "dL/dWy");
+        Numerics.AssertClose(c.Heads.Bx!.Gradient.Download(), rgbx, Atol, Rtol, "dL/dBx");
+        Numerics.AssertClose(c.Heads.By!.Gradient.Download(), rgby, Atol, Rtol, "dL/dBy");
+    }
+
+    [Fact]
+    public void TheCpuDeviceRunsItsVectorisedHostPassExactlyWhenItsHostPassesAreOn()
+    {
+        using var c = Make(Odd, false, 860);
+        c.Heads.Forward(c.Input);
+        Assert.Equal(Device.Kind == DeviceKind.Cpu && Device.Options.HostPasses, c.Heads.RanOnHost);
+    }
+
+    [Fact]
     public void WrongInputShapeNamesBothShapes()
     {
         using var heads = new AttentionHeads(Device, 3, 5, 7, 2);
@@ -400,6 +437,30 @@ public abstract class AttentionHeadsGpuSuite : AttentionHeadsSuite
 public sealed class AttentionHeadsCpuTests : AttentionHeadsSuite
 {
     protected override DeviceKind Kind => DeviceKind.Cpu;
+}
+
+/// <summary>The cpu device's vectorised host pass with Vector256 (AVX2) forced.</summary>
+public sealed class AttentionHeadsCpuV256Tests : AttentionHeadsSuite
+{
+    protected override DeviceKind Kind => DeviceKind.Cpu;
+
+    protected override SimdWidth? Simd => SimdWidth.V256;
+}
+
+/// <summary>The cpu device's vectorised host pass with its scalar fallback forced.</summary>
+public sealed class AttentionHeadsCpuScalarTests : AttentionHeadsSuite
+{
+    protected override DeviceKind Kind => DeviceKind.Cpu;
+
+    protected override SimdWidth? Simd => SimdWidth.Scalar;
+}
+
+/// <summary>The cpu device with its host passes off: the plain kernels.</summary>
+public sealed class AttentionHeadsCpuKernelTests : AttentionHeadsSuite
+{
+    protected override DeviceKind Kind => DeviceKind.Cpu;
+
+    protected override bool HostPasses => false;
 }
 
 public sealed class AttentionHeadsCpuSimTests : AttentionHeadsGpuSuite

@@ -58,6 +58,25 @@ public abstract class ElementwiseSuite : DeviceTest
         Assert.Equal(new[] { 0f, 2f }, r[1..]);
     }
 
+    [Fact]
+    public void ReluKeepsNaNInEveryLaneOfAVector()
+    {
+        // 100 elements: whole vectors and a tail; NaN in the first lane, a middle lane and the tail.
+        var x = Enumerable.Range(0, 100).Select(i => i % 2 == 0 ? -i - 1f : i).ToArray();
+        foreach (int i in new[] { 0, 21, 99 })
+            x[i] = float.NaN;
+        using var t = Device.Upload(Shape.Of(100), x);
+        Elementwise.Relu(t, t);
+        var r = t.Download();
+        for (int i = 0; i < 100; i++)
+        {
+            if (float.IsNaN(x[i]))
+                Assert.True(float.IsNaN(r[i]), $"element {i}");
+            else
+                Assert.Equal(x[i] < 0 ? 0f : x[i], r[i]);
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Shapes))]
     public void ArithmeticMatchesReference(int[] dims)
@@ -116,6 +135,30 @@ public abstract class ElementwiseSuite : DeviceTest
 public sealed class ElementwiseCpuTests : ElementwiseSuite
 {
     protected override DeviceKind Kind => DeviceKind.Cpu;
+}
+
+/// <summary>The cpu device's vectorised element-wise passes with Vector256 forced.</summary>
+public sealed class ElementwiseCpuV256Tests : ElementwiseSuite
+{
+    protected override DeviceKind Kind => DeviceKind.Cpu;
+
+    protected override AttentionWise.Host.SimdWidth? Simd => AttentionWise.Host.SimdWidth.V256;
+}
+
+/// <summary>The cpu device's vectorised element-wise passes with the scalar fallback forced.</summary>
+public sealed class ElementwiseCpuScalarTests : ElementwiseSuite
+{
+    protected override DeviceKind Kind => DeviceKind.Cpu;
+
+    protected override AttentionWise.Host.SimdWidth? Simd => AttentionWise.Host.SimdWidth.Scalar;
+}
+
+/// <summary>The cpu device with its host passes off: the element-wise kernels.</summary>
+public sealed class ElementwiseCpuKernelTests : ElementwiseSuite
+{
+    protected override DeviceKind Kind => DeviceKind.Cpu;
+
+    protected override bool HostPasses => false;
 }
 
 public sealed class ElementwiseCpuSimTests : ElementwiseSuite

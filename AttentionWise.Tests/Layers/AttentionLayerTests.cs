@@ -1,3 +1,4 @@
+using AttentionWise.Host;
 using AttentionWise.Layers;
 using AttentionWise.Tests.Infrastructure;
 using AttentionWise.Tests.Reference;
@@ -152,6 +153,30 @@ public abstract class AttentionLayerSuite : DeviceTest
 public sealed class AttentionLayerCpuTests : AttentionLayerSuite
 {
     protected override DeviceKind Kind => DeviceKind.Cpu;
+}
+
+/// <summary>The cpu device's vectorised host pass with Vector256 (AVX2) forced.</summary>
+public sealed class AttentionLayerCpuV256Tests : AttentionLayerSuite
+{
+    protected override DeviceKind Kind => DeviceKind.Cpu;
+
+    protected override SimdWidth? Simd => SimdWidth.V256;
+}
+
+/// <summary>The cpu device's vectorised host pass with its scalar fallback forced.</summary>
+public sealed class AttentionLayerCpuScalarTests : AttentionLayerSuite
+{
+    protected override DeviceKind Kind => DeviceKind.Cpu;
+
+    protected override SimdWidth? Simd => SimdWidth.Scalar;
+}
+
+/// <summary>The cpu device with its host passes off: the plain kernels.</summary>
+public sealed class AttentionLayerCpuKernelTests : AttentionLayerSuite
+{
+    protected override DeviceKind Kind => DeviceKind.Cpu;
+
+    protected override bool HostPasses => false;
 }
 
 public sealed class AttentionLayerCpuSimTests : AttentionLayerSuite

@@ -1,3 +1,4 @@
+using AttentionWise.Host;
 using AttentionWise.Layers;
 using AttentionWise.Tests.Infrastructure;
 using AttentionWise.Tests.Reference;
@@ -146,6 +147,30 @@ public abstract class AttentionModelSuite : DeviceTest
 public sealed class AttentionModelCpuTests : AttentionModelSuite
 {
     protected override DeviceKind Kind => DeviceKind.Cpu;
+}
+
+/// <summary>The cpu device's vectorised host pass with Vector256 (AVX2) forced.</summary>
+public sealed class AttentionModelCpuV256Tests : AttentionModelSuite
+{
+    protected override DeviceKind Kind => DeviceKind.Cpu;
+
+    protected override SimdWidth? Simd => SimdWidth.V256;
+}
+
+/// <summary>The cpu device's vectorised host pass with its scalar fallback forced.</summary>
+public sealed class AttentionModelCpuScalarTests : AttentionModelSuite
+{
+    protected override DeviceKind Kind => DeviceKind.Cpu;
+
+    protected override SimdWidth? Simd => SimdWidth.Scalar;
+}
+
+/// <summary>The cpu device with its host passes off: the plain kernels.</summary>
+public sealed class AttentionModelCpuKernelTests : AttentionModelSuite
+{
+    protected override DeviceKind Kind => DeviceKind.Cpu;
+
+    protected override bool HostPasses => false;
 }
 
 public sealed class AttentionModelCpuSimTests : AttentionModelSuite

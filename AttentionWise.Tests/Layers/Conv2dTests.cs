@@ -527,7 +527,25 @@ public sealed class Conv2dCpuTests : Conv2dCpuTileSuite
         using var narrow = new Conv2d(Device, 8, 1, 3, padding: 1);
         Assert.True(wide.RunsOnHost);
         Assert.False(narrow.RunsOnHost);
+        Assert.True(narrow.RunsNarrowOnHost);
+        Assert.False(wide.RunsNarrowOnHost);
     }
+}
+
+/// <summary>The cpu device's vectorised narrow convolutions (and BLAS passes) with Vector256 forced.</summary>
+public sealed class Conv2dCpuV256Tests : Conv2dSuite
+{
+    protected override DeviceKind Kind => DeviceKind.Cpu;
+
+    protected override AttentionWise.Host.SimdWidth? Simd => AttentionWise.Host.SimdWidth.V256;
+}
+
+/// <summary>The cpu device's vectorised narrow convolutions (and BLAS passes) with the scalar fallback forced.</summary>
+public sealed class Conv2dCpuScalarTests : Conv2dSuite
+{
+    protected override DeviceKind Kind => DeviceKind.Cpu;
+
+    protected override AttentionWise.Host.SimdWidth? Simd => AttentionWise.Host.SimdWidth.Scalar;
 }
 
 /// <summary>The cpu device with its BLAS path turned off: the register-tiled kernels on every case.</summary>
@@ -541,7 +559,9 @@ public sealed class Conv2dCpuPlainKernelTests : Conv2dCpuTileSuite
     public void TheseRunTheKernels()
     {
         using var wide = new Conv2d(Device, 3, Conv2d.HostMinOutChannels, 3, padding: 1);
+        using var narrow = new Conv2d(Device, 8, 1, 3, padding: 1);
         Assert.False(wide.RunsOnHost);
+        Assert.False(narrow.RunsNarrowOnHost);
     }
 }
 

@@ -58,7 +58,7 @@ internal sealed class TrainingDisplay : ITrainingObserver
              (settings.AttentionLearningRate is float a ? $" (attention weights {F(a)})" : "") + $"; seed {settings.Seed}");
         Line($"device [{s.Device.Index}] {s.Device.KindName} {s.Device.Name} ({ComputeDevice.IlgpuFlavor})");
         if (s.Device.Kind == DeviceKind.Cpu)
-            Line(AttentionWise.Host.Blas.Description);
+            Line($"{AttentionWise.Host.Blas.Description}; vector passes: {AttentionWise.Host.Simd.Describe(AttentionWise.Host.Simd.Parse(Environment.GetEnvironmentVariable("AW_SIMD")) ?? AttentionWise.Host.Simd.Best)}");
         if (s.FirstStep > 0)
             Line($"resuming after epoch {s.FirstEpoch - 1} and {s.FirstStep} step(s) of epoch {s.FirstEpoch}");
         else if (s.FirstEpoch > 1)

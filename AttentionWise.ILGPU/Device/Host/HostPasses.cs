@@ -8,7 +8,16 @@ public static class HostPasses
     /// <summary>True when <paramref name="device"/> runs the host passes.</summary>
     public static bool On(ComputeDevice device) => device.Kind == DeviceKind.Cpu && device.Options.HostPasses && Blas.Available;
 
+    /// <summary>True when <paramref name="device"/> runs its vectorised host passes (attention heads, narrow
+    /// convolutions), which need no BLAS: the cpu device with <see cref="DeviceOptions.HostPasses"/> on.</summary>
+    public static bool VectorOn(ComputeDevice device) => device.Kind == DeviceKind.Cpu && device.Options.HostPasses;
+
+    /// <summary>The vector width of <paramref name="device"/>'s vectorised host passes: its option, else AW_SIMD,
+    /// else the widest this CPU accelerates.</summary>
+    public static SimdWidth Width(ComputeDevice device) =>
+        device.Options.Simd ?? Simd.Parse(Environment.GetEnvironmentVariable("AW_SIMD")) ?? Simd.Best;
+
     /// <summary>One line for logs: which BLAS the cpu device uses, or that it uses its plain kernels.</summary>
     public static string Describe(ComputeDevice device) =>
-        device.Options.HostPasses ? Blas.Description : "host passes off: the cpu device uses its plain kernels";
+        device.Options.HostPasses ? $"{Blas.Description}; vector passes: {Simd.Describe(Width(device))}" : "host passes off: the cpu device uses its plain kernels";
 }
