@@ -336,7 +336,7 @@ public sealed class ReductionKernelSet : IKernelSet<ReductionKernelSet>
     /// group limit and <see cref="GroupReductionKernels.MaxThreads"/> (at least 2). Tests may force a smaller one.</summary>
     public static int GroupSize(ComputeDevice device)
     {
-        int limit = Math.Min(device.Accelerator.MaxNumThreadsPerGroup, GroupReductionKernels.MaxThreads);
+        int limit = Math.Min(device.MaxGroupThreads, GroupReductionKernels.MaxThreads);
         if (ForcedGroupSize is int forced && forced >= 2 && forced <= limit && (forced & (forced - 1)) == 0)
             return forced;
         int g = 2;

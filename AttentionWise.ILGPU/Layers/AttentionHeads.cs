@@ -315,10 +315,10 @@ public sealed class AttentionHeads : Module
     {
         if (!Device.GpuShaped || AttentionPlaneOverrides.RowKernels)
             return null;
-        var chosen = HeadPlaneTile.Choose(d.H, d.W, d.N * d.Q, BlockImages, Device.Accelerator.MaxNumThreadsPerGroup, Device.Accelerator.WarpSize);
+        var chosen = HeadPlaneTile.Choose(d.H, d.W, d.N * d.Q, BlockImages, Device.MaxGroupThreads, Device.WarpSize);
         if (chosen is not null && AttentionPlaneOverrides.Tile is { } forced)
         {
-            int max = Math.Min(Device.Accelerator.MaxNumThreadsPerGroup, AttentionPlaneKernels.MaxThreads);
+            int max = Math.Min(Device.MaxGroupThreads, AttentionPlaneKernels.MaxThreads);
             bool fits = forced.Lanes >= 1 && forced.Planes >= 1 && forced.BackwardThreads >= 1 && forced.Lanes * forced.Planes <= max
                 && forced.BackwardThreads <= max && forced.Planes * HeadPlanes.SharedFloats(d.H, d.W) <= AttentionPlaneKernels.PlaneShared;
             if (fits)

@@ -76,8 +76,8 @@ internal sealed class ConvGpu : IDisposable
         _plan = plan;
     }
 
-    private int MaxThreads => Math.Max(1, Math.Min(MaxGroupThreads, _device.Accelerator.MaxNumThreadsPerGroup));
-    private int Warp => Math.Max(1, _device.Accelerator.WarpSize);
+    private int MaxThreads => Math.Max(1, Math.Min(MaxGroupThreads, _device.MaxGroupThreads));
+    private int Warp => Math.Max(1, _device.WarpSize);
 
     /// <summary>y = conv(x) (+ bias).</summary>
     public void Forward(DeviceTensor y, DeviceTensor x, DeviceTensor weight, DeviceTensor? bias)
@@ -137,6 +137,7 @@ internal sealed class ConvGpu : IDisposable
             partials = _partials;
         }
         var target = partials ?? gw;
+        _device.Work(2.0 * co * columns * pixels);
         if (tile.Narrow)
         {
             int colTiles = (columns + 8 * tile.Columns - 1) / (8 * tile.Columns);
@@ -170,6 +171,7 @@ internal sealed class ConvGpu : IDisposable
             return;
         var k = _device.Kernels<Conv2dKernelSet>();
         var tile = ChooseGemm(g.M, g.Pixels);
+        _device.Work(2.0 * g.M * g.K * g.Pixels);
         int pixelTiles = (g.Pixels + tile.PixelsPerGroup - 1) / tile.PixelsPerGroup;
         if (tile.Narrow)
         {
@@ -240,7 +242,7 @@ internal sealed class ConvGpu : IDisposable
     /// <summary>The weight-gradient tile for M channels × <paramref name="columns"/> weight columns on this device.</summary>
     public WgradTile ChooseWgrad(int m, int columns, int pixels)
     {
-        var tile = ChooseWgrad(m, columns, pixels, MaxThreads, Warp, _device.Accelerator.NumMultiprocessors);
+        var tile = ChooseWgrad(m, columns, pixels, MaxThreads, Warp, _device.Multiprocessors);
         if (ConvGpuOverrides.Wgrad is { } forced)
         {
             bool shapeFits = forced.Rows >= 1 && forced.Columns >= 1 && forced.Threads <= MaxThreads && forced.Narrow == (m <= 4)
@@ -249,7 +251,7 @@ internal sealed class ConvGpu : IDisposable
                     : forced.Threads % ConvGemmKernels.Depth == 0 && forced.Rows <= ConvGemmKernels.WgradMaxRows / 8
                       && forced.Columns is >= 2 and <= ConvGemmKernels.WgradMaxColumns / 8);
             if (shapeFits)
-                tile = Slice(tile with { Rows = forced.Rows, Columns = forced.Columns }, m, columns, pixels, _device.Accelerator.NumMultiprocessors);
+                tile = Slice(tile with { Rows = forced.Rows, Columns = forced.Columns }, m, columns, pixels, _device.Multiprocessors);
             if (forced.Slices > 0)
             {
                 int per = RoundUp((pixels + forced.Slices - 1) / forced.Slices, ConvGemmKernels.Depth);

@@ -64,6 +64,7 @@ public sealed unsafe class Linear : Module
         }
         var k = Device.Kernels<LinearKernelSet>();
         var bias = Bias?.Value ?? Weight.Value;
+        Device.Work(2.0 * shape.N * InFeatures * OutFeatures);
         k.Forward(new Index2D((OutFeatures + 3) / 4, shape.N), y.View, input.View, Weight.Value.View, bias.View, InFeatures, OutFeatures, Bias is null ? 0 : 1);
         return y;
     }
@@ -82,7 +83,10 @@ public sealed unsafe class Linear : Module
             if (host)
                 HostLinear.WeightGradient(n, InFeatures, OutFeatures, _input.HostPointer, gradOutput.HostPointer, Weight.Gradient.HostPointer);
             else
+            {
+                Device.Work(2.0 * n * InFeatures * OutFeatures);
                 k.BackwardWeight(new Index2D((InFeatures + 3) / 4, (OutFeatures + 1) / 2), Weight.Gradient.View, gradOutput.View, _input.View, n, InFeatures, OutFeatures);
+            }
             if (Bias is not null)
                 ChannelReductions.Sum(gradOutput, Bias.Gradient, accumulate: true, Scratch(ref _workspace, Shape.Of(1)));
         }
@@ -92,7 +96,10 @@ public sealed unsafe class Linear : Module
         if (n > 0 && host)
             HostLinear.InputGradient(n, InFeatures, OutFeatures, gradOutput.HostPointer, Weight.Value.HostPointer, gx.HostPointer);
         else if (n > 0)
+        {
+            Device.Work(2.0 * n * InFeatures * OutFeatures);
             k.BackwardInput(new Index2D((InFeatures + LinearKernels.ChunkI - 1) / LinearKernels.ChunkI, n), gx.View, gradOutput.View, Weight.Value.View, InFeatures, OutFeatures);
+        }
         return gx;
     }
 }
