@@ -119,8 +119,9 @@ public sealed class ComputeDevice : IDisposable
     /// <summary>The launch recorder given in the options, or null.</summary>
     public LaunchRecorder? Recorder => Options.Recorder;
 
-    /// <summary>States the floating-point operations of the next launch, for a recorder (nothing without one).</summary>
-    public void Work(double flops) => Options.Recorder?.Work(flops);
+    /// <summary>States the floating-point operations (and optionally the least bytes moved, for a launch that touches its
+    /// buffers only in part) of the next launch, for a recorder (nothing without one).</summary>
+    public void Work(double? flops, long? bytes = null) => Options.Recorder?.Work(flops, bytes);
 
     /// <summary>The ILGPU this build runs on, e.g. "ILGPU 1.5.3".</summary>
     public static string IlgpuFlavor => $"ILGPU {typeof(Context).Assembly.GetName().Version?.ToString(3)}";

@@ -23,8 +23,8 @@ public sealed record GpuGeometry(string Name, int Multiprocessors, int ThreadsPe
 /// <param name="Threads">Threads launched: the extent's size, or groups × group size.</param>
 /// <param name="GroupThreads">Threads per group of an explicitly grouped launch; 0 for an implicitly grouped one.</param>
 /// <param name="Groups">Groups of an explicitly grouped launch; 0 for an implicitly grouped one.</param>
-/// <param name="Bytes">The bytes of the distinct buffers (views) among its arguments: each is read or written at least
-/// once, so this is the least DRAM traffic of the launch where every buffer is touched whole.</param>
+/// <param name="Bytes">The least DRAM traffic: as the launching layer stated it (<see cref="LaunchRecorder.Work"/>), else
+/// the bytes of the distinct buffers (views) among its arguments, each read or written at least once.</param>
 /// <param name="Flops">Floating-point operations, where the launching layer stated them (<see cref="LaunchRecorder.Work"/>); null otherwise.</param>
 /// <param name="Buffers">The byte sizes of the distinct buffers among its arguments, in argument order.</param>
 public sealed record RecordedLaunch(
@@ -42,6 +42,7 @@ public sealed class LaunchRecorder
     private readonly List<RecordedLaunch> _launches = new();
     private readonly object _gate = new();
     private double? _pendingFlops;
+    private long? _pendingBytes;
     private bool _enabled = true;
 
     /// <param name="execute">Run the launches too (false: record only).</param>
@@ -85,6 +86,7 @@ public sealed class LaunchRecorder
             _launches.Clear();
             Downloads = Uploads = Allocations = 0;
             _pendingFlops = null;
+            _pendingBytes = null;
         }
     }
 
@@ -95,12 +97,16 @@ public sealed class LaunchRecorder
         set => _enabled = value;
     }
 
-    /// <summary>States the floating-point operations of the next launch this recorder sees (a layer calls it through
-    /// <see cref="ComputeDevice.Work"/> just before a launch whose arithmetic matters).</summary>
-    public void Work(double flops)
+    /// <summary>States the floating-point operations (and, where the launch touches only part of its buffers, the least
+    /// bytes it moves) of the next launch this recorder sees; a layer calls it through <see cref="ComputeDevice.Work"/>
+    /// just before a launch whose arithmetic matters or whose buffers it reads only in part.</summary>
+    public void Work(double? flops, long? bytes = null)
     {
         lock (_gate)
+        {
             _pendingFlops = flops;
+            _pendingBytes = bytes;
+        }
     }
 
     internal void Note(string what)
@@ -145,8 +151,9 @@ public sealed class LaunchRecorder
             CollectViews(argument, buffers, seen, 0);
         lock (_gate)
         {
-            _launches.Add(new RecordedLaunch(kernel, grouping, threads, groupThreads, groups, buffers.Sum(), _pendingFlops, buffers));
+            _launches.Add(new RecordedLaunch(kernel, grouping, threads, groupThreads, groups, _pendingBytes ?? buffers.Sum(), _pendingFlops, buffers));
             _pendingFlops = null;
+            _pendingBytes = null;
         }
     }
 

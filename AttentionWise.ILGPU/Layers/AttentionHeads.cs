@@ -188,9 +188,15 @@ public sealed class AttentionHeads : Module
         LaunchTimer.Run("Heads.NormStatistics", () =>
         {
             if (cfg.Training != 0)
+            {
+                Device.Work(null, 4L * (n * d.Q * d.W * 2 + partial.Length));
                 k.PairPartialSums(d.Q * sums.Blocks, partial.View, aux.View, sums);
+            }
             if (Device.GpuShaped)
+            {
+                Device.Work(null, 4L * (partial.Length + 6 * d.Q));
                 Device.Kernels<ReductionKernelSet>().HeadNormForwardStatsGroup!(StatsConfig(d.Q), aux.View, RunningMean.View, RunningVar.View, partial.View, cfg);
+            }
             else
                 k.HeadNormForwardStats(d.Q, aux.View, RunningMean.View, RunningVar.View, partial.View, cfg);
         });
@@ -241,11 +247,19 @@ public sealed class AttentionHeads : Module
         LaunchTimer.Run("Heads.BackwardCoefficients", () =>
         {
             if (cfg.Training != 0)
+            {
+                Device.Work(null, 4L * (n * d.Q * 2 + partial.Length));
                 k.PairPartialSums(d.Q * sums.Blocks, partial.View, aux.View, sums);
+            }
             if (Device.GpuShaped)
+            {
+                Device.Work(null, 4L * (partial.Length + 2 * d.Q));
                 Device.Kernels<ReductionKernelSet>().HeadNormBackwardStatsGroup!(StatsConfig(d.Q), aux.View, partial.View, cfg);
+            }
             else
                 k.HeadNormBackwardStats(d.Q, aux.View, partial.View, cfg);
+            // Reads R's row and column sums (2 each) and the coefficients (1 each), writes the coefficients.
+            Device.Work(null, 4L * n * d.Q * (d.H + d.W) * 4);
             k.SoftmaxCoefficients(n * d.Q, aux.View, d, ax);
         });
 
