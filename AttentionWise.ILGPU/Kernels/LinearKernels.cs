@@ -8,7 +8,10 @@
 // Forward: thread (o-block of 4, n) computes y[n, o..o+3] (one read of the x row for 4 dot products).
 // Input gradient: thread (i-chunk of ChunkI, n) computes gx[n, i] = Σ_o gy[n, o]·w[o, i] for its chunk.
 // Weight gradient: thread (i-block of 4, o-block of 2) owns gw[o..o+1, i..i+3] and reduces over the batch
-// (no atomics); it adds into gw. The bias gradient is a per-channel sum of gy (ChannelReductions).
+// (no atomics); it adds into gw. On GPU-shaped devices the batch is split into slices (BackwardWeightSlices: thread
+// (i-block, o-block, slice) writes its slice's sums to partials[slice, o, i]) and Conv2dKernels.WeightGradCombine adds
+// the slices into gw in slice order: many more threads, each with a short loop, and a fixed order of additions.
+// The bias gradient is a per-channel sum of gy (ChannelReductions).
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -174,6 +177,83 @@ public static class LinearKernels
                 gw[w1 + 3] += a13;
         }
     }
+
+    /// <summary>Thread (ib, ob, s): partials[s, o, i] = Σ_n gy[n, o]·x[n, i] over the images n of slice s
+    /// ([s·perSlice, (s + 1)·perSlice) ∩ [0, batch)) for o in [2·ob, 2·ob + 2), i in [4·ib, 4·ib + 4) (the valid ones).</summary>
+    public static void BackwardWeightSlices<TView>(Index3D index, ArrayView<float> partialsView, ArrayView<float> gyView, ArrayView<float> xView,
+        int batch, int inFeatures, int outFeatures, int perSlice)
+        where TView : struct, IKernelView<TView>
+    {
+        var partials = TView.Of(partialsView);
+        var gy = TView.Of(gyView);
+        var x = TView.Of(xView);
+        int i0 = index.X * 4;
+        int o0 = index.Y * 2;
+        int n0 = index.Z * perSlice;
+        int n1 = n0 + perSlice > batch ? batch : n0 + perSlice;
+        int lastI = inFeatures - 1;
+        int c1 = i0 + 1 > lastI ? lastI : i0 + 1;
+        int c2 = i0 + 2 > lastI ? lastI : i0 + 2;
+        int c3 = i0 + 3 > lastI ? lastI : i0 + 3;
+        int o1 = o0 + 1 >= outFeatures ? outFeatures - 1 : o0 + 1;
+        float a00 = 0f, a01 = 0f, a02 = 0f, a03 = 0f, a10 = 0f, a11 = 0f, a12 = 0f, a13 = 0f;
+        int xr = n0 * inFeatures;
+        int gr = n0 * outFeatures;
+        for (int n = n0; n < n1; n++)
+        {
+            float g0 = gy[gr + o0];
+            float g1 = gy[gr + o1];
+            float x0 = x[xr + i0], x1 = x[xr + c1], x2 = x[xr + c2], x3 = x[xr + c3];
+            a00 += g0 * x0;
+            a01 += g0 * x1;
+            a02 += g0 * x2;
+            a03 += g0 * x3;
+            a10 += g1 * x0;
+            a11 += g1 * x1;
+            a12 += g1 * x2;
+            a13 += g1 * x3;
+            xr += inFeatures;
+            gr += outFeatures;
+        }
+        int w0 = index.Z * outFeatures * inFeatures + o0 * inFeatures + i0;
+        partials[w0] = a00;
+        if (i0 + 1 <= lastI)
+            partials[w0 + 1] = a01;
+        if (i0 + 2 <= lastI)
+            partials[w0 + 2] = a02;
+        if (i0 + 3 <= lastI)
+            partials[w0 + 3] = a03;
+        if (o0 + 1 < outFeatures)
+        {
+            int w1 = w0 + inFeatures;
+            partials[w1] = a10;
+            if (i0 + 1 <= lastI)
+                partials[w1 + 1] = a11;
+            if (i0 + 2 <= lastI)
+                partials[w1 + 2] = a12;
+            if (i0 + 3 <= lastI)
+                partials[w1 + 3] = a13;
+        }
+    }
+}
+
+public static class LinearWeightSlices
+{
+    /// <summary>Images per slice at least (shorter loops would make the combine the larger cost).</summary>
+    public const int MinImages = 32;
+
+    /// <summary>Slices of the batch for the weight gradient on a GPU-shaped device with <paramref name="maxThreads"/>
+    /// resident threads: enough for one thread each (4 inputs × 2 outputs per thread), at least
+    /// <see cref="MinImages"/> images each; partials hold at most 16 M floats. Returns (slices, images per slice).</summary>
+    public static (int Slices, int PerSlice) Choose(int batch, int inFeatures, int outFeatures, int maxThreads)
+    {
+        long perSlice = (long)((inFeatures + 3) / 4) * ((outFeatures + 1) / 2);
+        long bySize = Math.Max(1, (16L << 20) / ((long)inFeatures * outFeatures));
+        long slices = Math.Min(Math.Min((batch + MinImages - 1) / MinImages, Math.Max(1, maxThreads / perSlice)), bySize);
+        slices = Math.Max(1, slices);
+        int per = (int)((batch + slices - 1) / slices);
+        return ((batch + per - 1) / per, per);
+    }
 }
 
 /// <summary>The linear-layer kernels, loaded once per device.</summary>
@@ -193,7 +273,15 @@ public sealed class LinearKernelSet : IKernelSet<LinearKernelSet>
         Forward = loader.Load<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(LinearKernels.Forward<TView>);
         BackwardInput = loader.Load<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(LinearKernels.BackwardInput<TView>);
         BackwardWeight = loader.Load<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(LinearKernels.BackwardWeight<TView>);
+        if (loader.GpuShaped)
+        {
+            BackwardWeightSlices = loader.Load<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(
+                LinearKernels.BackwardWeightSlices<TView>);
+        }
     }
+
+    /// <summary>GPU-shaped devices only (null on the cpu device).</summary>
+    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>? BackwardWeightSlices { get; private set; }
 
     public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> Forward { get; private set; } = null!;
     public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> BackwardInput { get; private set; } = null!;

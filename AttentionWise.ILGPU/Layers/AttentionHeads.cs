@@ -52,10 +52,14 @@ internal static class AttentionPlaneOverrides
     /// <summary>Run the per-row kernels on GPU-shaped devices too.</summary>
     public static bool RowKernels { get; set; }
 
+    /// <summary>Rows of the weight-gradient groups (null: chosen by the device).</summary>
+    public static int? WeightGradRows { get; set; }
+
     public static void Clear()
     {
         Tile = null;
         RowKernels = false;
+        WeightGradRows = null;
     }
 }
 
@@ -182,7 +186,7 @@ public sealed class AttentionHeads : Module
             LaunchTimer.Run("Heads.ColumnSoftmax", () => k.ColumnSoftmax(n * d.Q * d.W, oxy.View, aux.View, input.View, wp.View, d, hasBias, ax));
         }
 
-        var sums = new PairSumDims(n, d.Q, d.W, 2, ax.ColR, BlockImages);
+        var sums = new PairSumDims(n, d.Q, d.W, 2, ax.ColR, SumImages);
         var cfg = NormConfig(n, sums.Blocks, Training);
         var partial = Scratch(ref _partial, Shape.Of(d.Q, sums.Blocks, 2));
         LaunchTimer.Run("Heads.NormStatistics", () =>
@@ -241,7 +245,7 @@ public sealed class AttentionHeads : Module
         else
             LaunchTimer.Run("Heads.BackwardSums", () => k.BackwardSums(n * d.Q, aux.View, gradOutput.View, input.View, oxy.View, d, ax));
 
-        var sums = new PairSumDims(n, d.Q, 1, 2, ax.Images, BlockImages);
+        var sums = new PairSumDims(n, d.Q, 1, 2, ax.Images, SumImages);
         var cfg = NormConfig(n, sums.Blocks, _forwardTraining);
         var partial = Scratch(ref _partial, Shape.Of(d.Q, sums.Blocks, 2));
         LaunchTimer.Run("Heads.BackwardCoefficients", () =>
@@ -277,8 +281,18 @@ public sealed class AttentionHeads : Module
                 (addToInputGradient ?? input).View, input.View, oxy.View, wp.View, aux.View, d, ax, layout));
         }
 
-        LaunchTimer.Run("Heads.WeightGradients", () => k.WeightGradients(d.WeightSize, Wx.Gradient.View, Wy.Gradient.View, (Bx ?? Wx).Gradient.View,
-            (By ?? Wy).Gradient.View, pw.View, d.WeightSize, layout.Blocks, HasBias ? 1 : 0));
+        if (k.WeightGradientsGroup is { } grouped)
+        {
+            var (lanes, rows) = WeightGradGroup(Device);
+            var config = new KernelConfig(new Index2D((d.WeightSize + lanes - 1) / lanes, 1), new Index2D(lanes, rows));
+            LaunchTimer.Run("Heads.WeightGradientsGroup", () => grouped(config, Wx.Gradient.View, Wy.Gradient.View, (Bx ?? Wx).Gradient.View,
+                (By ?? Wy).Gradient.View, pw.View, d.WeightSize, layout.Blocks, HasBias ? 1 : 0));
+        }
+        else
+        {
+            LaunchTimer.Run("Heads.WeightGradients", () => k.WeightGradients(d.WeightSize, Wx.Gradient.View, Wy.Gradient.View, (Bx ?? Wx).Gradient.View,
+                (By ?? Wy).Gradient.View, pw.View, d.WeightSize, layout.Blocks, HasBias ? 1 : 0));
+        }
         return gx;
     }
 
@@ -323,6 +337,10 @@ public sealed class AttentionHeads : Module
 
     private int BlockImages => Device.GpuShaped ? GpuBlockImages : CpuBlockImages;
 
+    /// <summary>Images per partial sum of the head batchnorm's statistics: on GPU-shaped devices one (a thread per image
+    /// and channel, and the statistics' group tree adds the images), on CPUs the backward pass's blocks.</summary>
+    private int SumImages => Device.GpuShaped ? 1 : CpuBlockImages;
+
     /// <summary>The plane kernels' launch on a GPU-shaped device, or null for the per-row kernels (the cpu device, planes
     /// too large for shared memory, or forced by a test).</summary>
     internal HeadPlaneTile? PlaneTile(HeadDims d)
@@ -339,6 +357,27 @@ public sealed class AttentionHeads : Module
                 return forced;
         }
         return chosen;
+    }
+
+    /// <summary>The weight-gradient groups on a GPU-shaped device, (lanes, rows): 32 × 32 where groups of 1,024 threads
+    /// are allowed, else powers of two within the device's group (at least 2 lanes, which avoids PoCL's 1 × n fault);
+    /// <see cref="AttentionPlaneOverrides.WeightGradRows"/> forces the rows (tests), the lanes then fill the group.</summary>
+    internal static (int Lanes, int Rows) WeightGradGroup(ComputeDevice device)
+    {
+        int max = Math.Max(2, Math.Min(AttentionPlaneKernels.WeightGradLanes * AttentionPlaneKernels.WeightGradMaxRows, device.MaxGroupThreads));
+        static int Floor2(int v)
+        {
+            int p = 1;
+            while (p * 2 <= v)
+                p *= 2;
+            return p;
+        }
+        int rowLimit = Math.Min(AttentionPlaneKernels.WeightGradMaxRows, max / 2);
+        int rows = AttentionPlaneOverrides.WeightGradRows is int forced && forced >= 1 && forced <= rowLimit
+            ? forced
+            : Floor2(Math.Max(1, Math.Min(rowLimit, max / AttentionPlaneKernels.WeightGradLanes)));
+        int lanes = Floor2(Math.Min(AttentionPlaneKernels.WeightGradLanes, max / rows));
+        return (lanes, rows);
     }
 
     /// <summary>GPU-shaped devices: a reduction group per head-batchnorm channel.</summary>

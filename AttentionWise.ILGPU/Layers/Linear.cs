@@ -16,6 +16,7 @@ public sealed unsafe class Linear : Module
     private DeviceTensor? _output;
     private DeviceTensor? _gradInput;
     private DeviceTensor? _workspace;
+    private DeviceTensor? _partials;
     private DeviceTensor? _input;
 
     public Linear(ComputeDevice device, int inFeatures, int outFeatures, bool bias = true)
@@ -83,10 +84,7 @@ public sealed unsafe class Linear : Module
             if (host)
                 HostLinear.WeightGradient(n, InFeatures, OutFeatures, _input.HostPointer, gradOutput.HostPointer, Weight.Gradient.HostPointer);
             else
-            {
-                Device.Work(2.0 * n * InFeatures * OutFeatures);
-                k.BackwardWeight(new Index2D((InFeatures + 3) / 4, (OutFeatures + 1) / 2), Weight.Gradient.View, gradOutput.View, _input.View, n, InFeatures, OutFeatures);
-            }
+                WeightGradient(k, gradOutput, n);
             if (Bias is not null)
                 ChannelReductions.Sum(gradOutput, Bias.Gradient, accumulate: true, Scratch(ref _workspace, Shape.Of(1)));
         }
@@ -101,5 +99,26 @@ public sealed unsafe class Linear : Module
             k.BackwardInput(new Index2D((InFeatures + LinearKernels.ChunkI - 1) / LinearKernels.ChunkI, n), gx.View, gradOutput.View, Weight.Value.View, InFeatures, OutFeatures);
         }
         return gx;
+    }
+
+    /// <summary>gw += Σ_n gy[n]ᵀ·x[n]: on a GPU-shaped device over slices of the batch (many threads, short loops), the
+    /// slices then added in order; on the cpu device without a BLAS one loop over the batch per thread.</summary>
+    private void WeightGradient(LinearKernelSet k, DeviceTensor gradOutput, int n)
+    {
+        var input = _input!;
+        var threads = new Index2D((InFeatures + 3) / 4, (OutFeatures + 1) / 2);
+        var (slices, perSlice) = Device.GpuShaped ? LinearWeightSlices.Choose(n, InFeatures, OutFeatures, Device.MaxThreads) : (1, n);
+        if (slices <= 1 || k.BackwardWeightSlices is null)
+        {
+            Device.Work(2.0 * n * InFeatures * OutFeatures);
+            k.BackwardWeight(threads, Weight.Gradient.View, gradOutput.View, input.View, n, InFeatures, OutFeatures);
+            return;
+        }
+        int size = InFeatures * OutFeatures;
+        var partials = Scratch(ref _partials, Shape.Of(slices, size));
+        Device.Work(2.0 * n * InFeatures * OutFeatures);
+        k.BackwardWeightSlices(new Index3D(threads.X, threads.Y, slices), partials.View, gradOutput.View, input.View, n, InFeatures, OutFeatures, perSlice);
+        var layout = Device.Layout(size);
+        Device.Kernels<Conv2dKernelSet>().WeightGradCombine(layout.Threads, Weight.Gradient.View, partials.View, slices, layout);
     }
 }

@@ -131,6 +131,20 @@ public sealed class PerfModelTests
     }
 
     [Fact]
+    public void LinearWeightGradientsAreSlicedToFillTheGpu()
+    {
+        // attention-b's classifier at batch 4096 (784 → 10: 980 threads a slice) on an H200: 128 slices of 32 images.
+        Assert.Equal((128, 32), AttentionWise.Kernels.LinearWeightSlices.Choose(4096, 784, 10, GpuSpec.H200.Geometry.MaxThreads));
+        // On a T4 the resident threads allow 41 slices of 100 images (the last 96).
+        Assert.Equal((41, 100), AttentionWise.Kernels.LinearWeightSlices.Choose(4096, 784, 10, GpuSpec.T4.Geometry.MaxThreads));
+        // A small batch is one slice; the partials never exceed 16 M floats.
+        Assert.Equal((1, 20), AttentionWise.Kernels.LinearWeightSlices.Choose(20, 784, 10, 1 << 20));
+        var (slices, _) = AttentionWise.Kernels.LinearWeightSlices.Choose(1 << 20, 4096, 4096, 1 << 30);
+        Assert.Equal(1, slices);
+        Assert.Equal((7, 29), AttentionWise.Kernels.LinearWeightSlices.Choose(200, 9, 3, 1 << 20));
+    }
+
+    [Fact]
     public void TheCpuDeviceRefusesARecorder() =>
         Assert.Throws<ArgumentException>(() => ComputeDevice.Open("cpu", new DeviceOptions(Recorder: new LaunchRecorder())));
 

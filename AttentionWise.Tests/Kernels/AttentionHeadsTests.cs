@@ -384,6 +384,42 @@ public abstract class AttentionHeadsGpuSuite : AttentionHeadsSuite
         }
     }
 
+    /// <summary>The weight gradients' group reduction over the backward pass's image blocks (GPU-shaped devices): 20
+    /// images make 3 blocks; groups of 1, 2 and 4 rows (one row for every block, rows that share blocks, a row with none) and the
+    /// device's own choice, each against the float64 reference.</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(4)]
+    [InlineData(0)]
+    public void WeightGradientGroupsOfEveryRowCountMatchReference(int rows)
+    {
+        var s = new HeadsShape(20, 2, 2, 7, 6);
+        try
+        {
+            AttentionPlaneOverrides.WeightGradRows = rows > 0 ? rows : null;
+            if (rows > 0)
+                Assert.Equal(rows, AttentionHeads.WeightGradGroup(Device).Rows);
+            using var c = Make(s, true, 610);
+            var gz = Numerics.Uniform(611, s.OutputLength);
+            using var dgz = Device.Upload(Shape.Of(s.N, s.Q, s.H, s.W), gz);
+            c.Heads.Forward(c.Input);
+            c.Heads.ZeroGrad();
+            c.Heads.Backward(dgz);
+            var f = c.Reference(true, new double[s.Q], Ones(s.Q));
+            var (_, rgwx, rgwy, rgbx, rgby) = AttentionReference.HeadsBackward(s, f, Numerics.ToDouble(c.X), Numerics.ToDouble(c.Wx),
+                Numerics.ToDouble(c.Wy), Numerics.ToDouble(gz), true);
+            Numerics.AssertClose(c.Heads.Wx.Gradient.Download(), rgwx, Atol, Rtol, $"{rows} rows: dL/dWx");
+            Numerics.AssertClose(c.Heads.Wy.Gradient.Download(), rgwy, Atol, Rtol, $"{rows} rows: dL/dWy");
+            Numerics.AssertClose(c.Heads.Bx!.Gradient.Download(), rgbx, Atol, Rtol, $"{rows} rows: dL/dBx");
+            Numerics.AssertClose(c.Heads.By!.Gradient.Download(), rgby, Atol, Rtol, $"{rows} rows: dL/dBy");
+        }
+        finally
+        {
+            AttentionPlaneOverrides.Clear();
+        }
+    }
+
     /// <summary>Planes too large for the plane kernels' shared memory run the per-row kernels, and stay right.</summary>
     [Fact]
     public void PlanesTooLargeForSharedMemoryUseTheRowKernels()
