@@ -18,13 +18,14 @@ public static class ModelCommand
     public const string Help = """
         AttentionWise.Bench model: the static performance model's prediction of a training step on a GPU (no GPU needed).
           --models LIST     models to record, comma-separated (default attention-b,control)
-          --gpus LIST       GPUs to predict, comma-separated: t4, h200 (default t4,h200)
+          --gpus LIST       GPUs to predict, comma-separated: t4, h200, or device (the CUDA device AW_DEVICE names, from
+                            its properties) (default t4,h200)
           --batch SPEC      one batch for every model (e.g. 256), or model=batch pairs (default attention-b=4096,control=256)
           --ptxas FILE      registers and shared memory per kernel, as scripts/ptxas writes them (default reports/ptxas.tsv,
                             looked for from the current folder upwards)
           --top N           kernels listed per step, by predicted time (default 5)
           --launches        list every launch of the step too
-          --json FILE       also write every prediction as JSON
+          --json FILE       also write every prediction as JSON, one line per model and GPU
         The step is recorded on the CPU simulator without running any kernel: each launch's grid, group and buffer sizes
         are the ones the layers choose for that GPU. Figures are predictions, not measurements.
         """;
@@ -54,7 +55,7 @@ public static class ModelCommand
                 default: throw new ArgumentException($"unknown argument '{args[i]}' (see model --help)");
             }
         }
-        var gpuList = Split(gpus).Select(GpuSpec.Named).ToList();
+        var gpuList = Split(gpus).Select(g => string.Equals(g, "device", StringComparison.OrdinalIgnoreCase) ? FromDevice() : GpuSpec.Named(g)).ToList();
         var modelList = Split(models).ToList();
         if (gpuList.Count == 0 || modelList.Count == 0)
             throw new ArgumentException("--models and --gpus need at least one name each");
@@ -76,6 +77,17 @@ public static class ModelCommand
         if (jsonPath is not null)
             File.WriteAllText(jsonPath, ToJson(predictions));
         return 0;
+    }
+
+    /// <summary>The GPU AW_DEVICE names (a CUDA device), from its properties.</summary>
+    private static GpuSpec FromDevice()
+    {
+        using var device = ComputeDevice.Open(Environment.GetEnvironmentVariable("AW_DEVICE"));
+        if (device.Accelerator is not ILGPU.Runtime.Cuda.CudaAccelerator cuda)
+            throw new ArgumentException($"--gpus device needs a CUDA device; AW_DEVICE gives {device}");
+        return GpuSpec.FromProperties(cuda.Name, cuda.Architecture.Major, cuda.Architecture.Minor, cuda.NumMultiprocessors,
+                cuda.ClockRate, cuda.MemoryClockRate, cuda.MemoryBusWidth)
+            ?? throw new ArgumentException($"the model does not know the limits of compute capability {cuda.Architecture} ({cuda.Name})");
     }
 
     private static IEnumerable<string> Split(string list) =>
@@ -178,7 +190,8 @@ public static class ModelCommand
         return s.ToString();
     }
 
-    public static string ToJson(IEnumerable<StepPrediction> steps) => JsonSerializer.Serialize(steps.Select(step => new
+    /// <summary>One JSON object per step and GPU, a line each (scripts/gpu-check's summary reads them).</summary>
+    public static string ToJson(IEnumerable<StepPrediction> steps) => string.Concat(steps.Select(step => JsonSerializer.Serialize(new
     {
         model = step.Model,
         batch = step.Batch,
@@ -190,5 +203,5 @@ public static class ModelCommand
         downloads = step.Downloads,
         allocations = step.Allocations,
         ranking = step.Ranking().Select(r => new { kernel = r.Kernel, launches = r.Launches, us = Math.Round(r.Microseconds, 1) }),
-    }), new JsonSerializerOptions { WriteIndented = true });
+    }) + "\n"));
 }
