@@ -5,7 +5,9 @@
 //   b:     [O]
 //   y, gy: [N, O]
 //
-// Forward: thread (o-block of 4, n) computes y[n, o..o+3] (one read of the x row for 4 dot products).
+// Forward: thread (o-block of 4, n) computes y[n, o..o+3] (one read of the x row for 4 dot products). On GPU-shaped
+// devices a long input row is split into slices (ForwardSlices: thread (o-block, n, slice) writes its slice's dot
+// products to partials[slice, n, o]) and ForwardCombine adds the slices in order, then the bias.
 // Input gradient: thread (i-chunk of ChunkI, n) computes gx[n, i] = Σ_o gy[n, o]·w[o, i] for its chunk.
 // Weight gradient: thread (i-block of 4, o-block of 2) owns gw[o..o+1, i..i+3] and reduces over the batch
 // (no atomics); it adds into gw. On GPU-shaped devices the batch is split into slices (BackwardWeightSlices: thread
@@ -72,6 +74,77 @@ public static class LinearKernels
             y[yr + 2] = a2 + c2 + (hasBias != 0 ? bias[o0 + 2] : 0f);
         if (o0 + 3 <= last)
             y[yr + 3] = a3 + c3 + (hasBias != 0 ? bias[o0 + 3] : 0f);
+    }
+
+    /// <summary>Thread (ob, n, s): partials[s, n, 4·ob + j] = Σ_i x[n, i]·w[4·ob + j, i] over the inputs i of slice s
+    /// ([s·perSlice, (s + 1)·perSlice) ∩ [0, inFeatures)), for the valid j.</summary>
+    public static void ForwardSlices<TView>(Index3D index, ArrayView<float> partialsView, ArrayView<float> xView, ArrayView<float> wView,
+        int inFeatures, int outFeatures, int batch, int perSlice)
+        where TView : struct, IKernelView<TView>
+    {
+        var partials = TView.Of(partialsView);
+        var x = TView.Of(xView);
+        var w = TView.Of(wView);
+        int o0 = index.X * 4;
+        int n = index.Y;
+        int i0 = index.Z * perSlice;
+        int i1 = i0 + perSlice > inFeatures ? inFeatures : i0 + perSlice;
+        int last = outFeatures - 1;
+        int r0 = o0 * inFeatures;
+        int r1 = (o0 + 1 > last ? last : o0 + 1) * inFeatures;
+        int r2 = (o0 + 2 > last ? last : o0 + 2) * inFeatures;
+        int r3 = (o0 + 3 > last ? last : o0 + 3) * inFeatures;
+        int xr = n * inFeatures;
+        float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, c0 = 0f, c1 = 0f, c2 = 0f, c3 = 0f;
+        int i = i0;
+        for (; i + 1 < i1; i += 2)
+        {
+            float x0 = x[xr + i];
+            float x1 = x[xr + i + 1];
+            a0 += x0 * w[r0 + i];
+            c0 += x1 * w[r0 + i + 1];
+            a1 += x0 * w[r1 + i];
+            c1 += x1 * w[r1 + i + 1];
+            a2 += x0 * w[r2 + i];
+            c2 += x1 * w[r2 + i + 1];
+            a3 += x0 * w[r3 + i];
+            c3 += x1 * w[r3 + i + 1];
+        }
+        if (i < i1)
+        {
+            float x0 = x[xr + i];
+            a0 += x0 * w[r0 + i];
+            a1 += x0 * w[r1 + i];
+            a2 += x0 * w[r2 + i];
+            a3 += x0 * w[r3 + i];
+        }
+        int pr = (index.Z * batch + n) * outFeatures + o0;
+        partials[pr] = a0 + c0;
+        if (o0 + 1 <= last)
+            partials[pr + 1] = a1 + c1;
+        if (o0 + 2 <= last)
+            partials[pr + 2] = a2 + c2;
+        if (o0 + 3 <= last)
+            partials[pr + 3] = a3 + c3;
+    }
+
+    /// <summary>Thread e of [N, O]: y[e] = Σ_s partials[s, e] (in order s = 0, 1, …) + b[e mod O] (with a bias).</summary>
+    public static void ForwardCombine<TView>(Index1D e, ArrayView<float> yView, ArrayView<float> partialsView, ArrayView<float> biasView,
+        int slices, int outFeatures, int hasBias)
+        where TView : struct, IKernelView<TView>
+    {
+        var y = TView.Of(yView);
+        var partials = TView.Of(partialsView);
+        var bias = TView.Of(biasView);
+        int length = (int)yView.Length;
+        float s = 0f;
+        int p = e;
+        for (int k = 0; k < slices; k++)
+        {
+            s += partials[p];
+            p += length;
+        }
+        y[e] = s + (hasBias != 0 ? bias[e % outFeatures] : 0f);
     }
 
     /// <summary>Thread (chunk, n): gx[n, i] = Σ_o gy[n, o]·w[o, i] for i in the chunk (4 columns at a time).</summary>
@@ -237,6 +310,24 @@ public static class LinearKernels
     }
 }
 
+public static class LinearForwardSlices
+{
+    /// <summary>Inputs per slice at least.</summary>
+    public const int MinInputs = 256;
+
+    /// <summary>Slices of the input row for the forward pass on a GPU-shaped device with <paramref name="maxThreads"/>
+    /// resident threads: as many as fill the GPU (a thread per 4 outputs, image and slice), at least
+    /// <see cref="MinInputs"/> inputs each. Returns (slices, inputs per slice).</summary>
+    public static (int Slices, int PerSlice) Choose(int batch, int inFeatures, int outFeatures, int maxThreads)
+    {
+        long perSlice = (long)((outFeatures + 3) / 4) * batch;
+        long slices = Math.Min((inFeatures + MinInputs - 1) / MinInputs, Math.Max(1, maxThreads / Math.Max(1, perSlice)));
+        slices = Math.Max(1, slices);
+        int per = (int)((inFeatures + slices - 1) / slices);
+        return ((inFeatures + per - 1) / per, per);
+    }
+}
+
 public static class LinearWeightSlices
 {
     /// <summary>Images per slice at least (shorter loops would make the combine the larger cost).</summary>
@@ -277,8 +368,18 @@ public sealed class LinearKernelSet : IKernelSet<LinearKernelSet>
         {
             BackwardWeightSlices = loader.Load<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(
                 LinearKernels.BackwardWeightSlices<TView>);
+            ForwardSlices = loader.Load<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(
+                LinearKernels.ForwardSlices<TView>);
+            ForwardCombine = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(
+                LinearKernels.ForwardCombine<TView>);
         }
     }
+
+    /// <summary>GPU-shaped devices only (null on the cpu device).</summary>
+    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>? ForwardSlices { get; private set; }
+
+    /// <summary>GPU-shaped devices only (null on the cpu device).</summary>
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>? ForwardCombine { get; private set; }
 
     /// <summary>GPU-shaped devices only (null on the cpu device).</summary>
     public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>? BackwardWeightSlices { get; private set; }

@@ -17,6 +17,7 @@ public sealed unsafe class Linear : Module
     private DeviceTensor? _gradInput;
     private DeviceTensor? _workspace;
     private DeviceTensor? _partials;
+    private DeviceTensor? _forwardPartials;
     private DeviceTensor? _input;
 
     public Linear(ComputeDevice device, int inFeatures, int outFeatures, bool bias = true)
@@ -66,6 +67,15 @@ public sealed unsafe class Linear : Module
         var k = Device.Kernels<LinearKernelSet>();
         var bias = Bias?.Value ?? Weight.Value;
         Device.Work(2.0 * shape.N * InFeatures * OutFeatures);
+        var (slices, perSlice) = Device.GpuShaped ? LinearForwardSlices.Choose(shape.N, InFeatures, OutFeatures, Device.MaxThreads) : (1, InFeatures);
+        if (slices > 1 && k.ForwardSlices is { } sliced && k.ForwardCombine is { } combine)
+        {
+            // Long rows on a GPU: slices of the row in parallel, added in slice order (then the bias).
+            var partials = Scratch(ref _forwardPartials, Shape.Of(slices, shape.N, OutFeatures));
+            sliced(new Index3D((OutFeatures + 3) / 4, shape.N, slices), partials.View, input.View, Weight.Value.View, InFeatures, OutFeatures, shape.N, perSlice);
+            combine(y.Length, y.View, partials.View, bias.View, slices, OutFeatures, Bias is null ? 0 : 1);
+            return y;
+        }
         k.Forward(new Index2D((OutFeatures + 3) / 4, shape.N), y.View, input.View, Weight.Value.View, bias.View, InFeatures, OutFeatures, Bias is null ? 0 : 1);
         return y;
     }

@@ -145,6 +145,17 @@ public sealed class PerfModelTests
     }
 
     [Fact]
+    public void LinearForwardRowsAreSlicedWhenTheyAreLongAndTheBatchSmall()
+    {
+        // control's classifier (9,800 → 10 at batch 256: 768 threads a slice) on an H200: 39 slices of 252 inputs.
+        Assert.Equal((39, 252), AttentionWise.Kernels.LinearForwardSlices.Choose(256, 9800, 10, GpuSpec.H200.Geometry.MaxThreads));
+        // attention-b's (784 → 10 at batch 4096): 4 slices of 196; a short row is one slice.
+        Assert.Equal((4, 196), AttentionWise.Kernels.LinearForwardSlices.Choose(4096, 784, 10, GpuSpec.H200.Geometry.MaxThreads));
+        Assert.Equal((1, 200), AttentionWise.Kernels.LinearForwardSlices.Choose(4096, 200, 10, GpuSpec.H200.Geometry.MaxThreads));
+        Assert.Equal((3, 201), AttentionWise.Kernels.LinearForwardSlices.Choose(3, 601, 6, 1 << 20));
+    }
+
+    [Fact]
     public void TheCpuDeviceRefusesARecorder() =>
         Assert.Throws<ArgumentException>(() => ComputeDevice.Open("cpu", new DeviceOptions(Recorder: new LaunchRecorder())));
 
