@@ -113,6 +113,8 @@ public static class GpuCheckSummary
         var ours = ReadJsonLines(Path.Combine(work, "steps.jsonl"));
         var peer = ReadJsonLines(Path.Combine(work, "peer-steps.jsonl"));
         var peerStage = stages.FirstOrDefault(s => s.Name == "peer-steps");
+        // The performance model's prediction of the same steps (AttentionWise.Bench model --json), where gpu-check made one.
+        var predicted = ReadJsonLines(Path.Combine(work, "model.jsonl"));
         var stepRows = new JsonArray();
         foreach (var stage in stages.Where(s => s.Name.StartsWith("steps-", StringComparison.Ordinal)))
         {
@@ -121,15 +123,18 @@ public static class GpuCheckSummary
             var p = peer.FirstOrDefault(r => Str(r, "model") == model);
             int? batch = Int(o, "batch") ?? Int(p, "batch");
             double? oursMs = Num(o, "step_ms"), peerMs = Num(p, "step_ms");
+            var m = predicted.FirstOrDefault(r => Str(r, "model") == model && (batch is null || Int(r, "batch") == batch));
+            double? predictedMs = Num(m, "step_us") / 1000;
             rows.Add(new Row($"{model} training step, batch {batch?.ToString(CultureInfo.InvariantCulture) ?? "?"}",
                 oursMs is double om ? $"{Ms(om)} ({Rate(batch, om)} img/s)" : StageProblem(stage, "no result"),
                 peerMs is double pm ? Ms(pm) : PeerProblem(peerStage, p is null),
-                Ratio(peerMs, oursMs), "", StageStatus(stage)));
+                Ratio(peerMs, oursMs), predictedMs is double pr ? $"model: {Ms(pr)} on {Str(m, "gpu")}" : "", StageStatus(stage)));
             stepRows.Add(new JsonObject
             {
                 ["model"] = model, ["batch"] = batch, ["status"] = stage.Status,
                 ["ours_ms"] = oursMs, ["pytorch_ms"] = peerMs, ["pytorch_over_ours"] = peerMs / oursMs,
                 ["ours_loss"] = Num(o, "loss"), ["pytorch_loss"] = Num(p, "loss"),
+                ["predicted_ms"] = predictedMs, ["predicted_gpu"] = m is null ? null : Str(m, "gpu"),
             });
         }
         json["steps"] = stepRows;

@@ -6,7 +6,7 @@ namespace AttentionWise.Bench;
 /// cold invocation of each, as CI does; other arguments are BenchmarkDotNet's), or the quick Stopwatch harnesses: `… -- steps --models control --batch 256` (whole training steps as JSON), `… -- layers [--layers control.conv2,…]` (the per-layer benchmarks' layers, as JSON),
 /// `… -- roofline [N] [K] [layers] [steps]` (an attention model's step beside this machine's bandwidth and FMA rate),
 /// `… -- quick [conv2 conv5 …]` and `… -- profile heads|layer|dia …` (per-launch timings of the attention and DIA layers),
-/// `… -- device-peaks` (the FP32 and memory peaks of the device AW_DEVICE names, from its properties) and `… -- gpu-summary DIR`
+/// `… -- model [--models attention-b,control --gpus t4,h200]` (the static performance model's predicted step on a GPU), `… -- device-peaks` (the FP32 and memory peaks of the device AW_DEVICE names, from its properties) and `… -- gpu-summary DIR`
 /// (scripts/gpu-check's summary table of the stage results in DIR).</summary>
 public static class Program
 {
@@ -28,6 +28,8 @@ public static class Program
             return Harness("layers", () => LayerTiming.Run(args[1..]));
         if (args.Length > 0 && args[0] == "device-peaks")
             return Harness("device-peaks", () => GpuPeaks.Run(args[1..]));
+        if (args.Length > 0 && args[0] == "model")
+            return Harness("model", () => ModelCommand.Run(args[1..]));
         if (args.Length > 0 && args[0] == "gpu-summary")
             return Harness("gpu-summary", () => GpuCheckSummary.Run(args[1..]));
         bool dry = args.Contains("--dry");

@@ -50,14 +50,14 @@ public sealed record DeviceInfo(int Index, DeviceKind Kind, string Name, long Me
 /// <summary>Options of an opened device.</summary>
 /// <param name="PoisonNewBuffers">Fill every new buffer with NaN (tests: GPU memory is not zeroed, so code that relies on
 /// zeroed allocations must fail on every device).</param>
-/// <param name="HostPasses">On the cpu device, run wide convolutions and linear layers as BLAS host passes where a BLAS
-/// is loaded (off: the kernels, as on every other device).</param>
-/// <param name="PoisonNewBuffers">Fill every new buffer with NaN (tests).</param>
-/// <param name="HostPasses">The cpu device runs its host passes (BLAS products, vectorised attention heads and narrow
-/// convolutions) instead of its plain kernels.</param>
+/// <param name="HostPasses">The cpu device runs its host passes (BLAS products where a BLAS is loaded, vectorised attention
+/// heads, narrow convolutions and element-wise passes) instead of its plain kernels (off: the kernels, as on every other
+/// device).</param>
 /// <param name="Simd">The vector width of the cpu device's vectorised host passes; null: AW_SIMD (512, 256 or scalar)
 /// when set, else the widest this CPU accelerates.</param>
-public sealed record DeviceOptions(bool PoisonNewBuffers = false, bool HostPasses = true, AttentionWise.Host.SimdWidth? Simd = null);
+/// <param name="Recorder">Records every launch, transfer and allocation (GPU-shaped devices only): the performance
+/// model's input. With a target geometry the device reports that GPU's to the layers.</param>
+public sealed record DeviceOptions(bool PoisonNewBuffers = false, bool HostPasses = true, AttentionWise.Host.SimdWidth? Simd = null, LaunchRecorder? Recorder = null);
 
 /// <summary>The requested device does not exist on this machine.</summary>
 public sealed class DeviceNotFoundException : Exception
@@ -95,10 +95,36 @@ public sealed class ComputeDevice : IDisposable
         Accelerator = accelerator;
         Info = info;
         Options = options;
+        if (info.Kind == DeviceKind.Cpu && options.Recorder is not null)
+            throw new ArgumentException("Launch recording needs a GPU-shaped device (cpu-sim, cuda or opencl), not the cpu device.", nameof(options));
         Loader = info.Kind == DeviceKind.Cpu
             ? KernelLoader.ForHost(HostLauncher.Shared, accelerator)
-            : KernelLoader.ForIlgpu(info.Kind, accelerator);
+            : KernelLoader.ForIlgpu(info.Kind, accelerator, options.Recorder);
+        var target = options.Recorder?.Target;
+        Multiprocessors = target?.Multiprocessors ?? accelerator.NumMultiprocessors;
+        MaxThreads = target?.MaxThreads ?? accelerator.MaxNumThreads;
+        MaxGroupThreads = target?.MaxGroupThreads ?? accelerator.MaxNumThreadsPerGroup;
+        WarpSize = target?.WarpSize ?? accelerator.WarpSize;
     }
+
+    /// <summary>Multiprocessors, as layers choose launch shapes by (a recorder's target GPU's, else the accelerator's).</summary>
+    public int Multiprocessors { get; }
+
+    /// <summary>Threads resident at once over the device (a recorder's target GPU's, else the accelerator's).</summary>
+    public int MaxThreads { get; }
+
+    /// <summary>The largest group (a recorder's target GPU's, else the accelerator's).</summary>
+    public int MaxGroupThreads { get; }
+
+    /// <summary>Threads per warp (a recorder's target GPU's, else the accelerator's).</summary>
+    public int WarpSize { get; }
+
+    /// <summary>The launch recorder given in the options, or null.</summary>
+    public LaunchRecorder? Recorder => Options.Recorder;
+
+    /// <summary>States the floating-point operations (and optionally the least bytes moved, for a launch that touches its
+    /// buffers only in part) of the next launch, for a recorder (nothing without one).</summary>
+    public void Work(double? flops, long? bytes = null) => Options.Recorder?.Work(flops, bytes);
 
     /// <summary>The ILGPU this build runs on, e.g. "ILGPU 1.5.3".</summary>
     public static string IlgpuFlavor => $"ILGPU {typeof(Context).Assembly.GetName().Version?.ToString(3)}";
@@ -216,7 +242,7 @@ public sealed class ComputeDevice : IDisposable
     /// <summary>The launch layout for an element-wise pass over <paramref name="length"/> elements.</summary>
     public LaunchLayout Layout(int length) =>
         GpuShaped
-            ? LaunchLayout.GridStride(length, Math.Max(1, Accelerator.MaxNumThreads))
+            ? LaunchLayout.GridStride(length, Math.Max(1, MaxThreads))
             : LaunchLayout.Contiguous(length, HostLauncher.Shared.Threads * CpuThreadsPerCore);
 
     /// <summary>Allocates an uninitialised tensor (NaN-filled with <see cref="DeviceOptions.PoisonNewBuffers"/>).</summary>

@@ -56,6 +56,12 @@ public sealed class DeviceTensor : IDisposable
         ThrowIfDisposed();
         if (data.Length != Length)
             throw new ArgumentException($"Upload: the tensor has shape {Shape} ({Length} elements) but {data.Length} values were given.", nameof(data));
+        if (Device.Recorder is { } recorder)
+        {
+            recorder.Note("upload");
+            if (!recorder.Execute)
+                return;
+        }
         View.CopyFromCPU(data);
     }
 
@@ -64,6 +70,12 @@ public sealed class DeviceTensor : IDisposable
     {
         ThrowIfDisposed();
         var result = new float[Length];
+        if (Device.Recorder is { } recorder)
+        {
+            recorder.Note("download");
+            if (!recorder.Execute)
+                return result;
+        }
         if (Length > 0)
             View.CopyToCPU(result);
         return result;
@@ -73,6 +85,12 @@ public sealed class DeviceTensor : IDisposable
     public void Zero()
     {
         ThrowIfDisposed();
+        if (Device.Recorder is { } recorder)
+        {
+            recorder.Transfer("memset", Length * 4L);
+            if (!recorder.Execute)
+                return;
+        }
         if (Length > 0)
             View.MemSetToZero();
     }
@@ -109,6 +127,12 @@ public sealed class DeviceTensor : IDisposable
         ArgumentNullException.ThrowIfNull(source);
         ThrowIfDisposed();
         Shape.Require(Shape, source.Shape, "DeviceTensor.CopyFrom");
+        if (Device.Recorder is { } recorder)
+        {
+            recorder.Transfer("copy", Length * 4L);
+            if (!recorder.Execute)
+                return;
+        }
         if (Length > 0)
             source.View.CopyTo(View);
     }
@@ -126,6 +150,7 @@ public sealed class DeviceTensor : IDisposable
     private MemoryBuffer1D<float, Stride1D.Dense> AllocateBuffer(long length)
     {
         var buffer = Device.Accelerator.Allocate1D<float>(length);
+        Device.Recorder?.Note("allocate");
         // All bits set is a NaN: a kernel that reads memory nobody wrote then fails its test on every device.
         if (Device.Options.PoisonNewBuffers)
             buffer.View.MemSet(0xFF);

@@ -154,10 +154,7 @@ public sealed class KernelCompiler : IDisposable
     public string FileName(LoadedKernel kernel)
     {
         ArgumentNullException.ThrowIfNull(kernel);
-        string name = kernel.Method.IsGenericMethod
-            ? $"{kernel.Method.DeclaringType?.Name}.{kernel.Method.Name}_{string.Join("_", kernel.Method.GetGenericArguments().Select(t => t.Name))}"
-            : $"{kernel.Method.DeclaringType?.Name}.{kernel.Method.Name}";
-        return new string(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' ? c : '_').ToArray()) + "." + Target.Extension;
+        return LaunchRecorder.KernelName(kernel.Method) + "." + Target.Extension;
     }
 
     public void Dispose()

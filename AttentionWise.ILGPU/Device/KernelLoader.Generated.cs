@@ -3,7 +3,8 @@
 // KernelLoader.Load for implicitly grouped kernels of the index and 1 to 14 more parameters, LoadGrouped for explicitly
 // grouped kernels of 1 to 14 parameters, and the call
 // structs that hold a launch's arguments for the host launcher (nothing is allocated per element). On every
-// device a launch of an empty extent does nothing (ILGPU's own launchers reject an empty grid).
+// device a launch of an empty extent does nothing (ILGPU's own launchers reject an empty grid). A device with a
+// LaunchRecorder records each launch (and, when the recorder does not execute, only records it).
 // </auto-generated>
 #nullable enable
 using ILGPU;
@@ -24,9 +25,24 @@ public sealed partial class KernelLoader
             case KernelLaunchMode.Host:
                 var host = Host!;
                 return (TIndex extent, T1 a1) => host.Launch(extent, new HostCall<TIndex, T1>(kernel, a1));
+            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
+                string onlyName = LaunchRecorder.KernelName(kernel.Method);
+                return (TIndex extent, T1 a1) => only.Implicit(onlyName, extent.Size, a1);
             case KernelLaunchMode.Ilgpu:
                 var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1>>(kernel.Method, KernelGrouping.Implicit);
                 var stream = Accelerator!.DefaultStream;
+                if (Recorder is { } recorder)
+                {
+                    string name = LaunchRecorder.KernelName(kernel.Method);
+                    return (TIndex extent, T1 a1) =>
+                    {
+                        if (extent.Size > 0)
+                        {
+                            recorder.Implicit(name, extent.Size, a1);
+                            launch(stream, extent, a1);
+                        }
+                    };
+                }
                 return (TIndex extent, T1 a1) =>
                 {
                     if (extent.Size > 0)
@@ -49,9 +65,24 @@ public sealed partial class KernelLoader
             case KernelLaunchMode.Host:
                 var host = Host!;
                 return (TIndex extent, T1 a1, T2 a2) => host.Launch(extent, new HostCall<TIndex, T1, T2>(kernel, a1, a2));
+            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
+                string onlyName = LaunchRecorder.KernelName(kernel.Method);
+                return (TIndex extent, T1 a1, T2 a2) => only.Implicit(onlyName, extent.Size, a1, a2);
             case KernelLaunchMode.Ilgpu:
                 var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2>>(kernel.Method, KernelGrouping.Implicit);
                 var stream = Accelerator!.DefaultStream;
+                if (Recorder is { } recorder)
+                {
+                    string name = LaunchRecorder.KernelName(kernel.Method);
+                    return (TIndex extent, T1 a1, T2 a2) =>
+                    {
+                        if (extent.Size > 0)
+                        {
+                            recorder.Implicit(name, extent.Size, a1, a2);
+                            launch(stream, extent, a1, a2);
+                        }
+                    };
+                }
                 return (TIndex extent, T1 a1, T2 a2) =>
                 {
                     if (extent.Size > 0)
@@ -75,9 +106,24 @@ public sealed partial class KernelLoader
             case KernelLaunchMode.Host:
                 var host = Host!;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3>(kernel, a1, a2, a3));
+            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
+                string onlyName = LaunchRecorder.KernelName(kernel.Method);
+                return (TIndex extent, T1 a1, T2 a2, T3 a3) => only.Implicit(onlyName, extent.Size, a1, a2, a3);
             case KernelLaunchMode.Ilgpu:
                 var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3>>(kernel.Method, KernelGrouping.Implicit);
                 var stream = Accelerator!.DefaultStream;
+                if (Recorder is { } recorder)
+                {
+                    string name = LaunchRecorder.KernelName(kernel.Method);
+                    return (TIndex extent, T1 a1, T2 a2, T3 a3) =>
+                    {
+                        if (extent.Size > 0)
+                        {
+                            recorder.Implicit(name, extent.Size, a1, a2, a3);
+                            launch(stream, extent, a1, a2, a3);
+                        }
+                    };
+                }
                 return (TIndex extent, T1 a1, T2 a2, T3 a3) =>
                 {
                     if (extent.Size > 0)
@@ -102,9 +148,24 @@ public sealed partial class KernelLoader
             case KernelLaunchMode.Host:
                 var host = Host!;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4>(kernel, a1, a2, a3, a4));
+            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
+                string onlyName = LaunchRecorder.KernelName(kernel.Method);
+                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4) => only.Implicit(onlyName, extent.Size, a1, a2, a3, a4);
             case KernelLaunchMode.Ilgpu:
                 var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4>>(kernel.Method, KernelGrouping.Implicit);
                 var stream = Accelerator!.DefaultStream;
+                if (Recorder is { } recorder)
+                {
+                    string name = LaunchRecorder.KernelName(kernel.Method);
+                    return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4) =>
+                    {
+                        if (extent.Size > 0)
+                        {
+                            recorder.Implicit(name, extent.Size, a1, a2, a3, a4);
+                            launch(stream, extent, a1, a2, a3, a4);
+                        }
+                    };
+                }
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4) =>
                 {
                     if (extent.Size > 0)
@@ -130,9 +191,24 @@ public sealed partial class KernelLoader
             case KernelLaunchMode.Host:
                 var host = Host!;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5>(kernel, a1, a2, a3, a4, a5));
+            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
+                string onlyName = LaunchRecorder.KernelName(kernel.Method);
+                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) => only.Implicit(onlyName, extent.Size, a1, a2, a3, a4, a5);
             case KernelLaunchMode.Ilgpu:
                 var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5>>(kernel.Method, KernelGrouping.Implicit);
                 var stream = Accelerator!.DefaultStream;
+                if (Recorder is { } recorder)
+                {
+                    string name = LaunchRecorder.KernelName(kernel.Method);
+                    return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) =>
+                    {
+                        if (extent.Size > 0)
+                        {
+                            recorder.Implicit(name, extent.Size, a1, a2, a3, a4, a5);
+                            launch(stream, extent, a1, a2, a3, a4, a5);
+                        }
+                    };
+                }
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) =>
                 {
                     if (extent.Size > 0)
@@ -159,9 +235,24 @@ public sealed partial class KernelLoader
             case KernelLaunchMode.Host:
                 var host = Host!;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6>(kernel, a1, a2, a3, a4, a5, a6));
+            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
+                string onlyName = LaunchRecorder.KernelName(kernel.Method);
+                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) => only.Implicit(onlyName, extent.Size, a1, a2, a3, a4, a5, a6);
             case KernelLaunchMode.Ilgpu:
                 var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6>>(kernel.Method, KernelGrouping.Implicit);
                 var stream = Accelerator!.DefaultStream;
+                if (Recorder is { } recorder)
+                {
+                    string name = LaunchRecorder.KernelName(kernel.Method);
+                    return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) =>
+                    {
+                        if (extent.Size > 0)
+                        {
+                            recorder.Implicit(name, extent.Size, a1, a2, a3, a4, a5, a6);
+                            launch(stream, extent, a1, a2, a3, a4, a5, a6);
+                        }
+                    };
+                }
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) =>
                 {
                     if (extent.Size > 0)
@@ -189,9 +280,24 @@ public sealed partial class KernelLoader
             case KernelLaunchMode.Host:
                 var host = Host!;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7>(kernel, a1, a2, a3, a4, a5, a6, a7));
+            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
+                string onlyName = LaunchRecorder.KernelName(kernel.Method);
+                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) => only.Implicit(onlyName, extent.Size, a1, a2, a3, a4, a5, a6, a7);
             case KernelLaunchMode.Ilgpu:
                 var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7>>(kernel.Method, KernelGrouping.Implicit);
                 var stream = Accelerator!.DefaultStream;
+                if (Recorder is { } recorder)
+                {
+                    string name = LaunchRecorder.KernelName(kernel.Method);
+                    return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) =>
+                    {
+                        if (extent.Size > 0)
+                        {
+                            recorder.Implicit(name, extent.Size, a1, a2, a3, a4, a5, a6, a7);
+                            launch(stream, extent, a1, a2, a3, a4, a5, a6, a7);
+                        }
+                    };
+                }
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) =>
                 {
                     if (extent.Size > 0)
@@ -220,9 +326,24 @@ public sealed partial class KernelLoader
             case KernelLaunchMode.Host:
                 var host = Host!;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8>(kernel, a1, a2, a3, a4, a5, a6, a7, a8));
+            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
+                string onlyName = LaunchRecorder.KernelName(kernel.Method);
+                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) => only.Implicit(onlyName, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8);
             case KernelLaunchMode.Ilgpu:
                 var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8>>(kernel.Method, KernelGrouping.Implicit);
                 var stream = Accelerator!.DefaultStream;
+                if (Recorder is { } recorder)
+                {
+                    string name = LaunchRecorder.KernelName(kernel.Method);
+                    return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) =>
+                    {
+                        if (extent.Size > 0)
+                        {
+                            recorder.Implicit(name, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8);
+                            launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8);
+                        }
+                    };
+                }
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) =>
                 {
                     if (extent.Size > 0)
@@ -252,9 +373,24 @@ public sealed partial class KernelLoader
             case KernelLaunchMode.Host:
                 var host = Host!;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9>(kernel, a1, a2, a3, a4, a5, a6, a7, a8, a9));
+            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
+                string onlyName = LaunchRecorder.KernelName(kernel.Method);
+                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) => only.Implicit(onlyName, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8, a9);
             case KernelLaunchMode.Ilgpu:
                 var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9>>(kernel.Method, KernelGrouping.Implicit);
                 var stream = Accelerator!.DefaultStream;
+                if (Recorder is { } recorder)
+                {
+                    string name = LaunchRecorder.KernelName(kernel.Method);
+                    return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) =>
+                    {
+                        if (extent.Size > 0)
+                        {
+                            recorder.Implicit(name, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8, a9);
+                            launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9);
+                        }
+                    };
+                }
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) =>
                 {
                     if (extent.Size > 0)
@@ -285,9 +421,24 @@ public sealed partial class KernelLoader
             case KernelLaunchMode.Host:
                 var host = Host!;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>(kernel, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10));
+            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
+                string onlyName = LaunchRecorder.KernelName(kernel.Method);
+                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) => only.Implicit(onlyName, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
             case KernelLaunchMode.Ilgpu:
                 var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>>(kernel.Method, KernelGrouping.Implicit);
                 var stream = Accelerator!.DefaultStream;
+                if (Recorder is { } recorder)
+                {
+                    string name = LaunchRecorder.KernelName(kernel.Method);
+                    return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) =>
+                    {
+                        if (extent.Size > 0)
+                        {
+                            recorder.Implicit(name, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
+                            launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
+                        }
+                    };
+                }
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) =>
                 {
                     if (extent.Size > 0)
@@ -319,9 +470,24 @@ public sealed partial class KernelLoader
             case KernelLaunchMode.Host:
                 var host = Host!;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>(kernel, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11));
+            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
+                string onlyName = LaunchRecorder.KernelName(kernel.Method);
+                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) => only.Implicit(onlyName, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
             case KernelLaunchMode.Ilgpu:
                 var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>>(kernel.Method, KernelGrouping.Implicit);
                 var stream = Accelerator!.DefaultStream;
+                if (Recorder is { } recorder)
+                {
+                    string name = LaunchRecorder.KernelName(kernel.Method);
+                    return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) =>
+                    {
+                        if (extent.Size > 0)
+                        {
+                            recorder.Implicit(name, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
+                            launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
+                        }
+                    };
+                }
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) =>
                 {
                     if (extent.Size > 0)
@@ -354,9 +520,24 @@ public sealed partial class KernelLoader
             case KernelLaunchMode.Host:
                 var host = Host!;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>(kernel, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12));
+            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
+                string onlyName = LaunchRecorder.KernelName(kernel.Method);
+                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) => only.Implicit(onlyName, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12);
             case KernelLaunchMode.Ilgpu:
                 var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>>(kernel.Method, KernelGrouping.Implicit);
                 var stream = Accelerator!.DefaultStream;
+                if (Recorder is { } recorder)
+                {
+                    string name = LaunchRecorder.KernelName(kernel.Method);
+                    return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) =>
+                    {
+                        if (extent.Size > 0)
+                        {
+                            recorder.Implicit(name, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12);
+                            launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12);
+                        }
+                    };
+                }
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) =>
                 {
                     if (extent.Size > 0)
@@ -390,9 +571,24 @@ public sealed partial class KernelLoader
             case KernelLaunchMode.Host:
                 var host = Host!;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13>(kernel, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13));
+            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
+                string onlyName = LaunchRecorder.KernelName(kernel.Method);
+                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) => only.Implicit(onlyName, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13);
             case KernelLaunchMode.Ilgpu:
                 var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13>>(kernel.Method, KernelGrouping.Implicit);
                 var stream = Accelerator!.DefaultStream;
+                if (Recorder is { } recorder)
+                {
+                    string name = LaunchRecorder.KernelName(kernel.Method);
+                    return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) =>
+                    {
+                        if (extent.Size > 0)
+                        {
+                            recorder.Implicit(name, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13);
+                            launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13);
+                        }
+                    };
+                }
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) =>
                 {
                     if (extent.Size > 0)
@@ -427,9 +623,24 @@ public sealed partial class KernelLoader
             case KernelLaunchMode.Host:
                 var host = Host!;
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14>(kernel, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14));
+            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
+                string onlyName = LaunchRecorder.KernelName(kernel.Method);
+                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) => only.Implicit(onlyName, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14);
             case KernelLaunchMode.Ilgpu:
                 var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14>>(kernel.Method, KernelGrouping.Implicit);
                 var stream = Accelerator!.DefaultStream;
+                if (Recorder is { } recorder)
+                {
+                    string name = LaunchRecorder.KernelName(kernel.Method);
+                    return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) =>
+                    {
+                        if (extent.Size > 0)
+                        {
+                            recorder.Implicit(name, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14);
+                            launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14);
+                        }
+                    };
+                }
                 return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) =>
                 {
                     if (extent.Size > 0)
@@ -449,8 +660,22 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1) => throw NotLaunchable(kernel);
+        string name = LaunchRecorder.KernelName(kernel.Method);
+        if (Recorder is { Execute: false } only)
+            return (KernelConfig config, T1 a1) => only.Explicit(name, config, a1);
         var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1>>(kernel.Method, KernelGrouping.Explicit);
         var stream = Accelerator!.DefaultStream;
+        if (Recorder is { } recorder)
+        {
+            return (KernelConfig config, T1 a1) =>
+            {
+                if (config.Size > 0)
+                {
+                    recorder.Explicit(name, config, a1);
+                    launch(stream, config, a1);
+                }
+            };
+        }
         return (KernelConfig config, T1 a1) =>
         {
             if (config.Size > 0)
@@ -468,8 +693,22 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2) => throw NotLaunchable(kernel);
+        string name = LaunchRecorder.KernelName(kernel.Method);
+        if (Recorder is { Execute: false } only)
+            return (KernelConfig config, T1 a1, T2 a2) => only.Explicit(name, config, a1, a2);
         var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2>>(kernel.Method, KernelGrouping.Explicit);
         var stream = Accelerator!.DefaultStream;
+        if (Recorder is { } recorder)
+        {
+            return (KernelConfig config, T1 a1, T2 a2) =>
+            {
+                if (config.Size > 0)
+                {
+                    recorder.Explicit(name, config, a1, a2);
+                    launch(stream, config, a1, a2);
+                }
+            };
+        }
         return (KernelConfig config, T1 a1, T2 a2) =>
         {
             if (config.Size > 0)
@@ -488,8 +727,22 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3) => throw NotLaunchable(kernel);
+        string name = LaunchRecorder.KernelName(kernel.Method);
+        if (Recorder is { Execute: false } only)
+            return (KernelConfig config, T1 a1, T2 a2, T3 a3) => only.Explicit(name, config, a1, a2, a3);
         var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3>>(kernel.Method, KernelGrouping.Explicit);
         var stream = Accelerator!.DefaultStream;
+        if (Recorder is { } recorder)
+        {
+            return (KernelConfig config, T1 a1, T2 a2, T3 a3) =>
+            {
+                if (config.Size > 0)
+                {
+                    recorder.Explicit(name, config, a1, a2, a3);
+                    launch(stream, config, a1, a2, a3);
+                }
+            };
+        }
         return (KernelConfig config, T1 a1, T2 a2, T3 a3) =>
         {
             if (config.Size > 0)
@@ -509,8 +762,22 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4) => throw NotLaunchable(kernel);
+        string name = LaunchRecorder.KernelName(kernel.Method);
+        if (Recorder is { Execute: false } only)
+            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4) => only.Explicit(name, config, a1, a2, a3, a4);
         var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4>>(kernel.Method, KernelGrouping.Explicit);
         var stream = Accelerator!.DefaultStream;
+        if (Recorder is { } recorder)
+        {
+            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4) =>
+            {
+                if (config.Size > 0)
+                {
+                    recorder.Explicit(name, config, a1, a2, a3, a4);
+                    launch(stream, config, a1, a2, a3, a4);
+                }
+            };
+        }
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4) =>
         {
             if (config.Size > 0)
@@ -531,8 +798,22 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) => throw NotLaunchable(kernel);
+        string name = LaunchRecorder.KernelName(kernel.Method);
+        if (Recorder is { Execute: false } only)
+            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) => only.Explicit(name, config, a1, a2, a3, a4, a5);
         var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5>>(kernel.Method, KernelGrouping.Explicit);
         var stream = Accelerator!.DefaultStream;
+        if (Recorder is { } recorder)
+        {
+            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) =>
+            {
+                if (config.Size > 0)
+                {
+                    recorder.Explicit(name, config, a1, a2, a3, a4, a5);
+                    launch(stream, config, a1, a2, a3, a4, a5);
+                }
+            };
+        }
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) =>
         {
             if (config.Size > 0)
@@ -554,8 +835,22 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) => throw NotLaunchable(kernel);
+        string name = LaunchRecorder.KernelName(kernel.Method);
+        if (Recorder is { Execute: false } only)
+            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) => only.Explicit(name, config, a1, a2, a3, a4, a5, a6);
         var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6>>(kernel.Method, KernelGrouping.Explicit);
         var stream = Accelerator!.DefaultStream;
+        if (Recorder is { } recorder)
+        {
+            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) =>
+            {
+                if (config.Size > 0)
+                {
+                    recorder.Explicit(name, config, a1, a2, a3, a4, a5, a6);
+                    launch(stream, config, a1, a2, a3, a4, a5, a6);
+                }
+            };
+        }
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) =>
         {
             if (config.Size > 0)
@@ -578,8 +873,22 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) => throw NotLaunchable(kernel);
+        string name = LaunchRecorder.KernelName(kernel.Method);
+        if (Recorder is { Execute: false } only)
+            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) => only.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7);
         var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7>>(kernel.Method, KernelGrouping.Explicit);
         var stream = Accelerator!.DefaultStream;
+        if (Recorder is { } recorder)
+        {
+            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) =>
+            {
+                if (config.Size > 0)
+                {
+                    recorder.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7);
+                    launch(stream, config, a1, a2, a3, a4, a5, a6, a7);
+                }
+            };
+        }
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) =>
         {
             if (config.Size > 0)
@@ -603,8 +912,22 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) => throw NotLaunchable(kernel);
+        string name = LaunchRecorder.KernelName(kernel.Method);
+        if (Recorder is { Execute: false } only)
+            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) => only.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8);
         var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8>>(kernel.Method, KernelGrouping.Explicit);
         var stream = Accelerator!.DefaultStream;
+        if (Recorder is { } recorder)
+        {
+            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) =>
+            {
+                if (config.Size > 0)
+                {
+                    recorder.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8);
+                    launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8);
+                }
+            };
+        }
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) =>
         {
             if (config.Size > 0)
@@ -629,8 +952,22 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) => throw NotLaunchable(kernel);
+        string name = LaunchRecorder.KernelName(kernel.Method);
+        if (Recorder is { Execute: false } only)
+            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) => only.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8, a9);
         var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9>>(kernel.Method, KernelGrouping.Explicit);
         var stream = Accelerator!.DefaultStream;
+        if (Recorder is { } recorder)
+        {
+            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) =>
+            {
+                if (config.Size > 0)
+                {
+                    recorder.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8, a9);
+                    launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9);
+                }
+            };
+        }
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) =>
         {
             if (config.Size > 0)
@@ -656,8 +993,22 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) => throw NotLaunchable(kernel);
+        string name = LaunchRecorder.KernelName(kernel.Method);
+        if (Recorder is { Execute: false } only)
+            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) => only.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
         var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>>(kernel.Method, KernelGrouping.Explicit);
         var stream = Accelerator!.DefaultStream;
+        if (Recorder is { } recorder)
+        {
+            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) =>
+            {
+                if (config.Size > 0)
+                {
+                    recorder.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
+                    launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
+                }
+            };
+        }
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) =>
         {
             if (config.Size > 0)
@@ -684,8 +1035,22 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) => throw NotLaunchable(kernel);
+        string name = LaunchRecorder.KernelName(kernel.Method);
+        if (Recorder is { Execute: false } only)
+            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) => only.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
         var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>>(kernel.Method, KernelGrouping.Explicit);
         var stream = Accelerator!.DefaultStream;
+        if (Recorder is { } recorder)
+        {
+            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) =>
+            {
+                if (config.Size > 0)
+                {
+                    recorder.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
+                    launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
+                }
+            };
+        }
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) =>
         {
             if (config.Size > 0)
@@ -713,8 +1078,22 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) => throw NotLaunchable(kernel);
+        string name = LaunchRecorder.KernelName(kernel.Method);
+        if (Recorder is { Execute: false } only)
+            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) => only.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12);
         var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>>(kernel.Method, KernelGrouping.Explicit);
         var stream = Accelerator!.DefaultStream;
+        if (Recorder is { } recorder)
+        {
+            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) =>
+            {
+                if (config.Size > 0)
+                {
+                    recorder.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12);
+                    launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12);
+                }
+            };
+        }
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) =>
         {
             if (config.Size > 0)
@@ -743,8 +1122,22 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) => throw NotLaunchable(kernel);
+        string name = LaunchRecorder.KernelName(kernel.Method);
+        if (Recorder is { Execute: false } only)
+            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) => only.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13);
         var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13>>(kernel.Method, KernelGrouping.Explicit);
         var stream = Accelerator!.DefaultStream;
+        if (Recorder is { } recorder)
+        {
+            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) =>
+            {
+                if (config.Size > 0)
+                {
+                    recorder.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13);
+                    launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13);
+                }
+            };
+        }
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) =>
         {
             if (config.Size > 0)
@@ -774,8 +1167,22 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) => throw NotLaunchable(kernel);
+        string name = LaunchRecorder.KernelName(kernel.Method);
+        if (Recorder is { Execute: false } only)
+            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) => only.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14);
         var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14>>(kernel.Method, KernelGrouping.Explicit);
         var stream = Accelerator!.DefaultStream;
+        if (Recorder is { } recorder)
+        {
+            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) =>
+            {
+                if (config.Size > 0)
+                {
+                    recorder.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14);
+                    launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14);
+                }
+            };
+        }
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) =>
         {
             if (config.Size > 0)

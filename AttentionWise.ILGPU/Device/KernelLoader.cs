@@ -60,8 +60,9 @@ public sealed partial class KernelLoader
     private readonly object _gate = new();
     [ThreadStatic] private static Type? _loadingSet;
 
-    private KernelLoader(DeviceKind kind, KernelLaunchMode mode, Accelerator? accelerator, HostLauncher? host)
+    private KernelLoader(DeviceKind kind, KernelLaunchMode mode, Accelerator? accelerator, HostLauncher? host, LaunchRecorder? recorder = null)
     {
+        Recorder = recorder;
         Kind = kind;
         Mode = mode;
         Accelerator = accelerator;
@@ -90,11 +91,15 @@ public sealed partial class KernelLoader
         }
     }
 
+    /// <summary>Records every launch of this loader's kernels (ILGPU launches only); null in normal use.</summary>
+    public LaunchRecorder? Recorder { get; }
+
     private Accelerator? Accelerator { get; }
     private HostLauncher? Host { get; }
 
     /// <summary>A loader whose kernels ILGPU compiles and launches on <paramref name="accelerator"/>.</summary>
-    internal static KernelLoader ForIlgpu(DeviceKind kind, Accelerator accelerator) => new(kind, KernelLaunchMode.Ilgpu, accelerator, null);
+    internal static KernelLoader ForIlgpu(DeviceKind kind, Accelerator accelerator, LaunchRecorder? recorder = null) =>
+        new(kind, KernelLaunchMode.Ilgpu, accelerator, null, recorder);
 
     /// <summary>A loader whose implicitly grouped kernels run as .NET code on the host launcher (explicitly grouped ones on
     /// <paramref name="accelerator"/>, ILGPU's CPU accelerator).</summary>

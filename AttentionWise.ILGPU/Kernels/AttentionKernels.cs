@@ -766,8 +766,13 @@ public sealed class AttentionKernelSet : IKernelSet<AttentionKernelSet>
                 AttentionPlaneKernels.BackwardSumsPlanes);
             BackwardInputPlanes = a.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
                 ArrayView<float>, ArrayView<float>, HeadDims, HeadAux, HeadBackwardLayout, HeadPlanes>(AttentionPlaneKernels.BackwardInputPlanes);
+            WeightGradientsGroup = a.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(
+                AttentionPlaneKernels.WeightGradientsGroup);
         }
     }
+
+    /// <summary>GPU-shaped devices only (null on the cpu device).</summary>
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>? WeightGradientsGroup { get; }
 
     private void Init<TView>(KernelLoader a)
         where TView : struct, IKernelView<TView>

@@ -51,6 +51,73 @@ public readonly struct HeadPlanes
 
 public static class AttentionPlaneKernels
 {
+    /// <summary>Weight elements per group of <see cref="WeightGradientsGroup"/> at most (the group's x extent).</summary>
+    public const int WeightGradLanes = 32;
+
+    /// <summary>Rows of <see cref="WeightGradientsGroup"/>'s groups at most (its y extent; 32 × 32 = 1024 threads).</summary>
+    public const int WeightGradMaxRows = 32;
+
+    /// <summary>
+    /// The attention weights' gradients from the backward pass's per-block partial sums pW [fields, blocks, size]: group
+    /// (L × R, L ≤ 32 lanes, R ≤ 32 rows) takes L consecutive weight elements e (one per lane, so neighbouring lanes read
+    /// neighbouring floats); row r
+    /// of the group sums blocks r, r + R, r + 2R, … in order; then row 0 adds the R row sums in row order and adds the
+    /// result to gWx, gWy (and gBx, gBy when hasBias is 1). The same partial sums as AttentionKernels.WeightGradients,
+    /// over R·size threads instead of size, in a fixed order for a given R. Grid ceil(size / L).
+    /// </summary>
+    public static void WeightGradientsGroup(ArrayView<float> gwx, ArrayView<float> gwy, ArrayView<float> gbx, ArrayView<float> gby,
+        ArrayView<float> pw, int size, int blocks, int hasBias)
+    {
+        var sums = SharedMemory.Allocate<float>(4 * WeightGradLanes * WeightGradMaxRows);
+        int lane = Group.IdxX;
+        int lanes = Group.DimX;
+        int row = Group.IdxY;
+        int rows = Group.DimY;
+        int e = Grid.IdxX * lanes + lane;
+        int field = blocks * size;
+        float sx = 0f, sy = 0f, tx = 0f, ty = 0f;
+        if (e < size)
+        {
+            for (int b = row; b < blocks; b += rows)
+            {
+                int p = b * size + e;
+                sx += pw[p];
+                sy += pw[field + p];
+                if (hasBias != 0)
+                {
+                    tx += pw[2 * field + p];
+                    ty += pw[3 * field + p];
+                }
+            }
+        }
+        int plane = WeightGradLanes * WeightGradMaxRows;
+        int slot = row * lanes + lane;
+        sums[slot] = sx;
+        sums[plane + slot] = sy;
+        sums[2 * plane + slot] = tx;
+        sums[3 * plane + slot] = ty;
+        Group.Barrier();
+        if (row == 0 && e < size)
+        {
+            float ax = 0f, ay = 0f, bx = 0f, by = 0f;
+            for (int r = 0; r < rows; r++)
+            {
+                int q = r * lanes + lane;
+                ax += sums[q];
+                ay += sums[plane + q];
+                bx += sums[2 * plane + q];
+                by += sums[3 * plane + q];
+            }
+            gwx[e] += ax;
+            gwy[e] += ay;
+            if (hasBias != 0)
+            {
+                gbx[e] += bx;
+                gby[e] += by;
+            }
+        }
+    }
+
     /// <summary>Floats of each shared array of the per-plane kernels (all teams of a group together).</summary>
     public const int PlaneShared = 4096;
 

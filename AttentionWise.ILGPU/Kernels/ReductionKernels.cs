@@ -316,7 +316,8 @@ public sealed class ReductionKernelSet : IKernelSet<ReductionKernelSet>
         ChannelMomentsCombineGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry>(
             GroupReductionKernels.ChannelMomentsCombineGroup);
         LossResultGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, int>(GroupReductionKernels.LossResultGroup);
-        HeadNormForwardStatsGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadNormConfig>(
+        HeadMomentsGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, ChannelGeometry, FastDivisor>(GroupReductionKernels.HeadMomentsGroup);
+        HeadNormForwardStatsGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadNormConfig, ChannelGeometry>(
             GroupReductionKernels.HeadNormForwardStatsGroup);
         HeadNormBackwardStatsGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, HeadNormConfig>(GroupReductionKernels.HeadNormBackwardStatsGroup);
     }
@@ -329,14 +330,15 @@ public sealed class ReductionKernelSet : IKernelSet<ReductionKernelSet>
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ChannelGeometry, FastDivisor>? ChannelMomentsGroup { get; private set; }
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry>? ChannelMomentsCombineGroup { get; private set; }
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, int>? LossResultGroup { get; private set; }
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadNormConfig>? HeadNormForwardStatsGroup { get; private set; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ChannelGeometry, FastDivisor>? HeadMomentsGroup { get; private set; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadNormConfig, ChannelGeometry>? HeadNormForwardStatsGroup { get; private set; }
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, HeadNormConfig>? HeadNormBackwardStatsGroup { get; private set; }
 
     /// <summary>Threads of a group reduction on <paramref name="device"/>: the largest power of two within the device's
     /// group limit and <see cref="GroupReductionKernels.MaxThreads"/> (at least 2). Tests may force a smaller one.</summary>
     public static int GroupSize(ComputeDevice device)
     {
-        int limit = Math.Min(device.Accelerator.MaxNumThreadsPerGroup, GroupReductionKernels.MaxThreads);
+        int limit = Math.Min(device.MaxGroupThreads, GroupReductionKernels.MaxThreads);
         if (ForcedGroupSize is int forced && forced >= 2 && forced <= limit && (forced & (forced - 1)) == 0)
             return forced;
         int g = 2;

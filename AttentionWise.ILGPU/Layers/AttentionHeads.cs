@@ -53,10 +53,14 @@ internal static class AttentionPlaneOverrides
     /// <summary>Run the per-row kernels on GPU-shaped devices too.</summary>
     public static bool RowKernels { get; set; }
 
+    /// <summary>Rows of the weight-gradient groups (null: chosen by the device).</summary>
+    public static int? WeightGradRows { get; set; }
+
     public static void Clear()
     {
         Tile = null;
         RowKernels = false;
+        WeightGradRows = null;
     }
 }
 
@@ -77,7 +81,7 @@ public sealed unsafe class AttentionHeads : Module
     /// <summary>The same on GPUs, where more blocks give more threads.</summary>
     public const int GpuBlockImages = 8;
 
-    private DeviceTensor? _oxy, _z, _wp, _aux, _partial, _pw, _gx, _relevance;
+    private DeviceTensor? _oxy, _z, _wp, _aux, _partial, _moments, _pw, _gx, _relevance;
     private DeviceTensor? _input;
     private HeadDims _dims;
     private HeadAux _auxLayout;
@@ -218,18 +222,37 @@ public sealed unsafe class AttentionHeads : Module
             LaunchTimer.Run("Heads.ColumnSoftmax", () => k.ColumnSoftmax(n * d.Q * d.W, oxy.View, aux.View, input.View, wp.View, d, hasBias, ax));
         }
 
-        var sums = new PairSumDims(n, d.Q, d.W, 2, ax.ColR, BlockImages);
+        var sums = new PairSumDims(n, d.Q, d.W, 2, ax.ColR, SumImages);
         var cfg = NormConfig(n, sums.Blocks, Training);
-        var partial = Scratch(ref _partial, Shape.Of(d.Q, sums.Blocks, 2));
-        LaunchTimer.Run("Heads.NormStatistics", () =>
+        if (Device.GpuShaped)
         {
-            if (cfg.Training != 0)
-                k.PairPartialSums(d.Q * sums.Blocks, partial.View, aux.View, sums);
-            if (Device.GpuShaped)
-                Device.Kernels<ReductionKernelSet>().HeadNormForwardStatsGroup!(StatsConfig(d.Q), aux.View, RunningMean.View, RunningVar.View, partial.View, cfg);
-            else
+            // Mean and M2 of R per slice of images, merged with Chan's formula (stable where E[R²] − E[R]² cancels).
+            var geo = ChannelGeometry.For(n, d.Q, d.H * d.W);
+            var moments = Scratch(ref _moments, Shape.Of(geo.Slices * 2 * d.Q));
+            var r = Device.Kernels<ReductionKernelSet>();
+            int g = ReductionKernelSet.GroupSize(Device);
+            LaunchTimer.Run("Heads.NormStatistics", () =>
+            {
+                if (cfg.Training != 0)
+                    r.HeadMomentsGroup!(new KernelConfig(new Index2D(d.Q, geo.Slices), new Index2D(g, 1)), moments.View, oxy.View, geo,
+                        new FastDivisor(Math.Max(1, d.H * d.W)));
+                Device.Work(null, 4L * ((cfg.Training != 0 ? moments.Length : 0) + 6 * d.Q));
+                r.HeadNormForwardStatsGroup!(StatsConfig(d.Q), aux.View, RunningMean.View, RunningVar.View, moments.View, cfg, geo);
+            });
+        }
+        else
+        {
+            var partial = Scratch(ref _partial, Shape.Of(d.Q, sums.Blocks, 2));
+            LaunchTimer.Run("Heads.NormStatistics", () =>
+            {
+                if (cfg.Training != 0)
+                {
+                    Device.Work(null, 4L * (n * d.Q * d.W * 2 + partial.Length));
+                    k.PairPartialSums(d.Q * sums.Blocks, partial.View, aux.View, sums);
+                }
                 k.HeadNormForwardStats(d.Q, aux.View, RunningMean.View, RunningVar.View, partial.View, cfg);
-        });
+            });
+        }
         if (tile is { } u)
             LaunchTimer.Run("Heads.HeadOutputPlanes", () => k.HeadOutputPlanes!(PlaneConfig(u, planes), z.View, aux.View, input.View, oxy.View, d, ax, planes));
         else
@@ -273,17 +296,25 @@ public sealed unsafe class AttentionHeads : Module
         else
             LaunchTimer.Run("Heads.BackwardSums", () => k.BackwardSums(n * d.Q, aux.View, gradOutput.View, input.View, oxy.View, d, ax));
 
-        var sums = new PairSumDims(n, d.Q, 1, 2, ax.Images, BlockImages);
+        var sums = new PairSumDims(n, d.Q, 1, 2, ax.Images, SumImages);
         var cfg = NormConfig(n, sums.Blocks, _forwardTraining);
         var partial = Scratch(ref _partial, Shape.Of(d.Q, sums.Blocks, 2));
         LaunchTimer.Run("Heads.BackwardCoefficients", () =>
         {
             if (cfg.Training != 0)
+            {
+                Device.Work(null, 4L * (n * d.Q * 2 + partial.Length));
                 k.PairPartialSums(d.Q * sums.Blocks, partial.View, aux.View, sums);
+            }
             if (Device.GpuShaped)
+            {
+                Device.Work(null, 4L * (partial.Length + 2 * d.Q));
                 Device.Kernels<ReductionKernelSet>().HeadNormBackwardStatsGroup!(StatsConfig(d.Q), aux.View, partial.View, cfg);
+            }
             else
                 k.HeadNormBackwardStats(d.Q, aux.View, partial.View, cfg);
+            // Reads R's row and column sums (2 each) and the coefficients (1 each), writes the coefficients.
+            Device.Work(null, 4L * n * d.Q * (d.H + d.W) * 4);
             k.SoftmaxCoefficients(n * d.Q, aux.View, d, ax);
         });
 
@@ -301,8 +332,18 @@ public sealed unsafe class AttentionHeads : Module
                 (addToInputGradient ?? input).View, input.View, oxy.View, wp.View, aux.View, d, ax, layout));
         }
 
-        LaunchTimer.Run("Heads.WeightGradients", () => k.WeightGradients(d.WeightSize, Wx.Gradient.View, Wy.Gradient.View, (Bx ?? Wx).Gradient.View,
-            (By ?? Wy).Gradient.View, pw.View, d.WeightSize, layout.Blocks, HasBias ? 1 : 0));
+        if (k.WeightGradientsGroup is { } grouped)
+        {
+            var (lanes, rows) = WeightGradGroup(Device);
+            var config = new KernelConfig(new Index2D((d.WeightSize + lanes - 1) / lanes, 1), new Index2D(lanes, rows));
+            LaunchTimer.Run("Heads.WeightGradientsGroup", () => grouped(config, Wx.Gradient.View, Wy.Gradient.View, (Bx ?? Wx).Gradient.View,
+                (By ?? Wy).Gradient.View, pw.View, d.WeightSize, layout.Blocks, HasBias ? 1 : 0));
+        }
+        else
+        {
+            LaunchTimer.Run("Heads.WeightGradients", () => k.WeightGradients(d.WeightSize, Wx.Gradient.View, Wy.Gradient.View, (Bx ?? Wx).Gradient.View,
+                (By ?? Wy).Gradient.View, pw.View, d.WeightSize, layout.Blocks, HasBias ? 1 : 0));
+        }
         return gx;
     }
 
@@ -372,22 +413,47 @@ public sealed unsafe class AttentionHeads : Module
 
     private int BlockImages => Device.GpuShaped ? GpuBlockImages : CpuBlockImages;
 
+    /// <summary>Images per partial sum of the head batchnorm's statistics: on GPU-shaped devices one (a thread per image
+    /// and channel, and the statistics' group tree adds the images), on CPUs the backward pass's blocks.</summary>
+    private int SumImages => Device.GpuShaped ? 1 : CpuBlockImages;
+
     /// <summary>The plane kernels' launch on a GPU-shaped device, or null for the per-row kernels (the cpu device, planes
     /// too large for shared memory, or forced by a test).</summary>
     internal HeadPlaneTile? PlaneTile(HeadDims d)
     {
         if (!Device.GpuShaped || AttentionPlaneOverrides.RowKernels)
             return null;
-        var chosen = HeadPlaneTile.Choose(d.H, d.W, d.N * d.Q, BlockImages, Device.Accelerator.MaxNumThreadsPerGroup, Device.Accelerator.WarpSize);
+        var chosen = HeadPlaneTile.Choose(d.H, d.W, d.N * d.Q, BlockImages, Device.MaxGroupThreads, Device.WarpSize);
         if (chosen is not null && AttentionPlaneOverrides.Tile is { } forced)
         {
-            int max = Math.Min(Device.Accelerator.MaxNumThreadsPerGroup, AttentionPlaneKernels.MaxThreads);
+            int max = Math.Min(Device.MaxGroupThreads, AttentionPlaneKernels.MaxThreads);
             bool fits = forced.Lanes >= 1 && forced.Planes >= 1 && forced.BackwardThreads >= 1 && forced.Lanes * forced.Planes <= max
                 && forced.BackwardThreads <= max && forced.Planes * HeadPlanes.SharedFloats(d.H, d.W) <= AttentionPlaneKernels.PlaneShared;
             if (fits)
                 return forced;
         }
         return chosen;
+    }
+
+    /// <summary>The weight-gradient groups on a GPU-shaped device, (lanes, rows): 32 × 32 where groups of 1,024 threads
+    /// are allowed, else powers of two within the device's group (at least 2 lanes, which avoids PoCL's 1 × n fault);
+    /// <see cref="AttentionPlaneOverrides.WeightGradRows"/> forces the rows (tests), the lanes then fill the group.</summary>
+    internal static (int Lanes, int Rows) WeightGradGroup(ComputeDevice device)
+    {
+        int max = Math.Max(2, Math.Min(AttentionPlaneKernels.WeightGradLanes * AttentionPlaneKernels.WeightGradMaxRows, device.MaxGroupThreads));
+        static int Floor2(int v)
+        {
+            int p = 1;
+            while (p * 2 <= v)
+                p *= 2;
+            return p;
+        }
+        int rowLimit = Math.Min(AttentionPlaneKernels.WeightGradMaxRows, max / 2);
+        int rows = AttentionPlaneOverrides.WeightGradRows is int forced && forced >= 1 && forced <= rowLimit
+            ? forced
+            : Floor2(Math.Max(1, Math.Min(rowLimit, max / AttentionPlaneKernels.WeightGradLanes)));
+        int lanes = Floor2(Math.Min(AttentionPlaneKernels.WeightGradLanes, max / rows));
+        return (lanes, rows);
     }
 
     /// <summary>GPU-shaped devices: a reduction group per head-batchnorm channel.</summary>

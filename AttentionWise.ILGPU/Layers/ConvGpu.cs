@@ -5,7 +5,7 @@ using ILGPU.Runtime;
 namespace AttentionWise.Layers;
 
 /// <summary>The tile of a forward-family product (forward or a phase of the input gradient) on a GPU-shaped device.</summary>
-/// <param name="Narrow">GemmNarrow (every thread owns all M ≤ 4 rows) instead of GemmWide.</param>
+/// <param name="Narrow">GemmNarrow (every thread owns all rows, up to 4 a launch; M ≤ 8) instead of GemmWide.</param>
 /// <param name="Rows">GemmWide: thread rows GM (8·GM output rows per group).</param>
 /// <param name="Pixels">GemmWide: thread columns GP, a power of two (8·GP pixels per group); GemmNarrow: threads T (4·T pixels).</param>
 internal readonly record struct GemmTile(bool Narrow, int Rows, int Pixels)
@@ -32,7 +32,7 @@ internal readonly record struct WgradTile(bool Narrow, int Rows, int Columns, in
 /// </summary>
 internal static class ConvGpuOverrides
 {
-    /// <summary>Forward-family tile (applied where it fits: Narrow only for M ≤ 4, Wide thread counts within the device's).</summary>
+    /// <summary>Forward-family tile (applied where it fits: Narrow only for M ≤ 8, Wide thread counts within the device's).</summary>
     public static GemmTile? Gemm { get; set; }
 
     /// <summary>Weight-gradient tile shape; its Slices, when positive, forces the split of the reduction.</summary>
@@ -76,8 +76,8 @@ internal sealed class ConvGpu : IDisposable
         _plan = plan;
     }
 
-    private int MaxThreads => Math.Max(1, Math.Min(MaxGroupThreads, _device.Accelerator.MaxNumThreadsPerGroup));
-    private int Warp => Math.Max(1, _device.Accelerator.WarpSize);
+    private int MaxThreads => Math.Max(1, Math.Min(MaxGroupThreads, _device.MaxGroupThreads));
+    private int Warp => Math.Max(1, _device.WarpSize);
 
     /// <summary>y = conv(x) (+ bias).</summary>
     public void Forward(DeviceTensor y, DeviceTensor x, DeviceTensor weight, DeviceTensor? bias)
@@ -137,6 +137,7 @@ internal sealed class ConvGpu : IDisposable
             partials = _partials;
         }
         var target = partials ?? gw;
+        _device.Work(2.0 * co * columns * pixels);
         if (tile.Narrow)
         {
             int colTiles = (columns + 8 * tile.Columns - 1) / (8 * tile.Columns);
@@ -173,17 +174,27 @@ internal sealed class ConvGpu : IDisposable
         int pixelTiles = (g.Pixels + tile.PixelsPerGroup - 1) / tile.PixelsPerGroup;
         if (tile.Narrow)
         {
-            var kernel = g.M switch
+            // Up to 4 rows a launch: rows r0.. are rows 0.. of views that start at row r0 of the output, the weight and the
+            // bias (the kernel addresses each linearly in the row).
+            for (int r0 = 0; r0 < g.M; r0 += 4)
             {
-                1 => k.GemmNarrow1,
-                2 => k.GemmNarrow2,
-                3 => k.GemmNarrow3,
-                _ => k.GemmNarrow4,
-            };
-            kernel!(new KernelConfig(pixelTiles, tile.Pixels), output.View, source.View, weight.View, bias.View, t.View, g);
+                int rows = Math.Min(4, g.M - r0);
+                var kernel = rows switch
+                {
+                    1 => k.GemmNarrow1,
+                    2 => k.GemmNarrow2,
+                    3 => k.GemmNarrow3,
+                    _ => k.GemmNarrow4,
+                };
+                // The least traffic of this launch: the whole source, its rows of the output and of the weight, the table.
+                _device.Work(2.0 * rows * g.K * g.Pixels, 4L * (source.Length + (long)rows * g.Pixels + (long)rows * g.K + t.View.Length));
+                kernel!(new KernelConfig(pixelTiles, tile.Pixels), From(output.View, (long)r0 * g.OutChannel), source.View,
+                    From(weight.View, (long)r0 * g.WeightStride), g.HasBias != 0 ? From(bias.View, r0) : bias.View, t.View, g);
+            }
         }
         else
         {
+            _device.Work(2.0 * g.M * g.K * g.Pixels);
             var wide = new ConvGemmGeometry(g, System.Numerics.BitOperations.Log2((uint)tile.PixelsPerGroup));
             int rowTiles = (g.M + tile.RowsPerGroup - 1) / tile.RowsPerGroup;
             k.GemmWide!(new KernelConfig(new Index2D(pixelTiles, rowTiles), new Index2D(tile.Pixels, tile.Rows)),
@@ -191,24 +202,32 @@ internal sealed class ConvGpu : IDisposable
         }
     }
 
+    private static ArrayView<float> From(ArrayView<float> view, long offset) => offset == 0 ? view : view.SubView(offset, view.Length - offset);
+
+    /// <summary>Rows up to which the forward family runs GemmNarrow, in launches of up to 4 rows: GemmWide's groups for so
+    /// few rows are at most 32 threads (8 rows × 256 pixels) that each reserve its 16.5 KB of shared memory, 3 warps per
+    /// multiprocessor on a T4 (the performance model: the attention layer's 8-row input gradient 3.9 → 0.8 ms a step on a
+    /// T4), while GemmNarrow's groups are 256 threads with 1.8 KB.</summary>
+    public const int NarrowMaxRows = 8;
+
     /// <summary>The forward-family tile for M rows over <paramref name="pixels"/> pixels on this device.</summary>
     public GemmTile ChooseGemm(int m, int pixels)
     {
         if (ConvGpuOverrides.Gemm is { } forced && forced.Threads <= MaxThreads && forced.Pixels >= 1
             && (forced.Narrow
-                ? m <= 4
+                ? m <= NarrowMaxRows
                 : forced.Rows is >= 1 and <= ConvGemmKernels.WideMaxRows / 8 && forced.Pixels is >= 2 and <= ConvGemmKernels.WideMaxPixels / 8
                   && (forced.Pixels & (forced.Pixels - 1)) == 0))
             return forced;
         return ChooseGemm(m, pixels, MaxThreads, Warp);
     }
 
-    /// <summary>The cost model (public for tests): GemmNarrow for M ≤ 4; otherwise the GemmWide shape with the least
+    /// <summary>The cost model (public for tests): GemmNarrow for M ≤ <see cref="NarrowMaxRows"/>; otherwise the GemmWide shape with the least
     /// padded work (rows and pixels rounded up to whole tiles) times the share of idle lanes in partly filled warps, plus
     /// the staging of both tiles per k (<see cref="StagingCost"/>); ties go to more threads.</summary>
     public static GemmTile ChooseGemm(int m, int pixels, int maxThreads, int warp)
     {
-        if (m <= 4)
+        if (m <= NarrowMaxRows)
         {
             int wanted = (int)Math.Min(maxThreads, RoundUp((pixels + ConvGemmKernels.NarrowPixels - 1) / ConvGemmKernels.NarrowPixels, warp));
             int threads = Math.Max(1, wanted >= warp ? wanted / warp * warp : wanted);
@@ -240,7 +259,7 @@ internal sealed class ConvGpu : IDisposable
     /// <summary>The weight-gradient tile for M channels × <paramref name="columns"/> weight columns on this device.</summary>
     public WgradTile ChooseWgrad(int m, int columns, int pixels)
     {
-        var tile = ChooseWgrad(m, columns, pixels, MaxThreads, Warp, _device.Accelerator.NumMultiprocessors);
+        var tile = ChooseWgrad(m, columns, pixels, MaxThreads, Warp, _device.Multiprocessors);
         if (ConvGpuOverrides.Wgrad is { } forced)
         {
             bool shapeFits = forced.Rows >= 1 && forced.Columns >= 1 && forced.Threads <= MaxThreads && forced.Narrow == (m <= 4)
@@ -249,7 +268,7 @@ internal sealed class ConvGpu : IDisposable
                     : forced.Threads % ConvGemmKernels.Depth == 0 && forced.Rows <= ConvGemmKernels.WgradMaxRows / 8
                       && forced.Columns is >= 2 and <= ConvGemmKernels.WgradMaxColumns / 8);
             if (shapeFits)
-                tile = Slice(tile with { Rows = forced.Rows, Columns = forced.Columns }, m, columns, pixels, _device.Accelerator.NumMultiprocessors);
+                tile = Slice(tile with { Rows = forced.Rows, Columns = forced.Columns }, m, columns, pixels, _device.Multiprocessors);
             if (forced.Slices > 0)
             {
                 int per = RoundUp((pixels + forced.Slices - 1) / forced.Slices, ConvGemmKernels.Depth);

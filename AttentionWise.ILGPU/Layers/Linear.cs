@@ -16,6 +16,8 @@ public sealed unsafe class Linear : Module
     private DeviceTensor? _output;
     private DeviceTensor? _gradInput;
     private DeviceTensor? _workspace;
+    private DeviceTensor? _partials;
+    private DeviceTensor? _forwardPartials;
     private DeviceTensor? _input;
 
     public Linear(ComputeDevice device, int inFeatures, int outFeatures, bool bias = true)
@@ -64,6 +66,16 @@ public sealed unsafe class Linear : Module
         }
         var k = Device.Kernels<LinearKernelSet>();
         var bias = Bias?.Value ?? Weight.Value;
+        Device.Work(2.0 * shape.N * InFeatures * OutFeatures);
+        var (slices, perSlice) = Device.GpuShaped ? LinearForwardSlices.Choose(shape.N, InFeatures, OutFeatures, Device.MaxThreads) : (1, InFeatures);
+        if (slices > 1 && k.ForwardSlices is { } sliced && k.ForwardCombine is { } combine)
+        {
+            // Long rows on a GPU: slices of the row in parallel, added in slice order (then the bias).
+            var partials = Scratch(ref _forwardPartials, Shape.Of(slices, shape.N, OutFeatures));
+            sliced(new Index3D((OutFeatures + 3) / 4, shape.N, slices), partials.View, input.View, Weight.Value.View, InFeatures, OutFeatures, shape.N, perSlice);
+            combine(y.Length, y.View, partials.View, bias.View, slices, OutFeatures, Bias is null ? 0 : 1);
+            return y;
+        }
         k.Forward(new Index2D((OutFeatures + 3) / 4, shape.N), y.View, input.View, Weight.Value.View, bias.View, InFeatures, OutFeatures, Bias is null ? 0 : 1);
         return y;
     }
@@ -82,7 +94,7 @@ public sealed unsafe class Linear : Module
             if (host)
                 HostLinear.WeightGradient(n, InFeatures, OutFeatures, _input.HostPointer, gradOutput.HostPointer, Weight.Gradient.HostPointer);
             else
-                k.BackwardWeight(new Index2D((InFeatures + 3) / 4, (OutFeatures + 1) / 2), Weight.Gradient.View, gradOutput.View, _input.View, n, InFeatures, OutFeatures);
+                WeightGradient(k, gradOutput, n);
             if (Bias is not null)
                 ChannelReductions.Sum(gradOutput, Bias.Gradient, accumulate: true, Scratch(ref _workspace, Shape.Of(1)));
         }
@@ -92,7 +104,31 @@ public sealed unsafe class Linear : Module
         if (n > 0 && host)
             HostLinear.InputGradient(n, InFeatures, OutFeatures, gradOutput.HostPointer, Weight.Value.HostPointer, gx.HostPointer);
         else if (n > 0)
+        {
+            Device.Work(2.0 * n * InFeatures * OutFeatures);
             k.BackwardInput(new Index2D((InFeatures + LinearKernels.ChunkI - 1) / LinearKernels.ChunkI, n), gx.View, gradOutput.View, Weight.Value.View, InFeatures, OutFeatures);
+        }
         return gx;
+    }
+
+    /// <summary>gw += Σ_n gy[n]ᵀ·x[n]: on a GPU-shaped device over slices of the batch (many threads, short loops), the
+    /// slices then added in order; on the cpu device without a BLAS one loop over the batch per thread.</summary>
+    private void WeightGradient(LinearKernelSet k, DeviceTensor gradOutput, int n)
+    {
+        var input = _input!;
+        var threads = new Index2D((InFeatures + 3) / 4, (OutFeatures + 1) / 2);
+        var (slices, perSlice) = Device.GpuShaped ? LinearWeightSlices.Choose(n, InFeatures, OutFeatures, Device.MaxThreads) : (1, n);
+        if (slices <= 1 || k.BackwardWeightSlices is null)
+        {
+            Device.Work(2.0 * n * InFeatures * OutFeatures);
+            k.BackwardWeight(threads, Weight.Gradient.View, gradOutput.View, input.View, n, InFeatures, OutFeatures);
+            return;
+        }
+        int size = InFeatures * OutFeatures;
+        var partials = Scratch(ref _partials, Shape.Of(slices, size));
+        Device.Work(2.0 * n * InFeatures * OutFeatures);
+        k.BackwardWeightSlices(new Index3D(threads.X, threads.Y, slices), partials.View, gradOutput.View, input.View, n, InFeatures, OutFeatures, perSlice);
+        var layout = Device.Layout(size);
+        Device.Kernels<Conv2dKernelSet>().WeightGradCombine(layout.Threads, Weight.Gradient.View, partials.View, slices, layout);
     }
 }

@@ -92,6 +92,23 @@ public sealed class GpuCheckTests : IDisposable
     }
 
     [Fact]
+    public void PutsThePerformanceModelsPredictionBesideTheMeasuredStep()
+    {
+        WriteGpuRun();
+        // As `AttentionWise.Bench model --json` writes it; a prediction for another batch is not this step's.
+        Write("model.jsonl",
+            """{"model":"control","batch":256,"gpu":"H200","step_us":8250.0,"launches":82}""",
+            """{"model":"attention-h","batch":64,"gpu":"H200","step_us":500.0,"launches":70}""");
+        var s = GpuCheckSummary.Build(_work, new GpuCheckSummary.Options());
+        var control = Find(s.Json["steps"], "model", "control");
+        Assert.Equal(8.25, (double)control["predicted_ms"]!, 9);
+        Assert.Equal("H200", (string?)control["predicted_gpu"]);
+        Assert.Null(Find(s.Json["steps"], "model", "attention-h")["predicted_ms"]);
+        var line = s.Text.Split('\n').Single(l => l.StartsWith("control training step", StringComparison.Ordinal));
+        Assert.Contains("model: 8.25 ms on H200", line);
+    }
+
+    [Fact]
     public void ReportsTestCountsAndTheFailedTestsAndIsNotAllOkWhenAStageFailed()
     {
         WriteGpuRun();

@@ -15,6 +15,8 @@ public abstract class LinearSuite : DeviceTest
         { new[] { 2, 130 }, 6 },          // a partial column chunk
         { new[] { 5, 2, 7, 7 }, 3 },
         { new[] { 70, 150 }, 11 },        // several row blocks and weight-column blocks of the cpu BLAS path
+        { new[] { 200, 9 }, 3 },          // GPU-shaped devices: the weight gradient over 7 slices of the batch, the last short
+        { new[] { 3, 601 }, 6 },          // GPU-shaped devices: the forward over 3 slices of the row (an odd last slice)
     };
 
     [Theory]
