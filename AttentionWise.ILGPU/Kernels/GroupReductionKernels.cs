@@ -14,14 +14,8 @@
 //                          a sample of the channel, so the sums stay of the order of the spread); grid (C, K).
 //   ChannelMomentsCombineGroup  mean[c], biased variance[c] from the slices, merged with Chan's formula in a tree.
 //   LossResultGroup        result[0] = Σ perItem[0, ·] / N, result[1] = Σ perItem[1, ·] (one group).
-//   HeadMomentsGroup       slice k of head-batchnorm channel q: mean and M2 of R = Ox ⊙ Oy (as ChannelMomentsGroup, the
-//                          product read from the two halves of the softmaxes' buffer); grid (Q, K).
-//   HeadNormForwardStatsGroup  the head batchnorm's per-channel mean and 1/std (and running statistics) from
-//                          HeadMomentsGroup's slices, merged with Chan's formula as ChannelMomentsCombineGroup; grid Q.
-//                          (The cpu device's AttentionKernels.HeadNormForwardStats keeps E[R²] − E[R]², which cancels
-//                          in float once R's spread is below ~1e-4 of its mean.)
-//   HeadNormBackwardStatsGroup  the head batchnorm backward's per-channel means from the image blocks' partial sums
-//                          (as AttentionKernels.HeadNormBackwardStats); grid Q.
+//   HeadNormForwardStatsGroup / HeadNormBackwardStatsGroup  the head batchnorm's per-channel statistics from the
+//                          image blocks' partial sums (as AttentionKernels.HeadNorm*Stats); grid Q.
 using ILGPU;
 using ILGPU.Algorithms;
 using ILGPU.Runtime;
@@ -180,14 +174,6 @@ public static class GroupReductionKernels
             s1 += d;
             s2 += d * d;
         }
-        WriteSliceMoments(sa, sb, partials, geo, c, k, count, shift, s1, s2);
-    }
-
-    /// <summary>Slice k of channel c's mean and M2 into partials[k, 0, c] and partials[k, 1, c], from every thread's
-    /// sums of (x − shift) and (x − shift)² (added in a tree). Every thread of the group must call it.</summary>
-    private static void WriteSliceMoments(ArrayView<float> sa, ArrayView<float> sb, ArrayView<float> partials, ChannelGeometry geo,
-        int c, int k, int count, float shift, float s1, float s2)
-    {
         var (t1, t2) = TreeSum(sa, sb, s1, s2);
         if (Group.IdxX == 0)
         {
@@ -199,34 +185,6 @@ public static class GroupReductionKernels
         }
     }
 
-    /// <summary>See the file header. Group G; grid (Q, K) with geo = ChannelGeometry.For(N, Q, H·W); oxy = [Ox; Oy], each
-    /// [N, Q, H, W]. Writes partials[k, 0, q] = mean, partials[k, 1, q] = M2 of R over the slice's images.</summary>
-    public static void HeadMomentsGroup(ArrayView<float> partials, ArrayView<float> oxy, ChannelGeometry geo, FastDivisor spatial)
-    {
-        var sa = SharedMemory.Allocate<float>(MaxThreads);
-        var sb = SharedMemory.Allocate<float>(MaxThreads);
-        int c = Grid.IdxX;
-        int k = Grid.IdxY;
-        int first = k * geo.ItemsPerSlice;
-        int last = geo.Items - first < geo.ItemsPerSlice ? geo.Items : first + geo.ItemsPerSlice;
-        int S = geo.Spatial;
-        int count = (last - first) * S;
-        int itemStride = geo.Channels * S;
-        int half = geo.Items * itemStride;
-        int origin = first * itemStride + c * S;
-        float shift = oxy[origin] * oxy[half + origin];
-        float s1 = 0f, s2 = 0f;
-        for (int u = Group.IdxX; u < count; u += Group.DimX)
-        {
-            int n = spatial.Divide(u);
-            int e = origin + n * itemStride + (u - n * S);
-            float d = oxy[e] * oxy[half + e] - shift;
-            s1 += d;
-            s2 += d * d;
-        }
-        WriteSliceMoments(sa, sb, partials, geo, c, k, count, shift, s1, s2);
-    }
-
     /// <summary>See the file header. Group G; grid C.</summary>
     public static void ChannelMomentsCombineGroup(ArrayView<float> mean, ArrayView<float> variance, ArrayView<float> partials, ChannelGeometry geo)
     {
@@ -234,20 +192,6 @@ public static class GroupReductionKernels
         var sm = SharedMemory.Allocate<float>(MaxThreads);
         var sq = SharedMemory.Allocate<float>(MaxThreads);
         int c = Grid.IdxX;
-        var total = CombineMoments(sn, sm, sq, partials, geo, c);
-        if (Group.IdxX == 0)
-        {
-            mean[c] = total.Mean;
-            variance[c] = total.M2 / total.Count;
-        }
-    }
-
-    /// <summary>Channel c's slices (partials[k, 0..1, c]) merged with Chan's formula: each thread merges the slices
-    /// t, t + G, … in order, then the G results in a tree (thread t takes t + s, s halving from G/2). Thread 0 gets the
-    /// total. Every thread of the group must call it.</summary>
-    private static Moments CombineMoments(ArrayView<float> sn, ArrayView<float> sm, ArrayView<float> sq, ArrayView<float> partials,
-        ChannelGeometry geo, int c)
-    {
         int t = Group.IdxX;
         var acc = new Moments(0f, 0f, 0f);
         for (int k = t; k < geo.Slices; k += Group.DimX)
@@ -272,10 +216,11 @@ public static class GroupReductionKernels
             }
             Group.Barrier();
         }
-        var total = new Moments(sn[0], sm[0], sq[0]);
-        // Nobody may overwrite the shared arrays before every thread has read the totals.
-        Group.Barrier();
-        return total;
+        if (t == 0)
+        {
+            mean[c] = sm[0];
+            variance[c] = sq[0] / sn[0];
+        }
     }
 
     /// <summary>Chan's merge of two (count, mean, M2); an empty second one changes nothing.</summary>
@@ -322,34 +267,43 @@ public static class GroupReductionKernels
         }
     }
 
-    /// <summary>See the file header. Group G; grid Q. Training: the batch mean and biased variance M2 / (N·H·W) from
-    /// HeadMomentsGroup's slices (geo as there), the running statistics updated with the unbiased variance as PyTorch
-    /// does; evaluation: the running statistics (partials not read). Writes aux[q] = μ, aux[Q + q] = 1/sqrt(var + eps).</summary>
+    /// <summary>See the file header (AttentionKernels.HeadNormForwardStats for the formulas). Group G; grid Q.</summary>
     public static void HeadNormForwardStatsGroup(ArrayView<float> aux, ArrayView<float> runningMean, ArrayView<float> runningVar,
-        ArrayView<float> partials, HeadNormConfig cfg, ChannelGeometry geo)
+        ArrayView<float> partial, HeadNormConfig cfg)
     {
-        var sn = SharedMemory.Allocate<float>(MaxThreads);
-        var sm = SharedMemory.Allocate<float>(MaxThreads);
-        var sq = SharedMemory.Allocate<float>(MaxThreads);
+        var sa = SharedMemory.Allocate<float>(MaxThreads);
+        var sb = SharedMemory.Allocate<float>(MaxThreads);
         int q = Grid.IdxX;
+        float s1 = 0f, s2 = 0f;
         if (cfg.Training != 0)
         {
-            var total = CombineMoments(sn, sm, sq, partials, geo, q);
-            if (Group.IdxX == 0)
+            int p = q * cfg.Blocks * 2;
+            for (int b = Group.IdxX; b < cfg.Blocks; b += Group.DimX)
             {
-                float mean = total.Mean;
-                float variance = total.M2 / cfg.Count;
-                float unbiased = cfg.Count > 1 ? total.M2 / (cfg.Count - 1) : variance;
-                runningMean[q] = (1f - cfg.Momentum) * runningMean[q] + cfg.Momentum * mean;
-                runningVar[q] = (1f - cfg.Momentum) * runningVar[q] + cfg.Momentum * unbiased;
-                aux[q] = mean;
-                aux[cfg.Q + q] = XMath.Rsqrt(variance + cfg.Eps);
+                s1 += partial[p + 2 * b];
+                s2 += partial[p + 2 * b + 1];
             }
         }
-        else if (Group.IdxX == 0)
+        var (t1, t2) = TreeSum(sa, sb, s1, s2);
+        if (Group.IdxX == 0)
         {
-            aux[q] = runningMean[q];
-            aux[cfg.Q + q] = XMath.Rsqrt(runningVar[q] + cfg.Eps);
+            float mean, variance;
+            if (cfg.Training != 0)
+            {
+                float inv = 1f / cfg.Count;
+                mean = t1 * inv;
+                variance = XMath.Max(t2 * inv - mean * mean, 0f);
+                float unbiased = cfg.Count > 1 ? variance * cfg.Count / (cfg.Count - 1) : variance;
+                runningMean[q] = (1f - cfg.Momentum) * runningMean[q] + cfg.Momentum * mean;
+                runningVar[q] = (1f - cfg.Momentum) * runningVar[q] + cfg.Momentum * unbiased;
+            }
+            else
+            {
+                mean = runningMean[q];
+                variance = runningVar[q];
+            }
+            aux[q] = mean;
+            aux[cfg.Q + q] = XMath.Rsqrt(variance + cfg.Eps);
         }
     }
 

@@ -316,8 +316,7 @@ public sealed class ReductionKernelSet : IKernelSet<ReductionKernelSet>
         ChannelMomentsCombineGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry>(
             GroupReductionKernels.ChannelMomentsCombineGroup);
         LossResultGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, int>(GroupReductionKernels.LossResultGroup);
-        HeadMomentsGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, ChannelGeometry, FastDivisor>(GroupReductionKernels.HeadMomentsGroup);
-        HeadNormForwardStatsGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadNormConfig, ChannelGeometry>(
+        HeadNormForwardStatsGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadNormConfig>(
             GroupReductionKernels.HeadNormForwardStatsGroup);
         HeadNormBackwardStatsGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, HeadNormConfig>(GroupReductionKernels.HeadNormBackwardStatsGroup);
     }
@@ -330,8 +329,7 @@ public sealed class ReductionKernelSet : IKernelSet<ReductionKernelSet>
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ChannelGeometry, FastDivisor>? ChannelMomentsGroup { get; private set; }
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry>? ChannelMomentsCombineGroup { get; private set; }
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, int>? LossResultGroup { get; private set; }
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ChannelGeometry, FastDivisor>? HeadMomentsGroup { get; private set; }
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadNormConfig, ChannelGeometry>? HeadNormForwardStatsGroup { get; private set; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadNormConfig>? HeadNormForwardStatsGroup { get; private set; }
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, HeadNormConfig>? HeadNormBackwardStatsGroup { get; private set; }
 
     /// <summary>Threads of a group reduction on <paramref name="device"/>: the largest power of two within the device's

@@ -81,7 +81,7 @@ public sealed unsafe class AttentionHeads : Module
     /// <summary>The same on GPUs, where more blocks give more threads.</summary>
     public const int GpuBlockImages = 8;
 
-    private DeviceTensor? _oxy, _z, _wp, _aux, _partial, _moments, _pw, _gx, _relevance;
+    private DeviceTensor? _oxy, _z, _wp, _aux, _partial, _pw, _gx, _relevance;
     private DeviceTensor? _input;
     private HeadDims _dims;
     private HeadAux _auxLayout;
@@ -224,35 +224,22 @@ public sealed unsafe class AttentionHeads : Module
 
         var sums = new PairSumDims(n, d.Q, d.W, 2, ax.ColR, SumImages);
         var cfg = NormConfig(n, sums.Blocks, Training);
-        if (Device.GpuShaped)
+        var partial = Scratch(ref _partial, Shape.Of(d.Q, sums.Blocks, 2));
+        LaunchTimer.Run("Heads.NormStatistics", () =>
         {
-            // Mean and M2 of R per slice of images, merged with Chan's formula (stable where E[R²] − E[R]² cancels).
-            var geo = ChannelGeometry.For(n, d.Q, d.H * d.W);
-            var moments = Scratch(ref _moments, Shape.Of(geo.Slices * 2 * d.Q));
-            var r = Device.Kernels<ReductionKernelSet>();
-            int g = ReductionKernelSet.GroupSize(Device);
-            LaunchTimer.Run("Heads.NormStatistics", () =>
+            if (cfg.Training != 0)
             {
-                if (cfg.Training != 0)
-                    r.HeadMomentsGroup!(new KernelConfig(new Index2D(d.Q, geo.Slices), new Index2D(g, 1)), moments.View, oxy.View, geo,
-                        new FastDivisor(Math.Max(1, d.H * d.W)));
-                Device.Work(null, 4L * ((cfg.Training != 0 ? moments.Length : 0) + 6 * d.Q));
-                r.HeadNormForwardStatsGroup!(StatsConfig(d.Q), aux.View, RunningMean.View, RunningVar.View, moments.View, cfg, geo);
-            });
-        }
-        else
-        {
-            var partial = Scratch(ref _partial, Shape.Of(d.Q, sums.Blocks, 2));
-            LaunchTimer.Run("Heads.NormStatistics", () =>
+                Device.Work(null, 4L * (n * d.Q * d.W * 2 + partial.Length));
+                k.PairPartialSums(d.Q * sums.Blocks, partial.View, aux.View, sums);
+            }
+            if (Device.GpuShaped)
             {
-                if (cfg.Training != 0)
-                {
-                    Device.Work(null, 4L * (n * d.Q * d.W * 2 + partial.Length));
-                    k.PairPartialSums(d.Q * sums.Blocks, partial.View, aux.View, sums);
-                }
+                Device.Work(null, 4L * (partial.Length + 6 * d.Q));
+                Device.Kernels<ReductionKernelSet>().HeadNormForwardStatsGroup!(StatsConfig(d.Q), aux.View, RunningMean.View, RunningVar.View, partial.View, cfg);
+            }
+            else
                 k.HeadNormForwardStats(d.Q, aux.View, RunningMean.View, RunningVar.View, partial.View, cfg);
-            });
-        }
+        });
         if (tile is { } u)
             LaunchTimer.Run("Heads.HeadOutputPlanes", () => k.HeadOutputPlanes!(PlaneConfig(u, planes), z.View, aux.View, input.View, oxy.View, d, ax, planes));
         else
