@@ -43,58 +43,28 @@ public static class LinearKernels
         int r2 = (o0 + 2 > last ? last : o0 + 2) * inFeatures;
         int r3 = (o0 + 3 > last ? last : o0 + 3) * inFeatures;
         int xr = n * inFeatures;
-        float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, c0 = 0f, c1 = 0f, c2 = 0f, c3 = 0f;
-        int i = 0;
-        for (; i + 1 < inFeatures; i += 2)
-        {
-            float x0 = x[xr + i];
-            float x1 = x[xr + i + 1];
-            a0 += x0 * w[r0 + i];
-            c0 += x1 * w[r0 + i + 1];
-            a1 += x0 * w[r1 + i];
-            c1 += x1 * w[r1 + i + 1];
-            a2 += x0 * w[r2 + i];
-            c2 += x1 * w[r2 + i + 1];
-            a3 += x0 * w[r3 + i];
-            c3 += x1 * w[r3 + i + 1];
-        }
-        if (i < inFeatures)
-        {
-            float x0 = x[xr + i];
-            a0 += x0 * w[r0 + i];
-            a1 += x0 * w[r1 + i];
-            a2 += x0 * w[r2 + i];
-            a3 += x0 * w[r3 + i];
-        }
+        var d = FourDots(x, w, xr, r0, r1, r2, r3, 0, inFeatures);
         int yr = n * outFeatures + o0;
-        y[yr] = a0 + c0 + (hasBias != 0 ? bias[o0] : 0f);
+        y[yr] = d.D0 + (hasBias != 0 ? bias[o0] : 0f);
         if (o0 + 1 <= last)
-            y[yr + 1] = a1 + c1 + (hasBias != 0 ? bias[o0 + 1] : 0f);
+            y[yr + 1] = d.D1 + (hasBias != 0 ? bias[o0 + 1] : 0f);
         if (o0 + 2 <= last)
-            y[yr + 2] = a2 + c2 + (hasBias != 0 ? bias[o0 + 2] : 0f);
+            y[yr + 2] = d.D2 + (hasBias != 0 ? bias[o0 + 2] : 0f);
         if (o0 + 3 <= last)
-            y[yr + 3] = a3 + c3 + (hasBias != 0 ? bias[o0 + 3] : 0f);
+            y[yr + 3] = d.D3 + (hasBias != 0 ? bias[o0 + 3] : 0f);
     }
 
-    /// <summary>Thread (ob, n, s): partials[s, n, 4·ob + j] = Σ_i x[n, i]·w[4·ob + j, i] over the inputs i of slice s
-    /// ([s·perSlice, (s + 1)·perSlice) ∩ [0, inFeatures)), for the valid j.</summary>
-    public static void ForwardSlices<TView>(Index3D index, ArrayView<float> partialsView, ArrayView<float> xView, ArrayView<float> wView,
-        int inFeatures, int outFeatures, int batch, int perSlice)
+    /// <summary>The four dot products of one x row with four w rows over the inputs [i0, i1).</summary>
+    private readonly struct Dots4(float d0, float d1, float d2, float d3)
+    {
+        public readonly float D0 = d0, D1 = d1, D2 = d2, D3 = d3;
+    }
+
+    /// <summary>Σ_i x[xr + i]·w[rj + i] for i in [i0, i1) and the four rows rj, two interleaved accumulators per row
+    /// (even and odd i, added at the end), as Forward and ForwardSlices compute them.</summary>
+    private static Dots4 FourDots<TView>(TView x, TView w, int xr, int r0, int r1, int r2, int r3, int i0, int i1)
         where TView : struct, IKernelView<TView>
     {
-        var partials = TView.Of(partialsView);
-        var x = TView.Of(xView);
-        var w = TView.Of(wView);
-        int o0 = index.X * 4;
-        int n = index.Y;
-        int i0 = index.Z * perSlice;
-        int i1 = i0 + perSlice > inFeatures ? inFeatures : i0 + perSlice;
-        int last = outFeatures - 1;
-        int r0 = o0 * inFeatures;
-        int r1 = (o0 + 1 > last ? last : o0 + 1) * inFeatures;
-        int r2 = (o0 + 2 > last ? last : o0 + 2) * inFeatures;
-        int r3 = (o0 + 3 > last ? last : o0 + 3) * inFeatures;
-        int xr = n * inFeatures;
         float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, c0 = 0f, c1 = 0f, c2 = 0f, c3 = 0f;
         int i = i0;
         for (; i + 1 < i1; i += 2)
@@ -118,14 +88,37 @@ public static class LinearKernels
             a2 += x0 * w[r2 + i];
             a3 += x0 * w[r3 + i];
         }
+        return new Dots4(a0 + c0, a1 + c1, a2 + c2, a3 + c3);
+    }
+
+    /// <summary>Thread (ob, n, s): partials[s, n, 4·ob + j] = Σ_i x[n, i]·w[4·ob + j, i] over the inputs i of slice s
+    /// ([s·perSlice, (s + 1)·perSlice) ∩ [0, inFeatures)), for the valid j.</summary>
+    public static void ForwardSlices<TView>(Index3D index, ArrayView<float> partialsView, ArrayView<float> xView, ArrayView<float> wView,
+        int inFeatures, int outFeatures, int batch, int perSlice)
+        where TView : struct, IKernelView<TView>
+    {
+        var partials = TView.Of(partialsView);
+        var x = TView.Of(xView);
+        var w = TView.Of(wView);
+        int o0 = index.X * 4;
+        int n = index.Y;
+        int i0 = index.Z * perSlice;
+        int i1 = i0 + perSlice > inFeatures ? inFeatures : i0 + perSlice;
+        int last = outFeatures - 1;
+        int r0 = o0 * inFeatures;
+        int r1 = (o0 + 1 > last ? last : o0 + 1) * inFeatures;
+        int r2 = (o0 + 2 > last ? last : o0 + 2) * inFeatures;
+        int r3 = (o0 + 3 > last ? last : o0 + 3) * inFeatures;
+        int xr = n * inFeatures;
+        var d = FourDots(x, w, xr, r0, r1, r2, r3, i0, i1);
         int pr = (index.Z * batch + n) * outFeatures + o0;
-        partials[pr] = a0 + c0;
+        partials[pr] = d.D0;
         if (o0 + 1 <= last)
-            partials[pr + 1] = a1 + c1;
+            partials[pr + 1] = d.D1;
         if (o0 + 2 <= last)
-            partials[pr + 2] = a2 + c2;
+            partials[pr + 2] = d.D2;
         if (o0 + 3 <= last)
-            partials[pr + 3] = a3 + c3;
+            partials[pr + 3] = d.D3;
     }
 
     /// <summary>Thread e of [N, O]: y[e] = Σ_s partials[s, e] (in order s = 0, 1, …) + b[e mod O] (with a bias).</summary>
