@@ -105,7 +105,14 @@ public sealed class ComputeDevice : IDisposable
         MaxThreads = target?.MaxThreads ?? accelerator.MaxNumThreads;
         MaxGroupThreads = target?.MaxGroupThreads ?? accelerator.MaxNumThreadsPerGroup;
         WarpSize = target?.WarpSize ?? accelerator.WarpSize;
+        Backend = Backends.Backend.For(this);
     }
+
+    /// <summary>The implementation of every op on this device, chosen once here: layers call their ops through it.</summary>
+    internal Backends.Backend Backend { get; }
+
+    /// <summary>The family of op implementations this device runs (host for <c>cpu</c>, GPU for the other kinds).</summary>
+    public Backends.BackendFamily Family => Backend.Family;
 
     /// <summary>Multiprocessors, as layers choose launch shapes by (a recorder's target GPU's, else the accelerator's).</summary>
     public int Multiprocessors { get; }

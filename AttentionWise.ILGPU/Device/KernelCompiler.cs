@@ -1,4 +1,7 @@
 using System.Reflection;
+using BackendFamily = AttentionWise.Backends.BackendFamily;
+using KernelFamilyAttribute = AttentionWise.Backends.KernelFamilyAttribute;
+using AttentionWise.Kernels;
 using ILGPU;
 using ILGPU.Backends;
 using ILGPU.Backends.EntryPoints;
@@ -14,26 +17,42 @@ namespace AttentionWise;
 /// covered by the compile checks the day it is written.</summary>
 public static class KernelCatalog
 {
-    /// <summary>Every kernel-set type (a class implementing <see cref="IKernelSet{TSelf}"/>) of the given assemblies
-    /// (default: AttentionWise's kernel library), by name.</summary>
-    public static IReadOnlyList<Type> KernelSets(params Assembly[] assemblies)
+    /// <summary>Every kernel-set type (a class implementing <see cref="IKernelSet{TSelf}"/>) a device of
+    /// <paramref name="kind"/> can load, from the given assemblies (default: AttentionWise's kernel library), by name: the
+    /// sets of its backend family (<see cref="KernelFamilyAttribute"/>), and every set generic over its kernel view closed
+    /// with the family's view (<see cref="HostView"/> or <see cref="DeviceView"/>).</summary>
+    public static IReadOnlyList<Type> KernelSets(DeviceKind kind, params Assembly[] assemblies)
     {
         if (assemblies.Length == 0)
             assemblies = [typeof(KernelCatalog).Assembly];
-        return assemblies
-            .SelectMany(a => a.GetTypes())
-            .Where(t => t is { IsClass: true, IsAbstract: false } &&
-                        t.GetInterfaces().Any(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IKernelSet<>)))
-            .OrderBy(t => t.FullName, StringComparer.Ordinal)
-            .ToArray();
+        var family = AttentionWise.Backends.Backend.FamilyOf(kind);
+        var view = family == BackendFamily.Host ? typeof(HostView) : typeof(DeviceView);
+        var sets = new List<Type>();
+        foreach (var type in assemblies.SelectMany(a => a.GetTypes()))
+        {
+            if (type is not { IsClass: true, IsAbstract: false } ||
+                !type.GetInterfaces().Any(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IKernelSet<>)))
+                continue;
+            if (type.IsGenericTypeDefinition)
+            {
+                if (type.GetGenericArguments().Length != 1)
+                    throw new InvalidOperationException($"Kernel set {type.Name} is generic over more than its kernel view.");
+                sets.Add(type.MakeGenericType(view));
+                continue;
+            }
+            var owner = type.GetCustomAttribute<KernelFamilyAttribute>();
+            if (owner is null || owner.Family == family)
+                sets.Add(type);
+        }
+        return sets.OrderBy(t => t.FullName, StringComparer.Ordinal).ToArray();
     }
 
-    /// <summary>The kernels every kernel set loads for a device of <paramref name="kind"/> (its variants for that kind),
+    /// <summary>The kernels every kernel set loads for a device of <paramref name="kind"/> (the sets of its family),
     /// recorded without a device.</summary>
     public static IReadOnlyList<LoadedKernel> Kernels(DeviceKind kind, params Assembly[] assemblies)
     {
         var loader = KernelLoader.ForRecording(kind);
-        foreach (var set in KernelSets(assemblies))
+        foreach (var set in KernelSets(kind, assemblies))
             loader.LoadSet(set);
         return loader.Loaded;
     }

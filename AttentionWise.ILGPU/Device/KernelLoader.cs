@@ -175,6 +175,15 @@ public sealed partial class KernelLoader
         return loaded.CreateLauncherDelegate<TDelegate>();
     }
 
+    /// <summary>Runs one host pass of the host backend (a BLAS call, a vectorised pass): every piece of work a device
+    /// does that is not a loaded kernel goes through here, named "Type.Method" as kernels are, so that whatever watches
+    /// this loader's launches sees it too.</summary>
+    internal void Pass(string name, Action pass)
+    {
+        ArgumentNullException.ThrowIfNull(pass);
+        pass();
+    }
+
     private static InvalidOperationException NotLaunchable(Delegate kernel) =>
         new($"Kernel '{kernel.Method.Name}' was loaded by a recording loader, which launches nothing.");
 }

@@ -61,25 +61,18 @@ public static class AdamKernels
     }
 }
 
-/// <summary>The Adam kernel, loaded once per device.</summary>
-public sealed class AdamKernelSet : IKernelSet<AdamKernelSet>
+/// <summary>The Adam kernel for one kernel view (<see cref="HostView"/> on the host backend, <see cref="DeviceView"/> on the
+/// GPU backend), loaded once per device.</summary>
+internal sealed class AdamKernelSet<TView> : IKernelSet<AdamKernelSet<TView>>
+    where TView : struct, IKernelView<TView>
 {
     private AdamKernelSet(KernelLoader loader)
-    {
-        if (loader.HostViews)
-            Init<HostView>(loader);
-        else
-            Init<DeviceView>(loader);
-    }
-
-    private void Init<TView>(KernelLoader loader)
-        where TView : struct, IKernelView<TView>
     {
         Step = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamScalars, LaunchLayout>(
             AdamKernels.Step<TView>);
     }
 
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamScalars, LaunchLayout> Step { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamScalars, LaunchLayout> Step { get; }
 
-    public static AdamKernelSet Load(KernelLoader loader) => new(loader);
+    public static AdamKernelSet<TView> Load(KernelLoader loader) => new(loader);
 }

@@ -71,15 +71,14 @@ public sealed class Adam : IDisposable
         double bc1 = 1.0 - Math.Pow(AsDecimalDouble(Beta1), t);
         double bc2 = 1.0 - Math.Pow(AsDecimalDouble(Beta2), t);
         float sqrtBc2 = (float)Math.Sqrt(bc2);
-        var kernel = _device.Kernels<AdamKernelSet>().Step;
+        var update = _device.Backend.AdamUpdate;
         foreach (var (_, p, m, v) in _entries)
         {
             if (p.Length == 0)
                 continue;
             double lr = AsDecimalDouble(LearningRateOf(p.Group));
             var scalars = new AdamScalars(Beta1, Beta2, Eps, (float)(lr / bc1), sqrtBc2);
-            var layout = _device.Layout(p.Length);
-            kernel(layout.Threads, p.Value.View, m.View, v.View, p.Gradient.View, scalars, layout);
+            update.Step(p.Value, m, v, p.Gradient, scalars);
         }
         StepCount = t;
     }

@@ -233,7 +233,7 @@ public sealed class KernelLaunchOpenCLTests : KernelLaunchSuite
     public void EveryLoadedKernelWithABarrierFencesLocalMemory()
     {
         Device.Loader.LoadGrouped<ArrayView<float>, ArrayView<float>>(GroupSumsForFence);
-        foreach (var set in KernelCatalog.KernelSets())
+        foreach (var set in KernelCatalog.KernelSets(Kind))
             Device.Loader.LoadSet(set);
         var sources = Device.Loader.OpenCLSources;
         Assert.Equal(Device.Loader.Loaded.Select(k => k.Method).Distinct().Count(), sources.Count);
