@@ -1,6 +1,7 @@
 using AttentionWise.Layers;
 using AttentionWise.Tests.Infrastructure;
 using AttentionWise.Tests.Reference;
+using AttentionWise.Training.Models;
 
 namespace AttentionWise.Tests.Layers;
 
@@ -8,25 +9,16 @@ namespace AttentionWise.Tests.Layers;
 /// model trained for a few Adam steps against a float64 trainer made of the references.</summary>
 public abstract class ModelSuite : DeviceTest
 {
-    /// <summary>The control model of SPEC §1 for a C×H×W input.</summary>
-    public static Sequential Control(ComputeDevice device, int channels, int h, int w) => new(device,
-        new Conv2d(device, channels, 100, 3, 1, 1), new ReLU(device),
-        new Conv2d(device, 100, 100, 3, 1, 1), new ReLU(device),
-        new Conv2d(device, 100, 100, 2, 2, 0, bias: false), new ReLU(device),
-        new Conv2d(device, 100, 200, 3, 1, 1), new ReLU(device),
-        new Conv2d(device, 200, 200, 3, 1, 1), new ReLU(device),
-        new Conv2d(device, 200, 200, 2, 2, 0, bias: false), new ReLU(device),
-        new Linear(device, 200 * (h / 4) * (w / 4), 10));
-
     [Theory]
     [InlineData(1, 28, 28, 929_510)]
     [InlineData(3, 32, 32, 961_310)]
     public void ControlModelHasThePaperParameterCount(int channels, int h, int w, long count)
     {
-        using var model = Control(Device, channels, h, w);
+        using var model = new ControlModel(Device, channels, h, w);
         Assert.Equal(count, model.ParameterCount);
+        Assert.Equal(count, model.Spec.ParameterCount);
         Assert.Equal(Shape.Of(2, 10), model.OutputShape(Shape.Of(2, channels, h, w)));
-        Assert.Equal("0.weight", model.NamedParameters().First().Name);
+        Assert.Equal("features.conv1.weight", model.NamedParameters().First().Name);
     }
 
     [Fact]

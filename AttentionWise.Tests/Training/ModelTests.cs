@@ -31,6 +31,75 @@ public class ModelTests
     public void ParameterCountsMatchTheSpecification(string name, int c, int h, int w, long expected) =>
         Assert.Equal(expected, Count(name, c, h, w));
 
+    public static TheoryData<string, int, int, int> EveryModelOnEveryInput()
+    {
+        var data = new TheoryData<string, int, int, int>();
+        foreach (var name in ModelRegistry.Names)
+        {
+            data.Add(name, 1, 28, 28);
+            data.Add(name, 3, 32, 32);
+            data.Add(name, 2, 9, 13);
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(EveryModelOnEveryInput))]
+    public void TheDescriptionGivesTheBuiltModelsParameterCountAndShapes(string name, int c, int h, int w)
+    {
+        var config = ModelRegistry.Configure(name, c, h, w, 7);
+        var spec = ModelSpec.Of(config);
+        using var model = ModelRegistry.Create(Cpu, config);
+        var network = (LayerStackModel)model.Network;
+        Assert.Equal(spec, network.Spec);
+        Assert.Equal(network.ParameterCount, spec.ParameterCount);
+        Assert.Equal(network.ParameterCount, (long)ModelFootprint.Of(config, 1, training: true).Parameters);
+        // One child per top-level layer, under its name, each with the parameters and output shape its description gives.
+        Assert.Equal(spec.Layers.Select(l => l.Name), network.Children.Select(x => x.Name));
+        var shape = Shape.Of(2, c, h, w);
+        foreach (var ((layer, input, output), (_, module)) in spec.Steps().Zip(network.Children))
+        {
+            Assert.Equal(module.ParameterCount, layer.ParameterCount(input));
+            shape = module.OutputShape(shape);
+            Assert.Equal(output.Length, shape.ItemLength);
+            if (shape.Rank == 4)
+                Assert.Equal(output, new FeatureShape(shape.C, shape.H, shape.W));
+        }
+        Assert.Equal(new FeatureShape(7, 1, 1), spec.OutputShape);
+    }
+
+    [Theory]
+    [InlineData("attention-b", 1, 28, 28)]
+    [InlineData("attention-a", 3, 6, 5)]
+    public void AttentionOverridesAreDescribedToo(string name, int c, int h, int w)
+    {
+        foreach (var overrides in new AttentionOverrides[] { new(Heads: 3, HeadBias: true), new(Layers: 1, Skip: false), new(PostConvBatchNorm: true, Heads: 1) })
+        {
+            var config = ModelRegistry.Configure(name, c, h, w, 10, overrides);
+            using var model = ModelRegistry.Create(Cpu, config);
+            Assert.Equal(model.Network.ParameterCount, ModelSpec.Of(config).ParameterCount);
+            Assert.Equal(model.Network.ParameterCount, AttentionModelOptions.Of(config, config.Attention!).FormulaParameterCount());
+        }
+    }
+
+    [Fact]
+    public void TheControlStackIsDescribedOnceAndSharedByDiaControl()
+    {
+        var control = ModelSpec.Control(1, 28, 28);
+        var dia = ModelSpec.DiaControl(1, 28, 28);
+        var convs = ModelSpec.ControlStages.SelectMany(s => s).ToList();
+        Assert.Equal(convs, ((SequenceSpec)control.Layers[0]).Layers.OfType<ConvSpec>());
+        Assert.Equal(convs, dia.Layers.OfType<DiaStageSpec>().SelectMany(s => s.Convs));
+        Assert.Equal(new[] { 100, 200 }, dia.Layers.OfType<DiaStageSpec>().Select(s => s.Channels));
+        // DIA-control = control + one unit per stage (SPEC §3).
+        Assert.Equal(929_510 + 25_850 + 101_700, dia.ParameterCount);
+        Assert.Equal(929_510, control.ParameterCount);
+        // The footprint's activations are the layers' outputs: conv1 … relu6 at 28×28, 14×14 and 7×7.
+        double perImage = 4 * 100 * 784 + 2 * 100 * 196 + 4 * 200 * 196 + 2 * 200 * 49;
+        Assert.Equal(perImage * 3, control.Activations(3).Sum(t => t.Values));
+        Assert.Equal(perImage * 3, dia.Activations(3).Sum(t => t.Values));
+    }
+
     [Fact]
     public void TheControlModelMapsImagesToLogitsAndExposesConv1()
     {

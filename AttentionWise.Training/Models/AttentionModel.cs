@@ -16,14 +16,18 @@ public sealed record AttentionModelOptions(
     int Channels, int Height, int Width, int Heads, int Layers, bool PostConvBatchNorm,
     bool Skip = true, bool HeadBias = false, int Classes = 10)
 {
-    /// <summary>The formula of SPEC §2: per layer 2·K·C·H·W (+ 2·K·C·H·W with head biases) + K·C·C·9 + C
-    /// (+ 2C with the post-conv batchnorm); the classifier 10·C·H·W + 10.</summary>
-    public long FormulaParameterCount()
+    /// <summary>The count of SPEC §2, derived from the model's description (<see cref="ModelSpec.Attention(AttentionModelOptions)"/>):
+    /// per layer 2·K·C·H·W (+ 2·K·C·H·W with head biases) + K·C·C·9 + C (+ 2C with the post-conv batchnorm); the
+    /// classifier 10·C·H·W + 10.</summary>
+    public long FormulaParameterCount() => ModelSpec.Attention(this).ParameterCount;
+
+    /// <summary>The options of <paramref name="attention"/> on the input and classes of <paramref name="config"/>.</summary>
+    public static AttentionModelOptions Of(ModelConfig config, AttentionOptions attention)
     {
-        long chw = (long)Channels * Height * Width;
-        long layer = 2L * Heads * chw * (HeadBias ? 2 : 1) + (long)Heads * Channels * Channels * 9 + Channels
-            + (PostConvBatchNorm ? 2L * Channels : 0);
-        return Layers * layer + Classes * chw + Classes;
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(attention);
+        return new(config.Channels, config.Height, config.Width, attention.Heads, attention.Layers, attention.PostConvBatchNorm,
+            attention.Skip, attention.HeadBias, config.Classes);
     }
 }
 
@@ -34,28 +38,18 @@ public sealed record AttentionModelOptions(
 /// "layers.{i}.conv.weight"/"bias", "layers.{i}.bn.weight"/"bias", "classifier.weight"/"bias".
 /// The paper's "last gradients average" reads head 0 of layer 0's Wx: <see cref="FirstHeadWxGradientMean"/>.
 /// </summary>
-public sealed class AttentionModel : Module
+public sealed class AttentionModel : LayerStackModel
 {
     /// <summary>The name of the parameter holding layer 0's x weights (all heads; head 0 is the first C·H·W values).</summary>
     public const string FirstWxName = "layers.0.heads.wx";
 
     private readonly Sequential _layers;
 
-    public AttentionModel(ComputeDevice device, AttentionModelOptions options) : base(device)
+    public AttentionModel(ComputeDevice device, AttentionModelOptions options) : base(device, Describe(options))
     {
-        ArgumentNullException.ThrowIfNull(options);
-        if (options.Heads < 1 || options.Layers < 1)
-            throw new ArgumentOutOfRangeException(nameof(options), $"An attention model needs at least one head and one layer, not {options.Heads} heads and {options.Layers} layers.");
         Options = options;
-        _layers = AddModule("layers", new Sequential(device));
-        for (int i = 0; i < options.Layers; i++)
-        {
-            _layers.Add(new AttentionLayer(device, options.Channels, options.Height, options.Width, options.Heads,
-                options.PostConvBatchNorm, options.Skip, options.HeadBias));
-        }
-        Classifier = AddModule("classifier", new Linear(device, options.Channels * options.Height * options.Width, options.Classes));
-        // The model's input (the images) never needs a gradient.
-        ComputeInputGradient = false;
+        _layers = Layer<Sequential>(0);
+        Classifier = Layer<Linear>(1);
     }
 
     public AttentionModelOptions Options { get; }
@@ -81,14 +75,11 @@ public sealed class AttentionModel : Module
         return (float)(sum / HeadLength);
     }
 
-    public override Shape OutputShape(Shape input) => Classifier.OutputShape(_layers.OutputShape(input));
-
-    public override DeviceTensor Forward(DeviceTensor input) => Classifier.Forward(_layers.Forward(input));
-
-    public override DeviceTensor? Backward(DeviceTensor gradOutput)
+    private static ModelSpec Describe(AttentionModelOptions options)
     {
-        var g = Classifier.Backward(gradOutput) ?? throw new InvalidOperationException("The classifier returned no input gradient.");
-        _layers.ComputeInputGradient = ComputeInputGradient;
-        return _layers.Backward(g);
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Heads < 1 || options.Layers < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), $"An attention model needs at least one head and one layer, not {options.Heads} heads and {options.Layers} layers.");
+        return ModelSpec.Attention(options);
     }
 }

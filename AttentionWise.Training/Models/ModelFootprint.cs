@@ -4,10 +4,11 @@ using AttentionWise.Training.Training;
 namespace AttentionWise.Training.Models;
 
 /// <summary>
-/// Lower bounds of the device memory a model needs, computed from its configuration before anything is allocated:
-/// its parameters (with their gradients, and Adam's two moments when training), the activations of the passes
-/// that certainly exist (each attention layer's softmax buffer and head output; the control models' first two
-/// convolution outputs), and the data sets uploaded to the device. A model is refused when this bound exceeds the
+/// Lower bounds of the device memory a model needs, derived from its description (<see cref="ModelSpec"/>) before
+/// anything is allocated: its parameters (with their gradients, and Adam's two moments when training), the activations
+/// its layers certainly keep (<see cref="LayerSpec.Activations"/>: each attention layer's softmax buffer and head
+/// outputs; every convolution's and ReLU's output, and each DIA stage's masked outputs, in the control models), and the
+/// data sets uploaded to the device. A model is refused when this bound exceeds the
 /// device's memory, or when one of its tensors would hold more values than a device tensor can (2³¹ − 1), so that
 /// a hopeless configuration ends with a message instead of an allocation failure after gigabytes.
 /// </summary>
@@ -34,34 +35,11 @@ public sealed record ModelFootprint
     public static ModelFootprint Of(ModelConfig config, int imagesPerPass, bool training)
     {
         ArgumentNullException.ThrowIfNull(config);
-        double c = config.Channels, h = config.Height, w = config.Width, classes = config.Classes, n = Math.Max(0, imagesPerPass);
-        double chw = c * h * w;
-        double parameters, activations, largest;
-        string largestName;
-        var entry = ModelRegistry.Entries.FirstOrDefault(e => e.Name == config.Name);
-        if (entry?.Family == ModelFamily.Attention && config.Attention is { } a)
-        {
-            double k = a.Heads;
-            double layer = 2 * k * chw * (a.HeadBias ? 2 : 1) + k * c * c * 9 + c + (a.PostConvBatchNorm ? 2 * c : 0);
-            parameters = a.Layers * layer + classes * chw + classes;
-            // Per layer: the row and column softmaxes [2, N, K·C, H, W] and the heads' output [N, K·C, H, W].
-            activations = a.Layers * 3 * n * k * chw;
-            (largest, largestName) = Max(
-                (2 * n * k * chw, "one attention layer's softmax buffer"),
-                (k * chw, "one layer's head weights"),
-                (classes * chw, "the classifier's weight"));
-        }
-        else
-        {
-            // The control network (DIA-control adds its attention units to it, so this is a lower bound there too).
-            double flat = 200 * Math.Floor(h / 4) * Math.Floor(w / 4);
-            parameters = c * 100 * 9 + 100 + 100 * 100 * 9 + 100 + 100 * 100 * 4 + 100 * 200 * 9 + 200 + 200 * 200 * 9 + 200 + 200 * 200 * 4
-                         + flat * classes + classes;
-            activations = 2 * n * 100 * h * w;
-            (largest, largestName) = Max(
-                (n * 100 * h * w, "the first convolution's output"),
-                (flat * classes, "the classifier's weight"));
-        }
+        double n = Math.Max(0, imagesPerPass);
+        var spec = Describe(config);
+        double parameters = spec.ParameterCount;
+        var activations = spec.Activations(n).ToList();
+        var (largest, largestName) = Max([.. activations, .. spec.Weights()]);
         return new ModelFootprint
         {
             Config = config,
@@ -70,7 +48,7 @@ public sealed record ModelFootprint
             Parameters = parameters,
             // Value and gradient of every parameter; Adam's first and second moments when training.
             ParameterBytes = parameters * 4 * (training ? 4 : 2),
-            ActivationBytes = activations * 4,
+            ActivationBytes = activations.Sum(t => t.Values) * 4,
             LargestTensor = largest,
             LargestTensorName = largestName,
         };
@@ -79,7 +57,7 @@ public sealed record ModelFootprint
     /// <summary>The footprint with a data set uploaded too (<paramref name="values"/> floats in one tensor).</summary>
     public ModelFootprint WithData(string what, double values)
     {
-        var (largest, name) = Max((LargestTensor, LargestTensorName), (values, what));
+        var (largest, name) = Max(new(LargestTensorName, LargestTensor), new(what, values));
         return this with { DataBytes = DataBytes + 4 * values, LargestTensor = largest, LargestTensorName = name };
     }
 
@@ -126,8 +104,23 @@ public sealed record ModelFootprint
             TotalBytes >= long.MaxValue ? long.MaxValue : (long)TotalBytes);
     }
 
-    private static (double Values, string Name) Max(params (double Values, string Name)[] candidates) =>
-        candidates.MaxBy(x => x.Values);
+    private static (double Values, string Name) Max(params HeldTensor[] candidates)
+    {
+        var largest = candidates.MaxBy(x => x.Values);
+        return (largest.Values, largest.Name);
+    }
+
+    /// <summary>The description of the model (a name the registry does not know is counted as the control model).</summary>
+    private static ModelSpec Describe(ModelConfig config)
+    {
+        var entry = ModelRegistry.Entries.FirstOrDefault(e => e.Name == config.Name);
+        return entry?.Family switch
+        {
+            ModelFamily.Attention when config.Attention is { } a => ModelSpec.Attention(AttentionModelOptions.Of(config, a)),
+            ModelFamily.DiaControl => ModelSpec.DiaControl(config.Channels, config.Height, config.Width, config.Classes),
+            _ => ModelSpec.Control(config.Channels, config.Height, config.Width, config.Classes),
+        };
+    }
 
     private static string Size(double bytes) => bytes >= 1 << 30
         ? I($"{bytes / (1 << 30):N1} GiB")

@@ -127,8 +127,7 @@ public static class ModelRegistry
             case ModelFamily.Attention:
             {
                 var a = config.Attention ?? entry.Attention!;
-                var model = new AttentionModel(device, new AttentionModelOptions(
-                    config.Channels, config.Height, config.Width, a.Heads, a.Layers, a.PostConvBatchNorm, a.Skip, a.HeadBias, config.Classes));
+                var model = new AttentionModel(device, AttentionModelOptions.Of(config, a));
                 return new TrainableModel(config, model, model.FirstLayerWx, 0, model.HeadLength);
             }
             case ModelFamily.DiaControl:
