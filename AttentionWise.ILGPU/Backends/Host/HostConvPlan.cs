@@ -58,8 +58,8 @@ internal sealed class HostConvPlan
     public HostConvPlan(ConvolutionGeometry geometry, ConvolutionOptions options)
     {
         Geometry = geometry;
-        ForcedForwardTile = options.ForwardTile;
-        ForcedWeightTile = options.WeightTile;
+        ForwardTileOption = options.ForwardTile;
+        WeightTileOption = options.WeightTile;
     }
 
     public ConvolutionGeometry Geometry { get; }
@@ -71,10 +71,10 @@ internal sealed class HostConvPlan
     public int Taps => Geometry.Taps;
 
     /// <summary>The forward tile asked for (<see cref="ConvolutionOptions.ForwardTile"/>), used where it applies (null: choose per shape).</summary>
-    public HostForwardTile? ForcedForwardTile { get; }
+    public HostForwardTile? ForwardTileOption { get; }
 
     /// <summary>The weight-gradient tile asked for (<see cref="ConvolutionOptions.WeightTile"/>), used where it applies (null: choose per shape).</summary>
-    public HostWeightTile? ForcedWeightTile { get; }
+    public HostWeightTile? WeightTileOption { get; }
 
     /// <summary>A valid-convolution pass over a padded buffer: its geometry and tile, the padded input shape and how to pad.</summary>
     public sealed record Pass(HostConvGeometry Geometry, HostForwardTile Tile, int BlockSize, Shape PaddedShape, HostPadGeometry Pad, bool NeedsPad)
@@ -87,7 +87,7 @@ internal sealed class HostConvPlan
 
     private HostForwardTile ChooseForward(int outChannels, int outW, int strideX)
     {
-        if (ForcedForwardTile is { } forced && (forced is HostForwardTile.C4P2 or HostForwardTile.C4P3
+        if (ForwardTileOption is { } forced && (forced is HostForwardTile.C4P2 or HostForwardTile.C4P3
             || (strideX == 1 && (forced is not (HostForwardTile.S1C1P8K3 or HostForwardTile.S1C2P4K3) || Kernel.W == 3))))
             return forced;
         if (strideX != 1)
@@ -149,7 +149,7 @@ internal sealed class HostConvPlan
     {
         var g = forward.Geometry;
         HostWeightTile tile;
-        if (ForcedWeightTile is { } forced && (forced == HostWeightTile.C4K2 || (g.StrideX == 1 && g.KernelW % 3 == 0)))
+        if (WeightTileOption is { } forced && (forced == HostWeightTile.C4K2 || (g.StrideX == 1 && g.KernelW % 3 == 0)))
             tile = forced;
         else if (g.StrideX == 1 && g.KernelW % 3 == 0)
             tile = g.OutChannels >= 3 ? HostWeightTile.S1C3K3 : HostWeightTile.S1C1I2K3;
