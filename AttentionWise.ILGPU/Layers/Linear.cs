@@ -129,6 +129,6 @@ public sealed unsafe class Linear : Module
         Device.Work(2.0 * n * InFeatures * OutFeatures);
         k.BackwardWeightSlices(new Index3D(threads.X, threads.Y, slices), partials.View, gradOutput.View, input.View, n, InFeatures, OutFeatures, perSlice);
         var layout = Device.Layout(size);
-        Device.Kernels<Conv2dKernelSet>().WeightGradCombine(layout.Threads, Weight.Gradient.View, partials.View, slices, layout);
+        Device.Kernels<GpuConvKernelSet>().WeightGradCombine(layout.Threads, Weight.Gradient.View, partials.View, slices, layout);
     }
 }

@@ -197,7 +197,7 @@ public sealed class PerfModelTests
         Assert.NotEmpty(launches);
         Assert.Equal(1, downloads);
         Assert.Equal(0, allocations);
-        Assert.Contains(launches, l => l.Kernel.StartsWith("ConvGemmKernels.", StringComparison.Ordinal) && l.Flops > 0);
+        Assert.Contains(launches, l => l.Kernel.StartsWith("GpuGemmKernels.", StringComparison.Ordinal) && l.Flops > 0);
         Assert.All(launches, l => Assert.True(l.Threads <= GpuSpec.T4.Geometry.MaxThreads || l.Grouping == KernelGrouping.Explicit || l.Kernel == "memset",
             $"{l.Kernel}: {l.Threads} threads"));
         var resources = ModelCommand.LoadResources(null);

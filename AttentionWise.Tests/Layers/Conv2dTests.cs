@@ -1,5 +1,6 @@
-using AttentionWise.Kernels;
+using AttentionWise.Backends;
 using AttentionWise.Layers;
+using AttentionWise.Ops;
 using AttentionWise.Tests.Infrastructure;
 using AttentionWise.Tests.Reference;
 
@@ -32,8 +33,10 @@ public abstract class Conv2dSuite : DeviceTest
         new[] { 2, 1, 24, 5, 5, 3, 3, 1, 1, 1, 1 },    // one input channel (the first conv of the control model)
     };
 
-    protected static (Conv2dReference R, Conv2d Conv) Make(ComputeDevice device, int n, int ci, int co, int h, int w, int kh, int kw, int sy, int sx, int py, int px, bool bias = true) =>
-        (new Conv2dReference(n, ci, co, h, w, kh, kw, sy, sx, py, px), new Conv2d(device, ci, co, (kh, kw), (sy, sx), (py, px), bias));
+    private protected static (Conv2dReference R, Conv2d Conv) Make(ComputeDevice device, int n, int ci, int co, int h, int w, int kh, int kw, int sy, int sx, int py, int px,
+        bool bias = true, ConvolutionOptions? options = null) =>
+        (new Conv2dReference(n, ci, co, h, w, kh, kw, sy, sx, py, px),
+            new Conv2d(device, ci, co, (kh, kw), (sy, sx), (py, px), bias, options ?? ConvolutionOptions.Default));
 
     /// <summary>float32 against float64 over sums of Ci·KH·KW (forward) or N·Ho·Wo (weights) terms of size ≤ 1.</summary>
     protected static double Tol(int terms) => 2e-6 * Math.Sqrt(terms) + 1e-6;
@@ -117,47 +120,41 @@ public abstract class Conv2dSuite : DeviceTest
     {
         var (n, ci, co, h, w, kh, kw, sy, sx, py, px) = (c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]);
         var device = Device;
-        try
+        var options = ConvolutionOptions.Default;
+        if (device.Family == BackendFamily.Gpu)
         {
-            if (device.GpuShaped)
+            // The tiles the model's full-size step gets on an H100-sized device, with the reduction split in two.
+            int taps = kh * kw;
+            var gemm = GpuConvPlan.ChooseGemm(co, c[11], 256, 32);
+            var wgrad = GpuConvPlan.ChooseWgrad(co, ci * taps, c[11], 256, 32, 132);
+            options = new ConvolutionOptions(Gemm: gemm, Wgrad: wgrad with { Slices = 2 });
+            if (device.Accelerator.MaxNumThreadsPerGroup >= 256)
             {
-                int taps = kh * kw;
-                var gemm = ConvGpu.ChooseGemm(co, c[11], 256, 32);
-                var wgrad = ConvGpu.ChooseWgrad(co, ci * taps, c[11], 256, 32, 132);
-                ConvGpuOverrides.Gemm = gemm;
-                ConvGpuOverrides.Wgrad = wgrad with { Slices = 2 };
-                if (device.Accelerator.MaxNumThreadsPerGroup >= 256)
-                {
-                    using var probe = new ConvGpu(device, new ConvPlan(ci, co, (kh, kw), (sy, sx), (py, px)));
-                    Assert.Equal(gemm, probe.ChooseGemm(co, n * h * w));
-                    Assert.Equal((wgrad.Rows, wgrad.Columns, 2), (probe.ChooseWgrad(co, ci * taps, 64).Rows, probe.ChooseWgrad(co, ci * taps, 64).Columns,
-                        probe.ChooseWgrad(co, ci * taps, 64).Slices));
-                }
+                var probe = new GpuConvPlan(device, options);
+                Assert.Equal(gemm, probe.ChooseGemm(co, n * h * w));
+                var chosen = probe.ChooseWgrad(co, ci * taps, 64);
+                Assert.Equal((wgrad.Rows, wgrad.Columns, 2), (chosen.Rows, chosen.Columns, chosen.Slices));
             }
-            var (r, conv) = Make(device, n, ci, co, h, w, kh, kw, sy, sx, py, px, bias: sy == 1);
-            using var _ = conv;
-            var x = Numerics.Uniform(60, r.InputLength);
-            var wt = Numerics.Uniform(61, r.WeightLength, -0.1f, 0.1f);
-            var b = Numerics.Uniform(62, co);
-            var gy = Numerics.Uniform(63, r.OutputLength);
-            conv.Weight.Value.Upload(wt);
-            conv.Bias?.Value.Upload(b);
-            conv.ZeroGrad();
-            using var dx = device.Upload(Shape.Of(n, ci, h, w), x);
-            using var dgy = device.Upload(Shape.Of(n, co, r.Ho, r.Wo), gy);
-            var y = conv.Forward(dx);
-            var gx = conv.Backward(dgy)!;
-            double[] rx = Numerics.ToDouble(x), rw = Numerics.ToDouble(wt);
-            var (rgx, rgw, _) = r.Backward(rx, rw, Numerics.ToDouble(gy));
-            double tolY = Tol(ci * kh * kw), tolX = Tol(co * kh * kw), tolW = Tol(n * r.Ho * r.Wo);
-            Numerics.AssertClose(y.Download(), r.Forward(rx, rw, conv.Bias is null ? null : Numerics.ToDouble(b)), tolY, tolY, "forward", y.Shape);
-            Numerics.AssertClose(gx.Download(), rgx, tolX, tolX, "input gradient", gx.Shape);
-            Numerics.AssertClose(conv.Weight.Gradient.Download(), rgw, tolW, tolW, "weight gradient", conv.Weight.Shape);
         }
-        finally
-        {
-            ConvGpuOverrides.Clear();
-        }
+        var (r, conv) = Make(device, n, ci, co, h, w, kh, kw, sy, sx, py, px, bias: sy == 1, options);
+        using var _ = conv;
+        var x = Numerics.Uniform(60, r.InputLength);
+        var wt = Numerics.Uniform(61, r.WeightLength, -0.1f, 0.1f);
+        var b = Numerics.Uniform(62, co);
+        var gy = Numerics.Uniform(63, r.OutputLength);
+        conv.Weight.Value.Upload(wt);
+        conv.Bias?.Value.Upload(b);
+        conv.ZeroGrad();
+        using var dx = device.Upload(Shape.Of(n, ci, h, w), x);
+        using var dgy = device.Upload(Shape.Of(n, co, r.Ho, r.Wo), gy);
+        var y = conv.Forward(dx);
+        var gx = conv.Backward(dgy)!;
+        double[] rx = Numerics.ToDouble(x), rw = Numerics.ToDouble(wt);
+        var (rgx, rgw, _) = r.Backward(rx, rw, Numerics.ToDouble(gy));
+        double tolY = Tol(ci * kh * kw), tolX = Tol(co * kh * kw), tolW = Tol(n * r.Ho * r.Wo);
+        Numerics.AssertClose(y.Download(), r.Forward(rx, rw, conv.Bias is null ? null : Numerics.ToDouble(b)), tolY, tolY, "forward", y.Shape);
+        Numerics.AssertClose(gx.Download(), rgx, tolX, tolX, "input gradient", gx.Shape);
+        Numerics.AssertClose(conv.Weight.Gradient.Download(), rgw, tolW, tolW, "weight gradient", conv.Weight.Shape);
     }
 
     /// <summary>Every way a weight changes between two forwards (an upload, a copy, zeroing, an Adam step) is seen by the
@@ -291,228 +288,6 @@ public abstract class Conv2dSuite : DeviceTest
     }
 }
 
-/// <summary>The cpu device's register tiles: each forced on shapes where it applies.</summary>
-public abstract class Conv2dCpuTileSuite : Conv2dSuite
-{
-    public static TheoryData<string, int[]> TileCases()
-    {
-        var data = new TheoryData<string, int[]>();
-        var shapes = new[]
-        {
-            new[] { 3, 5, 6, 5, 9, 3, 3, 1, 1, 1, 1 },   // stride 1, 3-wide: every forward tile applies
-            new[] { 2, 4, 3, 7, 6, 2, 3, 2, 1, 0, 2 },   // row stride 2, 3-wide
-            new[] { 2, 3, 5, 6, 7, 3, 2, 1, 1, 1, 0 },   // stride 1, 2-wide
-            new[] { 2, 6, 5, 9, 8, 3, 3, 2, 2, 1, 1 },   // strided
-        };
-        foreach (var tile in Enum.GetNames<ForwardTile>())
-            foreach (var shape in shapes)
-                data.Add("forward " + tile, shape);
-        foreach (var tile in Enum.GetNames<WeightTile>())
-            foreach (var shape in shapes)
-                data.Add("weight " + tile, shape);
-        return data;
-    }
-
-    [Theory]
-    [MemberData(nameof(TileCases))]
-    public void EveryTileVariantMatchesReference(string variant, int[] c)
-    {
-        var (n, ci, co, h, w, kh, kw, sy, sx, py, px) = (c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]);
-        var parts = variant.Split(' ');
-        try
-        {
-            if (parts[0] == "forward")
-                ConvPlan.ForcedForwardTile = Enum.Parse<ForwardTile>(parts[1]);
-            else
-                ConvPlan.ForcedWeightTile = Enum.Parse<WeightTile>(parts[1]);
-            var (r, conv) = Make(Device, n, ci, co, h, w, kh, kw, sy, sx, py, px);
-            using var _ = conv;
-            var x = Numerics.Uniform(30, r.InputLength);
-            var wt = Numerics.Uniform(31, r.WeightLength);
-            var b = Numerics.Uniform(32, co);
-            var gy = Numerics.Uniform(33, r.OutputLength);
-            conv.Weight.Value.Upload(wt);
-            conv.Bias!.Value.Upload(b);
-            conv.ZeroGrad();
-            using var dx = Device.Upload(Shape.Of(n, ci, h, w), x);
-            using var dgy = Device.Upload(Shape.Of(n, co, r.Ho, r.Wo), gy);
-            var y = conv.Forward(dx);
-            Numerics.Poison(y);
-            y = conv.Forward(dx);
-            var gx = conv.Backward(dgy)!;
-            double[] rx = Numerics.ToDouble(x), rw = Numerics.ToDouble(wt);
-            var (rgx, rgw, rgb) = r.Backward(rx, rw, Numerics.ToDouble(gy));
-            Numerics.AssertClose(y.Download(), r.Forward(rx, rw, Numerics.ToDouble(b)), 1e-5, 1e-5, $"{variant}: forward", y.Shape);
-            Numerics.AssertClose(gx.Download(), rgx, 1e-5, 1e-5, $"{variant}: input gradient", gx.Shape);
-            Numerics.AssertClose(conv.Weight.Gradient.Download(), rgw, 1e-5, 1e-5, $"{variant}: weight gradient", conv.Weight.Shape);
-            Numerics.AssertClose(conv.Bias.Gradient.Download(), rgb, 1e-5, 1e-5, $"{variant}: bias gradient");
-        }
-        finally
-        {
-            ConvPlan.ForcedForwardTile = null;
-            ConvPlan.ForcedWeightTile = null;
-        }
-    }
-
-}
-
-/// <summary>
-/// The implicit-GEMM kernels of GPU-shaped devices (Kernels/ConvGemmKernels.cs): every variant (wide and narrow, forward,
-/// input gradient and weight gradient) and tile shapes from one thread row to a full group, forced through
-/// <see cref="ConvGpuOverrides"/> on shapes that put several tiles, partial tiles, stride phases and split reductions
-/// in play; and the same results on a second run.
-/// </summary>
-public abstract class Conv2dGpuSuite : Conv2dSuite
-{
-    // N, Ci, Co, H, W, KH, KW, SY, SX, PY, PX
-    private static readonly int[][] GpuShapes =
-    [
-        [2, 6, 9, 5, 7, 3, 3, 1, 1, 1, 1],     // wide forward and weight gradient (9 channels), wide input gradient (6)
-        [2, 3, 2, 6, 7, 3, 2, 2, 1, 2, 0],     // narrow everywhere (2 out, 3 in), stride (2, 1), padding (2, 0)
-        [2, 5, 7, 7, 6, 2, 2, 2, 2, 0, 0],     // the downsampling conv: four stride phases of one tap each
-        [1, 12, 1, 9, 8, 3, 3, 1, 1, 1, 1],    // the attention layer's heads·C → C = 1 (narrow out, wide in)
-        [2, 4, 3, 6, 5, 3, 3, 2, 2, 1, 1],     // 3×3 stride 2: phases of 4, 2, 2 and 1 taps
-    ];
-
-    /// <summary>Forced tiles, each valid on a device with 16 threads per group (the simulator); "auto" is the chooser's.</summary>
-    public static TheoryData<string, int> GpuTileCases()
-    {
-        var data = new TheoryData<string, int>();
-        string[] tiles =
-        [
-            "auto",
-            "gemm wide 1 2", "gemm wide 2 8", "gemm wide 3 4", "gemm wide 8 2", "gemm narrow 3", "gemm narrow 16",
-            "wgrad wide 1 8", "wgrad wide 2 4", "wgrad wide 4 4", "wgrad narrow 2 3", "wgrad narrow 4 4", "wgrad narrow 16 1",
-            "slices 1", "slices 3",
-        ];
-        foreach (var tile in tiles)
-            for (int shape = 0; shape < GpuShapes.Length; shape++)
-                data.Add(tile, shape);
-        return data;
-    }
-
-    private static void Force(string variant)
-    {
-        var p = variant.Split(' ');
-        switch (p[0])
-        {
-            case "gemm" when p[1] == "wide":
-                ConvGpuOverrides.Gemm = new GemmTile(false, int.Parse(p[2]), int.Parse(p[3]));
-                break;
-            case "gemm":
-                ConvGpuOverrides.Gemm = new GemmTile(true, 1, int.Parse(p[2]));
-                break;
-            case "wgrad":
-                ConvGpuOverrides.Wgrad = new WgradTile(p[1] == "narrow", int.Parse(p[2]), int.Parse(p[3]), 0, 0);
-                break;
-            case "slices":
-                ConvGpuOverrides.Wgrad = new WgradTile(false, 0, 0, int.Parse(p[1]), 0);
-                break;
-        }
-    }
-
-    [Theory]
-    [MemberData(nameof(GpuTileCases))]
-    public void EveryGpuVariantMatchesReference(string variant, int shape)
-    {
-        var c = GpuShapes[shape];
-        var (n, ci, co, h, w, kh, kw, sy, sx, py, px) = (c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]);
-        var device = Device;
-        try
-        {
-            Force(variant);
-            var (r, conv) = Make(device, n, ci, co, h, w, kh, kw, sy, sx, py, px);
-            using var _ = conv;
-            var x = Numerics.Uniform(50, r.InputLength);
-            var wt = Numerics.Uniform(51, r.WeightLength);
-            var b = Numerics.Uniform(52, co);
-            var gy = Numerics.Uniform(53, r.OutputLength);
-            conv.Weight.Value.Upload(wt);
-            conv.Bias!.Value.Upload(b);
-            conv.ZeroGrad();
-            using var dx = device.Upload(Shape.Of(n, ci, h, w), x);
-            using var dgy = device.Upload(Shape.Of(n, co, r.Ho, r.Wo), gy);
-            var y = conv.Forward(dx);
-            var gx = conv.Backward(dgy)!;
-            double[] rx = Numerics.ToDouble(x), rw = Numerics.ToDouble(wt);
-            var (rgx, rgw, rgb) = r.Backward(rx, rw, Numerics.ToDouble(gy));
-            Numerics.AssertClose(y.Download(), r.Forward(rx, rw, Numerics.ToDouble(b)), 1e-5, 1e-5, $"{variant}: forward", y.Shape);
-            Numerics.AssertClose(gx.Download(), rgx, 1e-5, 1e-5, $"{variant}: input gradient", gx.Shape);
-            Numerics.AssertClose(conv.Weight.Gradient.Download(), rgw, 1e-5, 1e-5, $"{variant}: weight gradient", conv.Weight.Shape);
-            Numerics.AssertClose(conv.Bias.Gradient.Download(), rgb, 1e-5, 1e-5, $"{variant}: bias gradient");
-        }
-        finally
-        {
-            ConvGpuOverrides.Clear();
-        }
-    }
-
-    /// <summary>A tile forced where it does not fit (narrow on 9 channels, more threads than a group has) is not used: the
-    /// chooser's tile runs instead, and the results stay right.</summary>
-    [Fact]
-    public void ATileThatDoesNotFitIsNotUsed()
-    {
-        var device = Device;
-        var (r, conv) = Make(device, 2, 6, 9, 5, 7, 3, 3, 1, 1, 1, 1);
-        using var _ = conv;
-        var gpu = new ConvGpu(device, new ConvPlan(6, 9, (3, 3), (1, 1), (1, 1)));
-        try
-        {
-            var chosen = gpu.ChooseGemm(9, 70);
-            ConvGpuOverrides.Gemm = new GemmTile(true, 1, 8);
-            Assert.Equal(chosen, gpu.ChooseGemm(9, 70));
-            ConvGpuOverrides.Gemm = new GemmTile(false, 16, device.Accelerator.MaxNumThreadsPerGroup);
-            Assert.Equal(chosen, gpu.ChooseGemm(9, 70));
-            ConvGpuOverrides.Gemm = new GemmTile(false, 4, 1);   // one thread column: never (docs/ilgpu-bugs.md, problem 3)
-            Assert.Equal(chosen, gpu.ChooseGemm(9, 70));
-            Assert.True(chosen.Pixels >= 2, chosen.ToString());
-            var x = Numerics.Uniform(54, r.InputLength);
-            var wt = Numerics.Uniform(55, r.WeightLength);
-            conv.Weight.Value.Upload(wt);
-            conv.Bias!.Value.Zero();
-            using var dx = device.Upload(Shape.Of(2, 6, 5, 7), x);
-            Numerics.AssertClose(conv.Forward(dx).Download(), r.Forward(Numerics.ToDouble(x), Numerics.ToDouble(wt), null), 1e-5, 1e-5, "forward");
-        }
-        finally
-        {
-            ConvGpuOverrides.Clear();
-            gpu.Dispose();
-        }
-    }
-
-    /// <summary>The same inputs give bit-identical outputs and gradients on a second run (no atomics; the weight
-    /// gradient's split reduction is combined in a fixed order).</summary>
-    [Fact]
-    public void TwoRunsGiveIdenticalBits()
-    {
-        var device = Device;
-        try
-        {
-            ConvGpuOverrides.Wgrad = new WgradTile(false, 0, 0, 3, 0);
-            float[][] Run()
-            {
-                var (r, conv) = Make(device, 2, 6, 9, 5, 7, 3, 3, 1, 1, 1, 1);
-                using var _ = conv;
-                conv.Weight.Value.Upload(Numerics.Uniform(56, r.WeightLength));
-                conv.Bias!.Value.Upload(Numerics.Uniform(57, 9));
-                conv.ZeroGrad();
-                using var dx = device.Upload(Shape.Of(2, 6, 5, 7), Numerics.Uniform(58, r.InputLength));
-                using var dgy = device.Upload(Shape.Of(2, 9, r.Ho, r.Wo), Numerics.Uniform(59, r.OutputLength));
-                var y = conv.Forward(dx).Download();
-                var gx = conv.Backward(dgy)!.Download();
-                return [y, gx, conv.Weight.Gradient.Download()];
-            }
-            var first = Run();
-            var second = Run();
-            for (int i = 0; i < first.Length; i++)
-                Assert.Equal(first[i], second[i]);
-        }
-        finally
-        {
-            ConvGpuOverrides.Clear();
-        }
-    }
-}
 
 public sealed class Conv2dCpuTests : Conv2dCpuTileSuite
 {

@@ -1,5 +1,6 @@
+using AttentionWise.Backends;
 using AttentionWise.Kernels;
-using AttentionWise.Layers;
+using AttentionWise.Ops;
 
 namespace AttentionWise.Tests.Layers;
 
@@ -44,12 +45,12 @@ public sealed class ConvGpuPlanTests
     [MemberData(nameof(Geometries))]
     public void ThePhasesCoverEveryInputPixelAndEveryTapOnce(int ci, int co, int h, int w, int kh, int kw, int sy, int sx, int py, int px)
     {
-        var plan = new ConvPlan(ci, co, (kh, kw), (sy, sx), (py, px));
-        var data = ConvGpu.Tables.Data(plan, h, w, out var phases);
+        var geometry = new ConvolutionGeometry(ci, co, (kh, kw), (sy, sx), (py, px));
+        var data = GpuConvTables.Data(geometry, h, w, out var phases);
         int ho = (h + 2 * py - kh) / sy + 1, wo = (w + 2 * px - kw) / sx + 1;
         int taps = kh * kw;
         Assert.Equal(sy * sx, phases.Count);
-        Assert.Equal(0, data.Length / 4 % ConvGemmKernels.Depth);
+        Assert.Equal(0, data.Length / 4 % GpuGemmKernels.Depth);
 
         // Forward table: k = (c, ky, kx) in order.
         for (int k = 0; k < ci * taps; k++)
@@ -107,14 +108,14 @@ public sealed class ConvGpuPlanTests
         int limit = Math.Min(maxThreads, 256);
         foreach (int m in new[] { 1, 3, 4, 5, 8 })
         {
-            var t = ConvGpu.ChooseGemm(m, 3_211_264, limit, warp);
+            var t = GpuConvPlan.ChooseGemm(m, 3_211_264, limit, warp);
             Assert.True(t.Narrow, $"M = {m}: the narrow kernel");
             Assert.InRange(t.Threads, 1, limit);
             Assert.Equal(0, t.Threads % Math.Min(warp, limit));
         }
         foreach (int m in new[] { 9, 24, 100, 200 })
         {
-            var t = ConvGpu.ChooseGemm(m, 200_704, limit, warp);
+            var t = GpuConvPlan.ChooseGemm(m, 200_704, limit, warp);
             Assert.False(t.Narrow);
             Assert.InRange(t.Threads, 2, limit);
             Assert.True(t.Pixels >= 2, $"{t}: at least two thread columns");
@@ -127,7 +128,7 @@ public sealed class ConvGpuPlanTests
         {
             foreach (int m in new[] { 100, 200 })
             {
-                var t = ConvGpu.ChooseGemm(m, 200_704, limit, warp);
+                var t = GpuConvPlan.ChooseGemm(m, 200_704, limit, warp);
                 int rows = (m + t.RowsPerGroup - 1) / t.RowsPerGroup * t.RowsPerGroup;
                 Assert.True(rows <= m * 1.05, $"M = {m}: {rows} rows with tile {t}");
                 Assert.True(t.Threads >= 128, $"M = {m}: {t}");
@@ -144,18 +145,18 @@ public sealed class ConvGpuPlanTests
         int limit = Math.Min(maxThreads, 256);
         foreach (var (m, columns, pixels) in new[] { (1, 72, 3_211_264), (3, 216, 1_048_576), (100, 900, 200_704), (200, 1800, 50_176), (9, 54, 70) })
         {
-            var t = ConvGpu.ChooseWgrad(m, columns, pixels, limit, warp, multiprocessors);
+            var t = GpuConvPlan.ChooseWgrad(m, columns, pixels, limit, warp, multiprocessors);
             Assert.Equal(m <= 4, t.Narrow);
             Assert.InRange(t.Threads, 1, limit);
             if (t.Narrow)
             {
                 Assert.True(t.Rows >= 2, $"{t}: at least two pixel lanes");
                 Assert.Equal(0, t.Rows & (t.Rows - 1));
-                Assert.InRange(t.Columns, 1, ConvGemmKernels.NarrowWgradMaxGroups);
+                Assert.InRange(t.Columns, 1, GpuGemmKernels.NarrowWgradMaxGroups);
             }
             else
             {
-                Assert.Equal(0, t.Threads % ConvGemmKernels.Depth);
+                Assert.Equal(0, t.Threads % GpuGemmKernels.Depth);
                 Assert.True(t.Columns >= 2, $"{t}: at least two thread columns");
             }
             Assert.InRange(t.Slices, 1, pixels);

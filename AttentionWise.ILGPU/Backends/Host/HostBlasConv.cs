@@ -16,7 +16,7 @@ using System.Runtime.CompilerServices;
 namespace AttentionWise.Host;
 
 /// <summary>The shape of one convolution as the host passes see it.</summary>
-public readonly record struct ConvShape(int Batch, int InChannels, int H, int W, int OutChannels, int KernelH, int KernelW,
+internal readonly record struct HostConvShape(int Batch, int InChannels, int H, int W, int OutChannels, int KernelH, int KernelW,
     int StrideY, int StrideX, int PadY, int PadX)
 {
     public int OutH => (H + 2 * PadY - KernelH) / StrideY + 1;
@@ -30,7 +30,7 @@ public readonly record struct ConvShape(int Batch, int InChannels, int H, int W,
 }
 
 /// <summary>Convolution passes of the cpu device over raw CPU memory (see the file header).</summary>
-public static unsafe class HostConv
+internal static unsafe class HostBlasConv
 {
     /// <summary>Images whose weight-gradient products are summed into one partial sum (fixed: the sums do not depend
     /// on the number of threads).</summary>
@@ -39,7 +39,7 @@ public static unsafe class HostConv
     [ThreadStatic] private static float[]? _scratch;
 
     /// <summary>y = conv(x, w) + b (b may be null).</summary>
-    public static void Forward(ConvShape s, float* x, float* w, float* b, float* y)
+    public static void Forward(HostConvShape s, float* x, float* w, float* b, float* y)
     {
         nint xi = (nint)x, wi = (nint)w, bi = (nint)b, yi = (nint)y;
         HostLauncher.Shared.For(s.Batch, n =>
@@ -55,10 +55,10 @@ public static unsafe class HostConv
     }
 
     /// <summary>The partial sums <see cref="WeightGradient"/> needs: one [Co, K] matrix per group of images.</summary>
-    public static long WeightGradientScratch(ConvShape s) => (long)Math.Min(Math.Max(s.Batch, 1), WeightGradGroups) * s.OutChannels * s.Rows;
+    public static long WeightGradientScratch(HostConvShape s) => (long)Math.Min(Math.Max(s.Batch, 1), WeightGradGroups) * s.OutChannels * s.Rows;
 
     /// <summary>gw += Σ_n gy[n] · col(x[n])ᵀ; <paramref name="partials"/> holds <see cref="WeightGradientScratch"/> floats.</summary>
-    public static void WeightGradient(ConvShape s, float* x, float* gy, float* gw, float* partials)
+    public static void WeightGradient(HostConvShape s, float* x, float* gy, float* gw, float* partials)
     {
         if (s.Batch == 0)
             return;
@@ -98,7 +98,7 @@ public static unsafe class HostConv
 
     /// <summary>The weights of the input gradient of a "same" convolution, as a forward convolution of the output
     /// gradient: [Ci, Co, KH, KW] with wt[ci, co, ky, kx] = w[co, ci, KH − 1 − ky, KW − 1 − kx]. Null for other shapes.</summary>
-    public static long TransposedWeightLength(ConvShape s) => IsSame(s) && 2 * s.PadY == s.KernelH - 1 && 2 * s.PadX == s.KernelW - 1
+    public static long TransposedWeightLength(HostConvShape s) => IsSame(s) && 2 * s.PadY == s.KernelH - 1 && 2 * s.PadX == s.KernelW - 1
         ? (long)s.InChannels * s.OutChannels * s.KernelH * s.KernelW
         : 0;
 
@@ -107,7 +107,7 @@ public static unsafe class HostConv
     /// weights transposed and flipped (<paramref name="transposed"/>, <see cref="TransposedWeightLength"/> floats of
     /// scratch): im2col of gy and one product per image, no scatter. Other shapes: wᵀ · gy per image, then col2im.
     /// </summary>
-    public static void InputGradient(ConvShape s, float* w, float* gy, float* gx, float* transposed)
+    public static void InputGradient(HostConvShape s, float* w, float* gy, float* gx, float* transposed)
     {
         if (TransposedWeightLength(s) > 0)
         {
@@ -116,7 +116,7 @@ public static unsafe class HostConv
                 for (int co = 0; co < s.OutChannels; co++)
                     for (int t = 0; t < taps; t++)
                         transposed[((long)ci * s.OutChannels + co) * taps + t] = w[((long)co * s.InChannels + ci) * taps + (taps - 1 - t)];
-            var back = new ConvShape(s.Batch, s.OutChannels, s.H, s.W, s.InChannels, s.KernelH, s.KernelW, 1, 1, s.KernelH - 1 - s.PadY, s.KernelW - 1 - s.PadX);
+            var back = new HostConvShape(s.Batch, s.OutChannels, s.H, s.W, s.InChannels, s.KernelH, s.KernelW, 1, 1, s.KernelH - 1 - s.PadY, s.KernelW - 1 - s.PadX);
             Forward(back, gy, transposed, null, gx);
             return;
         }
@@ -132,10 +132,10 @@ public static unsafe class HostConv
 
     /// <summary>True for a "same" convolution (stride 1, output as large as the input): its column rows are shifted copies
     /// of the input planes, which <see cref="Im2Col"/> copies whole.</summary>
-    public static bool IsSame(ConvShape s) => s.StrideX == 1 && s.StrideY == 1 && s.OutH == s.H && s.OutW == s.W;
+    public static bool IsSame(HostConvShape s) => s.StrideX == 1 && s.StrideY == 1 && s.OutH == s.H && s.OutW == s.W;
 
     /// <summary>col = im2col(x) for one image (see the file header).</summary>
-    public static void Im2Col(ConvShape s, float* x, float* col)
+    public static void Im2Col(HostConvShape s, float* x, float* col)
     {
         if (IsSame(s))
         {
@@ -187,7 +187,7 @@ public static unsafe class HostConv
     /// <summary>im2col of a "same" convolution: column row (ci, ky, kx) is plane ci shifted by dy = ky − PY rows and
     /// dx = kx − PX columns. It is copied as one block (element j reads j + dy·W + dx of the plane), then what fell
     /// outside the plane is zeroed: the rows past the top or bottom and the |dx| columns that wrapped round a row edge.</summary>
-    private static void Im2ColSame(ConvShape s, float* x, float* col)
+    private static void Im2ColSame(HostConvShape s, float* x, float* col)
     {
         int w = s.W, p = s.H * s.W;
         for (int ci = 0; ci < s.InChannels; ci++)
@@ -230,7 +230,7 @@ public static unsafe class HostConv
 
     /// <summary>x = col2im(col) for one image: every column value added back to the input element it was read from
     /// (x is overwritten).</summary>
-    public static void Col2Im(ConvShape s, float* col, float* x)
+    public static void Col2Im(HostConvShape s, float* col, float* x)
     {
         int ho = s.OutH, wo = s.OutW, p = ho * wo;
         new Span<float>(x, s.InChannels * s.H * s.W).Clear();

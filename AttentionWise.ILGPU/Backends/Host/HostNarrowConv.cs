@@ -15,7 +15,7 @@ namespace AttentionWise.Host;
 
 /// <summary>Stride-1 convolutions with few output channels on the cpu device, at a given vector width (see the file
 /// header).</summary>
-public sealed unsafe class HostNarrowConv
+internal sealed unsafe class HostNarrowConv
 {
     /// <summary>Images per block of the weight-gradient sums (fixed: the sums do not depend on the thread count).</summary>
     public const int BlockImages = 64;
