@@ -1,10 +1,10 @@
 using System.Globalization;
 using AttentionWise.Tests.Data;
+using AttentionWise.Tool.Cli;
+using AttentionWise.Tool.Reproduction;
+using AttentionWise.Training;
 using AttentionWise.Training.Checkpoints;
-using AttentionWise.Training.Cli;
 using AttentionWise.Training.Models;
-using AttentionWise.Training.Reproduction;
-using AttentionWise.Training.Training;
 
 namespace AttentionWise.Tests.Training;
 

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text.Json;
 using AttentionWise.Layers;
 using AttentionWise.Training.Models;
-using AttentionWise.Training.Training;
 
 namespace AttentionWise.Training.Checkpoints;
 
