@@ -64,7 +64,9 @@ public static class Evaluation
     /// <exception cref="CheckpointException">The checkpoint is missing, damaged or holds non-finite weights.</exception>
     /// <exception cref="InvalidRequestException">The data does not fit the checkpoint's model, or the batch size is not positive.</exception>
     /// <exception cref="ModelTooLargeException">The model with its batch does not fit the device.</exception>
-    public static EvalOutcome Run(EvalRequest request)
+    /// <param name="request">The checkpoint, device, data and batch size.</param>
+    /// <param name="loaded">Receives an image folder's load report.</param>
+    public static EvalOutcome Run(EvalRequest request, Action<ImageLoadReport>? loaded = null)
     {
         ArgumentNullException.ThrowIfNull(request);
         if (request.BatchSize is < 1)
@@ -72,7 +74,7 @@ public static class Evaluation
         var (info, tensors) = Checkpoint.Load(request.Checkpoint);
         using var device = ComputeDevice.Open(request.Device);
         string? dataDirectory = request.DataDirectory ?? info.Settings.DataDirectory;
-        var test = Datasets.Load(info.Settings with { DataDirectory = dataDirectory }, testOnly: true).Test;
+        var test = Datasets.Load(info.Settings with { DataDirectory = dataDirectory }, testOnly: true, loaded).Test;
         if ((test.Channels, test.Height, test.Width) != (info.Model.Channels, info.Model.Height, info.Model.Width))
         {
             throw new InvalidRequestException(RunSetting.DataDirectory,
@@ -86,8 +88,8 @@ public static class Evaluation
         Checkpoint.Restore(request.Checkpoint, tensors, model, adam: null, 0);
         using var loss = new LogSoftmaxNllLoss(device);
         using var images = device.Upload(test.Shape, test.Images);
-        using var labels = device.Upload(Shape.Of(test.Count), Trainer.ToFloats(test.Labels));
-        using var order = device.Upload(Shape.Of(test.Count), Trainer.ToFloats(Enumerable.Range(0, test.Count).ToArray()));
+        using var labels = device.Upload(Shape.Of(test.Count), TrainingLoop.ToFloats(test.Labels));
+        using var order = device.Upload(Shape.Of(test.Count), TrainingLoop.ToFloats(Enumerable.Range(0, test.Count).ToArray()));
         var (meanLoss, accuracy) = Evaluate(model.Network, loss, images, labels, order, batch);
         return new EvalOutcome(info, test.Count, meanLoss, accuracy, device.Name);
     }

@@ -25,10 +25,6 @@ namespace AttentionWise.Training;
 /// </remarks>
 public static class Trainer
 {
-    /// <summary>The shuffling generator is seeded apart from the initialisation one, so that every model sees
-    /// the same batches for the same seed.</summary>
-    private const ulong ShuffleStream = 0x5348554646_4C45UL;
-
     /// <summary>Resolves a request into a run directory, settings and model, takes the run folder's lock, then trains.</summary>
     /// <exception cref="InvalidRequestException">A value, name or run name is not valid, or the data does not fit the model.</exception>
     /// <exception cref="ResumeConflictException">Options given with --resume disagree with the run's own.</exception>
@@ -62,7 +58,7 @@ public static class Trainer
 
             // The device (a wrong --device is a usage error, found before the data is read), then the data.
             using var device = ComputeDevice.Open(request.Device);
-            var (train, test) = LoadData(settings);
+            var (train, test) = LoadData(settings, observer);
             settings = RunResolution.WithData(settings, train);
             var config = RunResolution.Configure(entry, train, request.Overrides);
             RequireFits(device, config, settings, train, test);
@@ -108,7 +104,7 @@ public static class Trainer
         var previous = Resumption.CheckFolder(runDir, info);
 
         using var device = ComputeDevice.Open(request.Device);
-        var (train, test) = LoadData(settings);
+        var (train, test) = LoadData(settings, observer);
         var model = info.Model;
         if ((model.Channels, model.Height, model.Width) != (train.Channels, train.Height, train.Width))
         {
@@ -124,9 +120,9 @@ public static class Trainer
     /// <summary>What a resumed run continues from.</summary>
     private sealed record ResumePoint(CheckpointInfo Info, IReadOnlyDictionary<string, NamedTensor> Tensors, RunConfiguration? Previous);
 
-    private static (Dataset Train, Dataset Test) LoadData(RunSettings settings)
+    private static (Dataset Train, Dataset Test) LoadData(RunSettings settings, ITrainingObserver? observer)
     {
-        var split = Datasets.Load(settings);
+        var split = Datasets.Load(settings, loaded: observer is null ? null : observer.DataLoaded);
         var train = settings.TrainLimit is int limit ? split.Train.Take(limit) : split.Train;
         var test = settings.TestLimit is int testLimit ? split.Test.Take(testLimit) : split.Test;
         if (train.Count == 0 || test.Count == 0)
@@ -144,7 +140,7 @@ public static class Trainer
             .Require(device);
     }
 
-    private static int StepsPerEpoch(int images, int batch) => (int)(((long)images + batch - 1) / batch);
+    private static int StepsPerEpoch(int images, int batch) => TrainingLoop.StepsPerEpoch(images, batch);
 
     private static TrainingOutcome Train(
         ComputeDevice device, string runDir, ModelConfig config, RunSettings settings, Dataset train, Dataset test,
@@ -159,7 +155,7 @@ public static class Trainer
             : null;
         using var adam = new Adam(device, net.NamedParameters(), settings.LearningRate, groupLearningRates: groups);
         using var loss = new LogSoftmaxNllLoss(device);
-        var shuffle = new Rng(settings.Seed ^ ShuffleStream);
+        var shuffle = new Rng(settings.Seed ^ TrainingLoop.ShuffleStream);
         int firstEpoch = 1;
         var partial = resume?.Info.Partial;
         string ckptPath = Path.Combine(runDir, Checkpoint.FileName);
@@ -173,8 +169,7 @@ public static class Trainer
         }
 
         int n = train.Count;
-        int batch = settings.BatchSize;
-        int stepsPerEpoch = StepsPerEpoch(n, batch);
+        int stepsPerEpoch = StepsPerEpoch(n, settings.BatchSize);
         int part = PartSize(model, settings);
         if (partial is not null && partial.Step >= stepsPerEpoch)
             throw new RunFolderException(FormattableString.Invariant($"{ckptPath} was written after step {partial.Step} of epoch {firstEpoch}, but an epoch has {stepsPerEpoch} steps; nothing was changed."));
@@ -194,95 +189,29 @@ public static class Trainer
             resume?.Previous, resume?.Info.Epoch));
         observer?.Started(start);
 
-        // Both sets go to the device once; batches are gathered there.
-        using var trainImages = device.Upload(train.Shape, train.Images);
-        using var trainLabels = device.Upload(Shape.Of(n), ToFloats(train.Labels));
-        using var testImages = device.Upload(test.Shape, test.Images);
-        using var testLabels = device.Upload(Shape.Of(test.Count), ToFloats(test.Labels));
-        using var testOrder = device.Upload(Shape.Of(test.Count), ToFloats(Enumerable.Range(0, test.Count).ToArray()));
-        using var order = device.Allocate(Shape.Of(n));
-        int largest = Math.Min(part, n);
-        using var x = device.Allocate(Shape.Of(largest, train.Channels, train.Height, train.Width));
-        using var y = device.Allocate(Shape.Of(largest));
-        using var epochs = new CsvLog<EpochRow>(Path.Combine(runDir, RunFiles.EpochsFile));
-        using var steps = new CsvLog<StepRow>(Path.Combine(runDir, RunFiles.StepsFile));
-        var permutation = new int[n];
-
-        for (int epoch = firstEpoch; epoch <= settings.Epochs; epoch++)
+        // The loop: batches, Adam, evaluation; the recorder keeps the run folder's files as it goes.
+        var loop = new TrainingLoop(net, loss, adam, new TrainingOptions
         {
-            var epochClock = Stopwatch.StartNew();
-            // The generator as it is before this epoch's shuffle: a checkpoint inside the epoch draws the same order again.
-            ulong epochShuffleState = shuffle.State;
-            for (int i = 0; i < n; i++)
-                permutation[i] = i;
-            shuffle.Shuffle(permutation);
-            order.Upload(ToFloats(permutation));
-
-            net.Train();
-            double lossSum = 0;
-            long correct = 0;
-            float gradMean = 0;
-            int firstStep = 0;
-            double earlierSeconds = 0;
-            if (partial is not null && epoch == firstEpoch)
-            {
-                (firstStep, lossSum, correct, gradMean, earlierSeconds) = (partial.Step, partial.LossSum, partial.Correct, partial.GradMean, partial.Seconds);
-            }
-            for (int step = firstStep; step < stepsPerEpoch; step++)
-            {
-                int offset = step * batch;
-                int size = Math.Min(batch, n - offset);
-                adam.ZeroGrad();
-                var (batchLoss, batchCorrect) = ForwardBackward(net, loss, trainImages, trainLabels, order, offset, size, part, x, y);
-                gradMean = model.FirstLayerGradientMean();
-                steps.Write(new StepRow { Epoch = epoch, Step = step + 1, Loss = batchLoss, GradMean = gradMean });
-                if (!float.IsFinite(batchLoss))
-                {
-                    var diverged = new TrainingOutcome(RunStatus.Diverged, runDir, config, net.ParameterCount, device.Name, rows,
-                        device.PeakAllocatedBytes, clock.Elapsed.TotalSeconds, epoch, step + 1, batchLoss);
-                    RunFiles.WriteSummary(runDir, RunSummary.Of(diverged));
-                    return diverged;
-                }
-                adam.Step();
-                lossSum += batchLoss;
-                correct += batchCorrect;
-                observer?.Step(epoch, step + 1, stepsPerEpoch, batchLoss, (offset + size - firstStep * batch) / epochClock.Elapsed.TotalSeconds);
-                if (stop.IsCancellationRequested && step + 1 < stepsPerEpoch)
-                {
-                    var progress = new EpochProgress(step + 1, lossSum, correct, gradMean, earlierSeconds + epochClock.Elapsed.TotalSeconds);
-                    Checkpoint.Save(ckptPath, model, adam, new CheckpointInfo(config, settings, epoch - 1, adam.StepCount, epochShuffleState, progress));
-                    return new TrainingOutcome(RunStatus.Stopped, runDir, config, net.ParameterCount, device.Name, rows, device.PeakAllocatedBytes,
-                        clock.Elapsed.TotalSeconds, StoppedAt: (epoch, step + 1));
-                }
-            }
-            double trainSeconds = earlierSeconds + epochClock.Elapsed.TotalSeconds;
-
-            observer?.Evaluating(epoch);
-            var (testLoss, testAccuracy) = Evaluation.Evaluate(net, loss, testImages, testLabels, testOrder, part);
-            var row = new EpochRow
-            {
-                Epoch = epoch,
-                LossSum = lossSum,
-                LossMean = lossSum / stepsPerEpoch,
-                TestAccuracy = testAccuracy,
-                LastGradMean = gradMean,
-                EpochSeconds = earlierSeconds + epochClock.Elapsed.TotalSeconds,
-                ImagesPerSecond = n / trainSeconds,
-                Device = device.Name,
-                TrainAccuracy = 100.0 * correct / n,
-                TestLoss = testLoss,
-                PeakDeviceBytes = device.PeakAllocatedBytes,
-            };
-            epochs.Write(row);
-            rows.Add(row);
-            Checkpoint.Save(ckptPath, model, adam, new CheckpointInfo(config, settings, epoch, adam.StepCount, shuffle.State));
-            observer?.EpochCompleted(row);
-            // A stop asked for in the epoch's last step or its evaluation: the checkpoint just written is the place to resume from.
-            if (stop.IsCancellationRequested && epoch < settings.Epochs)
-            {
-                return new TrainingOutcome(RunStatus.Stopped, runDir, config, net.ParameterCount, device.Name, rows, device.PeakAllocatedBytes,
-                    clock.Elapsed.TotalSeconds, StoppedAt: (epoch, stepsPerEpoch));
-            }
+            Epochs = settings.Epochs,
+            BatchSize = settings.BatchSize,
+            PartSize = part,
+            GradientProbe = model.FirstLayerGradientMean,
+            Stop = stop,
+        });
+        using var recorder = new RunRecorder(runDir, model, adam, config, settings);
+        var result = loop.Run(train, test, shuffle, firstEpoch, partial, recorder, observer);
+        rows.AddRange(result.Epochs);
+        if (result.DivergedAt is var (epoch, step, batchLoss))
+        {
+            var diverged = new TrainingOutcome(RunStatus.Diverged, runDir, config, net.ParameterCount, device.Name, rows,
+                device.PeakAllocatedBytes, clock.Elapsed.TotalSeconds, epoch, step, batchLoss);
+            RunFiles.WriteSummary(runDir, RunSummary.Of(diverged));
+            return diverged;
+        }
+        if (result.Status == RunStatus.Stopped)
+        {
+            return new TrainingOutcome(RunStatus.Stopped, runDir, config, net.ParameterCount, device.Name, rows, device.PeakAllocatedBytes,
+                clock.Elapsed.TotalSeconds, StoppedAt: result.StoppedAt);
         }
 
         var outcome = new TrainingOutcome(RunStatus.Completed, runDir, config, net.ParameterCount, device.Name, rows, device.PeakAllocatedBytes, clock.Elapsed.TotalSeconds);
@@ -290,50 +219,49 @@ public static class Trainer
         return outcome;
     }
 
-    /// <summary>
-    /// The forward and backward passes of one training batch: the <paramref name="size"/> images listed in
-    /// <paramref name="order"/> from <paramref name="offset"/>, gathered on the device in parts of at most
-    /// <paramref name="part"/> images into <paramref name="x"/> and <paramref name="y"/> (buffers with room for a part).
-    /// Each part's loss gradient is divided by the whole batch's size, so the parameter gradients that accumulate
-    /// are the whole batch's. Returns the batch's mean loss and its count of correct predictions.
-    /// </summary>
-    public static (float Loss, int Correct) ForwardBackward(Module net, LogSoftmaxNllLoss loss, DeviceTensor images, DeviceTensor labels,
-        DeviceTensor order, int offset, int size, int part, DeviceTensor x, DeviceTensor y)
+    /// <summary>The run folder's files as the loop goes: steps.csv and epochs.csv rows flushed as written, the
+    /// checkpoint after every epoch and at a stop inside an epoch.</summary>
+    private sealed class RunRecorder(string runDir, ITrainableModel model, Adam adam, ModelConfig config, RunSettings settings)
+        : ILoopRecorder, IDisposable
     {
-        ArgumentNullException.ThrowIfNull(net);
-        ArgumentNullException.ThrowIfNull(loss);
-        ArgumentNullException.ThrowIfNull(images);
-        ArgumentOutOfRangeException.ThrowIfLessThan(part, 1);
-        var item = images.Shape.ToArray();
-        float batchLoss = 0;
-        int correct = 0;
-        for (int first = 0; first < size; first += part)
+        private readonly string _checkpoint = Path.Combine(runDir, Checkpoint.FileName);
+        private CsvLog<EpochRow>? _epochs;
+        private CsvLog<StepRow>? _steps;
+
+        public void Begin()
         {
-            int count = Math.Min(part, size - first);
-            item[0] = count;
-            x.Resize(Shape.Of(item));
-            y.Resize(Shape.Of(count));
-            Gather.Rows(images, order, offset + first, x);
-            Gather.Rows(labels, order, offset + first, y);
-            loss.Forward(net.Forward(x), y);
-            var (partLoss, partCorrect) = loss.Result();
-            batchLoss += count == size ? partLoss : partLoss * count / size;
-            correct += partCorrect;
-            net.Backward(loss.Backward(size));
+            _epochs = new CsvLog<EpochRow>(Path.Combine(runDir, RunFiles.EpochsFile));
+            _steps = new CsvLog<StepRow>(Path.Combine(runDir, RunFiles.StepsFile));
         }
-        return (batchLoss, correct);
+
+        public void Step(StepRow row) => _steps!.Write(row);
+
+        public void Epoch(EpochRow row, ulong shuffleState)
+        {
+            _epochs!.Write(row);
+            Checkpoint.Save(_checkpoint, model, adam, new CheckpointInfo(config, settings, row.Epoch, adam.StepCount, shuffleState));
+        }
+
+        public void Stopped(int epoch, ulong epochShuffleState, EpochProgress progress) =>
+            Checkpoint.Save(_checkpoint, model, adam, new CheckpointInfo(config, settings, epoch - 1, adam.StepCount, epochShuffleState, progress));
+
+        public void Dispose()
+        {
+            _steps?.Dispose();
+            _epochs?.Dispose();
+        }
     }
 
     /// <summary>How many images one forward/backward pass of a batch holds: the whole batch for models with batch
     /// statistics, else --micro-batch or <see cref="RunSettings.DefaultMicroBatch"/>.</summary>
-    public static int PartSize(ITrainableModel model, RunSettings settings)
+    internal static int PartSize(ITrainableModel model, RunSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
         return PartSize(model, settings.BatchSize, settings.MicroBatch);
     }
 
     /// <inheritdoc cref="PartSize(ITrainableModel, RunSettings)"/>
-    public static int PartSize(ITrainableModel model, int batchSize, int? microBatch)
+    internal static int PartSize(ITrainableModel model, int batchSize, int? microBatch)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (!model.BatchIndependent)
@@ -346,13 +274,5 @@ public static class Trainer
             return batchSize;
         }
         return Math.Min(batchSize, microBatch ?? RunSettings.DefaultMicroBatch);
-    }
-
-    public static float[] ToFloats(int[] values)
-    {
-        var f = new float[values.Length];
-        for (int i = 0; i < f.Length; i++)
-            f[i] = values[i];
-        return f;
     }
 }

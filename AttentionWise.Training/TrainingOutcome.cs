@@ -32,15 +32,6 @@ public sealed record RunStart(
     int FirstEpoch,
     int FirstStep = 0);
 
-/// <summary>Receives progress as a run goes (the command line shows it).</summary>
-public interface ITrainingObserver
-{
-    void Started(RunStart start);
-    void Step(int epoch, int step, int stepsPerEpoch, float loss, double imagesPerSecond);
-    void Evaluating(int epoch);
-    void EpochCompleted(EpochRow row);
-}
-
 /// <summary>The end of a run.</summary>
 public sealed record TrainingOutcome(
     RunStatus Status,

@@ -30,8 +30,8 @@ internal static class EvalCommand
             if (CliOptions.Given(parse, onnx) is { } onnxPath)
                 return OnnxEval.Run(io, onnxPath, CliOptions.Given(parse, checkpoint), parse.GetValue(device), CliOptions.Given(parse, data), CliOptions.Given(parse, batch));
             string path = parse.GetValue(checkpoint) ?? throw new UsageException("aw eval needs --checkpoint FILE, --onnx FILE.onnx, or both.");
-            using var loading = Training.Data.ImageFolder.ReportTo(r => io.Out.WriteLine(r.ToString()));
-            var result = Evaluation.Run(new EvalRequest(path, parse.GetValue(device), CliOptions.Given(parse, data), CliOptions.Given(parse, batch)));
+            var result = Evaluation.Run(new EvalRequest(path, parse.GetValue(device), CliOptions.Given(parse, data), CliOptions.Given(parse, batch)),
+                loaded: r => io.Out.WriteLine(r.ToString()));
             var info = result.Info;
             var console = Consoles.Create(io.Out, io.Interactive);
             var table = new Table().Border(TableBorder.Rounded).AddColumn("checkpoint").AddColumn("model").AddColumn("epoch")

@@ -76,8 +76,7 @@ internal static class TrainCommand
                     parse.GetValue(headBias) ? true : null),
                 Stop = stop.Token,
             };
-            using var loading = Training.Data.ImageFolder.ReportTo(r => io.Out.WriteLine(r.ToString()));
-            var display = new TrainingDisplay(io);
+            var display = new TrainingDisplay(io, reportLoading: true);
             var outcome = display.Run(request);
             display.Summary(outcome);
             if (outcome.Status == RunStatus.Diverged)

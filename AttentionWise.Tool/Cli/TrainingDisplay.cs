@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using AttentionWise.Training;
+using AttentionWise.Training.Data;
 using Spectre.Console;
 
 namespace AttentionWise.Tool.Cli;
@@ -20,10 +21,21 @@ internal sealed class TrainingDisplay : ITrainingObserver
     private ProgressTask? _task;
     private double _lastAccuracy = double.NaN;
 
-    public TrainingDisplay(CliIO io)
+    private readonly bool _reportLoading;
+
+    /// <param name="io">Where the display goes.</param>
+    /// <param name="reportLoading">Print an image folder's load report (aw train).</param>
+    public TrainingDisplay(CliIO io, bool reportLoading = false)
     {
         _io = io;
         _console = Consoles.Create(io.Out, io.Interactive);
+        _reportLoading = reportLoading;
+    }
+
+    public void DataLoaded(ImageLoadReport report)
+    {
+        if (_reportLoading)
+            _io.Out.WriteLine(report.ToString());
     }
 
     public TrainingOutcome Run(TrainRequest request)

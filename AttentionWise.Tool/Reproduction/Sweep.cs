@@ -325,7 +325,7 @@ public static class Sweep
         }
         using var source = device.Upload(Shape.Of(batch, train.Channels, train.Height, train.Width), images);
         using var sourceLabels = device.Upload(Shape.Of(batch), labels);
-        using var order = device.Upload(Shape.Of(batch), Trainer.ToFloats(Enumerable.Range(0, batch).ToArray()));
+        using var order = device.Upload(Shape.Of(batch), TrainingLoop.ToFloats(Enumerable.Range(0, batch).ToArray()));
         int part = Trainer.PartSize(model, batch, microBatch: null);
         using var x = device.Allocate(Shape.Of(part, train.Channels, train.Height, train.Width));
         using var y = device.Allocate(Shape.Of(part));
@@ -333,7 +333,7 @@ public static class Sweep
         void Step()
         {
             adam.ZeroGrad();
-            Trainer.ForwardBackward(net, loss, source, sourceLabels, order, 0, batch, part, x, y);
+            TrainingLoop.ForwardBackward(net, loss, source, sourceLabels, order, 0, batch, part, x, y);
             adam.Step();
             device.Synchronize();
         }
