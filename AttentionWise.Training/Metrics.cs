@@ -62,7 +62,7 @@ public sealed partial record StepRow
 /// Appends rows to a CSV file with CsvHelper, writing the header when the file is new and flushing every
 /// row as it is written, so that the file is complete and valid whenever the run stops.
 /// </summary>
-public sealed class CsvLog<T> : IDisposable
+internal sealed class CsvLog<T> : IDisposable
     where T : class
 {
     private readonly StreamWriter _writer;

@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 namespace AttentionWise.Training;
 
 /// <summary>Facts about this build and machine that config.json records.</summary>
-public static class RunInfo
+internal static class RunInfo
 {
     /// <summary>The AttentionWise version (assembly informational version, without build metadata).</summary>
     public static string Version

@@ -11,7 +11,7 @@ namespace AttentionWise.Training;
 /// The holder writes its process id to <c>&lt;run&gt;/.lock-pid</c> after it has the lock (the locked file itself cannot
 /// be read by anyone else), so that a second writer can say who holds it.
 /// </summary>
-public sealed class RunLock : IDisposable
+internal sealed class RunLock : IDisposable
 {
     public const string LockFile = ".lock";
     public const string OwnerFile = ".lock-pid";
