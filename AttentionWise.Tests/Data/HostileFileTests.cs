@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
 using AttentionWise.Tests.Training;
-using AttentionWise.Training.Cli;
+using AttentionWise.Tool.Cli;
 using AttentionWise.Training.Data;
 
 namespace AttentionWise.Tests.Data;

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
+using AttentionWise.Training;
 using AttentionWise.Training.Data;
-using AttentionWise.Training.Training;
 using SkiaSharp;
 
 namespace AttentionWise.Tests.Data;

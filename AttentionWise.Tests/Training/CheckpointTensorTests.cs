@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
+using AttentionWise.Tool.Cli;
 using AttentionWise.Training.Checkpoints;
-using AttentionWise.Training.Cli;
 
 namespace AttentionWise.Tests.Training;
 

@@ -1,8 +1,8 @@
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using AttentionWise.Tool.Cli;
 using AttentionWise.Training.Checkpoints;
-using AttentionWise.Training.Cli;
 
 namespace AttentionWise.Tests.Training;
 

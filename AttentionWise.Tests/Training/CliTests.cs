@@ -1,11 +1,11 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using AttentionWise.Tests.Data;
+using AttentionWise.Tool;
+using AttentionWise.Tool.Cli;
 using AttentionWise.Training;
 using AttentionWise.Training.Checkpoints;
 using AttentionWise.Training.Data;
-using AttentionWise.Training.Cli;
-using AttentionWise.Training.Training;
 
 namespace AttentionWise.Tests.Training;
 

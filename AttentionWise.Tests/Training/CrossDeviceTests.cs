@@ -1,8 +1,8 @@
 using System.Globalization;
 using AttentionWise.Tests.Data;
 using AttentionWise.Tests.Infrastructure;
+using AttentionWise.Training;
 using AttentionWise.Training.Checkpoints;
-using AttentionWise.Training.Training;
 
 namespace AttentionWise.Tests.Training;
 

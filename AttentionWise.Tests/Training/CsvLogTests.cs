@@ -1,5 +1,5 @@
 using AttentionWise.Tests.Data;
-using AttentionWise.Training.Training;
+using AttentionWise.Training;
 
 namespace AttentionWise.Tests.Training;
 

@@ -4,7 +4,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using AttentionWise.Tests.Data;
-using AttentionWise.Training.Training;
+using AttentionWise.Training;
 
 namespace AttentionWise.Tests.Training;
 

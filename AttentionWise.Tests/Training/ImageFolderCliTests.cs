@@ -2,11 +2,11 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using AttentionWise.Layers;
 using AttentionWise.Tests.Data;
+using AttentionWise.Tool.Cli;
+using AttentionWise.Training;
 using AttentionWise.Training.Checkpoints;
-using AttentionWise.Training.Cli;
 using AttentionWise.Training.Data;
 using AttentionWise.Training.Models;
-using AttentionWise.Training.Training;
 
 namespace AttentionWise.Tests.Training;
 

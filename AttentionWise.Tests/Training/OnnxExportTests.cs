@@ -3,6 +3,7 @@ using System.Text.Json;
 using AttentionWise.Layers;
 using AttentionWise.Tests.Data;
 using AttentionWise.Tests.Infrastructure;
+using AttentionWise.Tool.Export;
 using AttentionWise.Training.Checkpoints;
 using AttentionWise.Training.Data;
 using AttentionWise.Training.Export;

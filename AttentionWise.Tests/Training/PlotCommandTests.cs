@@ -1,9 +1,9 @@
 using System.Xml.Linq;
 using AttentionWise.Tests.Data;
 using AttentionWise.Tests.Visualization;
-using AttentionWise.Training.Cli;
-using AttentionWise.Training.Training;
-using AttentionWise.Training.Visualization;
+using AttentionWise.Tool.Cli;
+using AttentionWise.Tool.Visualization;
+using AttentionWise.Training;
 using SkiaSharp;
 
 namespace AttentionWise.Tests.Training;

@@ -1,8 +1,8 @@
 using System.Globalization;
 using AttentionWise.Tests.Data;
+using AttentionWise.Tool.Cli;
+using AttentionWise.Training;
 using AttentionWise.Training.Checkpoints;
-using AttentionWise.Training.Cli;
-using AttentionWise.Training.Training;
 
 namespace AttentionWise.Tests.Training;
 

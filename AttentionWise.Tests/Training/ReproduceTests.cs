@@ -1,10 +1,10 @@
 using System.Globalization;
 using AttentionWise.Tests.Data;
-using AttentionWise.Training.Cli;
+using AttentionWise.Tool.Cli;
+using AttentionWise.Tool.Reproduction;
+using AttentionWise.Training;
 using AttentionWise.Training.Data;
 using AttentionWise.Training.Models;
-using AttentionWise.Training.Reproduction;
-using AttentionWise.Training.Training;
 
 namespace AttentionWise.Tests.Training;
 

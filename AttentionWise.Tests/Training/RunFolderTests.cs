@@ -1,10 +1,10 @@
 using System.Globalization;
 using AttentionWise.Tests.Data;
+using AttentionWise.Tool.Cli;
+using AttentionWise.Tool.Reproduction;
+using AttentionWise.Training;
 using AttentionWise.Training.Checkpoints;
-using AttentionWise.Training.Cli;
 using AttentionWise.Training.Models;
-using AttentionWise.Training.Reproduction;
-using AttentionWise.Training.Training;
 
 namespace AttentionWise.Tests.Training;
 
@@ -332,7 +332,7 @@ public class RunFolderTests : IClassFixture<TrainedRun>
             using var x = device.Allocate(Shape.Of(16, 1, 8, 8));
             using var y = device.Allocate(Shape.Of(16));
             AttentionWise.Layers.Init.Apply(model.Network, new AttentionWise.Layers.Rng(1));
-            Trainer.ForwardBackward(model.Network, loss, images, labels, order, 0, 16, 16, x, y);
+            TrainingLoop.ForwardBackward(model.Network, loss, images, labels, order, 0, 16, 16, x, y);
             adam.Step();
             Assert.Equal(footprint.Parameters, model.Network.ParameterCount);
         }

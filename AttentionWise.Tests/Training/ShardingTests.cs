@@ -1,8 +1,8 @@
 using System.Globalization;
 using AttentionWise.Tests.Data;
-using AttentionWise.Training.Cli;
-using AttentionWise.Training.Reproduction;
-using AttentionWise.Training.Training;
+using AttentionWise.Tool.Cli;
+using AttentionWise.Tool.Reproduction;
+using AttentionWise.Training;
 
 namespace AttentionWise.Tests.Training;
 
@@ -48,7 +48,7 @@ public class ShardingTests
 
     /// <summary>sweep.csv without the columns that measure time or name the date.</summary>
     private static List<string> Untimed(string csv) =>
-        AttentionWise.Training.Reproduction.Sweep.ReadCsv(csv).Select(r => string.Create(CultureInfo.InvariantCulture,
+        AttentionWise.Tool.Reproduction.Sweep.ReadCsv(csv).Select(r => string.Create(CultureInfo.InvariantCulture,
             $"{r.Model},{r.Parameters},{r.BatchSize},{r.Epochs},{r.TrainLimit},{r.TestAccuracy},{r.Status}")).ToList();
 
     [Fact]
@@ -112,7 +112,7 @@ public class ShardingTests
         using var source = new CancellationTokenSource();
         var lines = new List<string>();
         // The signal comes during attention-b's second step.
-        var stopped = AttentionWise.Training.Reproduction.Sweep.Run(request with { Stop = source.Token },
+        var stopped = AttentionWise.Tool.Reproduction.Sweep.Run(request with { Stop = source.Token },
             r => Trainer.Run(r, r.Run == "sweep-attention-b" ? new StopAtStep(2, source) : null), lines.Add);
         Assert.True(stopped.Stopped);
         Assert.Equal(new[] { "attention-a" }, stopped.Rows.Select(r => r.Model));
@@ -120,7 +120,7 @@ public class ShardingTests
         Assert.Equal((0, 2), (info.Epoch, info.Step));
 
         lines.Clear();
-        var resumed = AttentionWise.Training.Reproduction.Sweep.Run(request, r => Trainer.Run(r), lines.Add);
+        var resumed = AttentionWise.Tool.Reproduction.Sweep.Run(request, r => Trainer.Run(r), lines.Add);
         Assert.False(resumed.Stopped);
         Assert.Equal(new[] { "attention-a" }, resumed.Kept);
         Assert.Contains(lines, l => l.Contains("attention-b: resuming the interrupted training", StringComparison.Ordinal));
@@ -141,7 +141,7 @@ public class ShardingTests
             Models = ["attention-a"], Steps = 1, WarmupSteps = 0, Epochs = 1, TrainLimit = 32, BatchSize = 8, Device = "cpu", FashionData = dir.Path,
             OutDirectory = dir.File("reports"), RunsDirectory = dir.File("runs"), Shard = new Shard(0, 1), Stop = source.Token,
         };
-        var outcome = AttentionWise.Training.Reproduction.Sweep.Run(request, r => throw new InvalidOperationException("nothing should train"), _ => { });
+        var outcome = AttentionWise.Tool.Reproduction.Sweep.Run(request, r => throw new InvalidOperationException("nothing should train"), _ => { });
         Assert.True(outcome.Stopped);
         Assert.Empty(outcome.Rows);
         Assert.False(Directory.Exists(dir.File("runs/sweep-attention-a")));
@@ -249,14 +249,14 @@ public class ShardingTests
         string csv = dir.File("sweep.csv");
         File.WriteAllText(csv, string.Join(",", SweepRow.ColumnsWithoutLosses) + "\n" +
             "attention-a,33088,4096,946.446,4327.8,1171.6,1,,61.58,\"CPU (2 threads, compat)\",completed,2026-11-22 07:06 +00:00\n");
-        var old = AttentionWise.Training.Reproduction.Sweep.ReadCsv(csv);
+        var old = AttentionWise.Tool.Reproduction.Sweep.ReadCsv(csv);
         Assert.Equal(61.58, old[0].TestAccuracy);
         Assert.True(double.IsNaN(old[0].LossSum) && double.IsNaN(old[0].TestLoss));
         Assert.Equal("CPU (2 threads, compat)", old[0].Device);
 
         // A report into that folder keeps the old row, now with the loss columns.
         var request = new SweepRequest { Models = ["attention-b"], OutDirectory = dir.Path, RunsDirectory = dir.File("runs") };
-        var (path, rows, missing) = AttentionWise.Training.Reproduction.Sweep.Report(request);
+        var (path, rows, missing) = AttentionWise.Tool.Reproduction.Sweep.Report(request);
         Assert.Empty(rows);
         Assert.Single(missing);
         var lines = File.ReadAllLines(path);

@@ -1,12 +1,12 @@
 using System.Globalization;
 using AttentionWise.Tests.Data;
 using AttentionWise.Tests.Visualization;
+using AttentionWise.Tool.Cli;
+using AttentionWise.Tool.Reproduction;
+using AttentionWise.Tool.Visualization;
+using AttentionWise.Training;
 using AttentionWise.Training.Checkpoints;
-using AttentionWise.Training.Cli;
 using AttentionWise.Training.Models;
-using AttentionWise.Training.Reproduction;
-using AttentionWise.Training.Training;
-using AttentionWise.Training.Visualization;
 
 namespace AttentionWise.Tests.Training;
 

@@ -1,6 +1,6 @@
 using System.Xml.Linq;
 using AttentionWise.Tests.Data;
-using AttentionWise.Training.Visualization;
+using AttentionWise.Tool.Visualization;
 using SkiaSharp;
 
 namespace AttentionWise.Tests.Visualization;

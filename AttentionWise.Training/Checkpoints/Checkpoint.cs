@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text.Json;
 using AttentionWise.Layers;
 using AttentionWise.Training.Models;
-using AttentionWise.Training.Training;
 
 namespace AttentionWise.Training.Checkpoints;
 
@@ -47,21 +46,14 @@ public static class Checkpoint
     public const string FileName = "checkpoint.safetensors";
     public const string Format = "attentionwise-checkpoint/1";
 
+    /// <summary>The format of <see cref="SaveModule"/>'s files: any module's tensors, without a registry model.</summary>
+    public const string ModuleFormat = "attentionwise-module/1";
+
     public static void Save(string path, ITrainableModel model, Adam? adam, CheckpointInfo info)
     {
-        var tensors = new List<NamedTensor>();
-        foreach (var (name, p) in model.Network.NamedParameters())
-            tensors.Add(new NamedTensor(name, p.Shape.ToArray(), p.Value.Download()));
-        foreach (var (name, t) in model.Network.NamedBuffers())
-            tensors.Add(new NamedTensor(name, t.Shape.ToArray(), t.Download()));
-        if (adam is not null)
-        {
-            foreach (var (name, m, v) in adam.State)
-            {
-                tensors.Add(new NamedTensor("adam.m." + name, m.Shape.ToArray(), m.Download()));
-                tensors.Add(new NamedTensor("adam.v." + name, v.Shape.ToArray(), v.Download()));
-            }
-        }
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(info);
+        var tensors = Tensors(model.Network, adam);
         var metadata = new Dictionary<string, string>
         {
             ["format"] = Format,
@@ -83,6 +75,41 @@ public static class Checkpoint
             metadata["epoch_seconds"] = progress.Seconds.ToString("R", CultureInfo.InvariantCulture);
         }
         SafeTensors.Write(path, tensors, metadata);
+    }
+
+    /// <summary>Writes any module's parameters and buffers by their names (and, with <paramref name="adam"/>, its
+    /// moments as "adam.m.&lt;name&gt;" and "adam.v.&lt;name&gt;") to a safetensors file, atomically; the metadata
+    /// holds the format (<see cref="ModuleFormat"/>), the epoch and the optimiser's step count.</summary>
+    public static void SaveModule(string path, Module network, Adam? adam, int epoch)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(network);
+        var metadata = new Dictionary<string, string>
+        {
+            ["format"] = ModuleFormat,
+            ["epoch"] = epoch.ToString(CultureInfo.InvariantCulture),
+            ["adam_step"] = (adam?.StepCount ?? 0).ToString(CultureInfo.InvariantCulture),
+            ["aw_version"] = RunInfo.Version,
+        };
+        SafeTensors.Write(path, Tensors(network, adam), metadata);
+    }
+
+    private static List<NamedTensor> Tensors(Module network, Adam? adam)
+    {
+        var tensors = new List<NamedTensor>();
+        foreach (var (name, p) in network.NamedParameters())
+            tensors.Add(new NamedTensor(name, p.Shape.ToArray(), p.Value.Download()));
+        foreach (var (name, t) in network.NamedBuffers())
+            tensors.Add(new NamedTensor(name, t.Shape.ToArray(), t.Download()));
+        if (adam is not null)
+        {
+            foreach (var (name, m, v) in adam.State)
+            {
+                tensors.Add(new NamedTensor("adam.m." + name, m.Shape.ToArray(), m.Download()));
+                tensors.Add(new NamedTensor("adam.v." + name, v.Shape.ToArray(), v.Download()));
+            }
+        }
+        return tensors;
     }
 
     /// <summary>Reads a checkpoint's tensors and metadata, checking the file (see <see cref="SafeTensors.Read"/>), the

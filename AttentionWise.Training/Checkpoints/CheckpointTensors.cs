@@ -8,7 +8,7 @@ namespace AttentionWise.Training.Checkpoints;
 /// parameter ("adam.m.&lt;name&gt;", "adam.v.&lt;name&gt;"; all of them or none). A checkpoint's header is compared with
 /// them before its data is read, so that a missing or unexpected tensor is named as such.
 /// </summary>
-public static class CheckpointTensors
+internal static class CheckpointTensors
 {
     /// <summary>The largest model (its parameters' bytes) built on the CPU to learn its tensors.</summary>
     private const double MaxBuildBytes = 1L << 30;

@@ -66,15 +66,16 @@ public static class Datasets
     };
 
     /// <summary>Loads a run's data set with its settings (an image folder's channels, resize, validation split and
-    /// class names); <paramref name="testOnly"/>: an image folder decodes its test set alone.</summary>
+    /// class names); <paramref name="testOnly"/>: an image folder decodes its test set alone; <paramref name="loaded"/>
+    /// receives an image folder's load report.</summary>
     /// <exception cref="DatasetException">The data is missing, damaged, or its classes are not the run's.</exception>
-    public static DatasetSplit Load(Training.RunSettings settings, bool testOnly = false)
+    public static DatasetSplit Load(RunSettings settings, bool testOnly = false, Action<ImageLoadReport>? loaded = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         if (Canonical(settings.Dataset) != ImageFolderName)
             return Load(settings.Dataset, settings.DataDirectory);
         string dir = settings.DataDirectory ?? throw NoFolder();
-        var split = ImageFolder.Load(dir, new ImageFolderOptions(settings.Channels, ImageSize.Parse(settings.Resize), settings.ValSplit), testOnly);
+        var split = ImageFolder.Load(dir, new ImageFolderOptions(settings.Channels, ImageSize.Parse(settings.Resize), settings.ValSplit), testOnly, loaded);
         if (settings.ClassNames is { } names && !names.SequenceEqual(split.Test.ClassNames, StringComparer.Ordinal))
         {
             throw new DatasetException(
@@ -84,7 +85,7 @@ public static class Datasets
     }
 
     /// <summary>The class names of a run: its own (image folders) or those of its standard data set.</summary>
-    public static IReadOnlyList<string> ClassNames(Training.RunSettings settings)
+    public static IReadOnlyList<string> ClassNames(RunSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
         return Canonical(settings.Dataset) switch

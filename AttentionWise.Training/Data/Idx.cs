@@ -12,7 +12,7 @@ namespace AttentionWise.Training.Data;
 /// the reading stops at the size it announces. Every problem is a <see cref="DatasetException"/> naming the
 /// file, what was expected and what was found.
 /// </summary>
-public static class Idx
+internal static class Idx
 {
     /// <summary>Magic of an image file: unsigned bytes, 3 dimensions (count, rows, columns).</summary>
     public const int ImagesMagic = 0x00000803;

@@ -66,22 +66,6 @@ public static class ImageFolder
     /// <summary>The seed of the validation split: fixed, so that every run and `aw eval` see the same split.</summary>
     public const ulong SplitSeed = 0x56414C5F53504CUL;
 
-    private static readonly AsyncLocal<Action<ImageLoadReport>?> Reporter = new();
-
-    /// <summary>Sends the load report of every folder read in this flow of execution to <paramref name="report"/>
-    /// until the result is disposed (the command line prints it).</summary>
-    public static IDisposable ReportTo(Action<ImageLoadReport> report)
-    {
-        var previous = Reporter.Value;
-        Reporter.Value = report;
-        return new Restore(() => Reporter.Value = previous);
-    }
-
-    private sealed class Restore(Action undo) : IDisposable
-    {
-        public void Dispose() => undo();
-    }
-
     /// <summary>Whether <paramref name="directory"/> looks like an image folder (it has a train subfolder).</summary>
     public static bool Looks(string? directory) =>
         directory is not null && Directory.Exists(Path.Combine(directory, TrainFolder));
@@ -90,8 +74,9 @@ public static class ImageFolder
     /// <param name="directory">The folder with train/ (and test/).</param>
     /// <param name="options">Channels, resize and validation split.</param>
     /// <param name="testOnly">Decode only the test set (the training set is returned empty): for `aw eval`.</param>
+    /// <param name="loaded">Receives the load report (images decoded, seconds) once the images are decoded.</param>
     /// <exception cref="DatasetException">Anything is missing or wrong; the message names the file or folder.</exception>
-    public static DatasetSplit Load(string directory, ImageFolderOptions options, bool testOnly = false)
+    public static DatasetSplit Load(string directory, ImageFolderOptions options, bool testOnly = false, Action<ImageLoadReport>? loaded = null)
     {
         ArgumentNullException.ThrowIfNull(directory);
         ArgumentNullException.ThrowIfNull(options);
@@ -173,7 +158,7 @@ public static class ImageFolder
         if (errors.FirstOrDefault(e => e is not null) is string error)
             throw new DatasetException(error);
         var report = new ImageLoadReport(directory, all.Count, clock.Elapsed.TotalSeconds);
-        Reporter.Value?.Invoke(report);
+        loaded?.Invoke(report);
 
         int trainCount = testOnly ? 0 : trainFiles.Count;
         var names = classes.AsReadOnly();

@@ -9,7 +9,7 @@ namespace AttentionWise.Training.Export;
 /// written once; every node's inputs defined before the node (a graph input, an initializer or an earlier node's output);
 /// every graph output written by a node. ONNX Runtime's load adds its own checks and shape inference.
 /// </summary>
-public static class OnnxModelCheck
+internal static class OnnxModelCheck
 {
     /// <summary>What is wrong with <paramref name="model"/>; empty when nothing is.</summary>
     public static IReadOnlyList<string> Problems(ModelProto model)

@@ -1,5 +1,4 @@
 using System.Globalization;
-using AttentionWise.Training.Training;
 
 namespace AttentionWise.Training.Models;
 
