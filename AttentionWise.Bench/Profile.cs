@@ -98,7 +98,7 @@ public static class Profile
         using var model = new AttentionWise.Training.Models.AttentionModel(device, new AttentionWise.Training.Models.AttentionModelOptions(1, 28, 28, heads, layers, false));
         Init.Apply(model, new Rng(1));
         using var x = device.Upload(Shape.Of(n, 1, 28, 28), images);
-        using var y = device.Upload(Shape.Of(n), labels);
+        using var y = DeviceIntTensor.Upload(device, labels);
         using var loss = new LogSoftmaxNllLoss(device);
         using var adam = new Adam(device, model.NamedParameters());
         TimeLaunches(device, timer, 5, () =>
@@ -140,7 +140,7 @@ public static class Profile
         using var loss = new LogSoftmaxNllLoss(device);
         using var adam = new Adam(device, model.NamedParameters());
         using var x = device.Allocate(Shape.Of(batch, 1, 28, 28));
-        using var y = device.Allocate(Shape.Of(batch));
+        using var y = new DeviceIntTensor(device, Shape.Of(batch));
         for (int step = 0; step < steps; step++)
         {
             x.Upload(images[(step * batch * 784)..((step + 1) * batch * 784)]);

@@ -38,7 +38,7 @@ public static class Roofline
         using var model = new AttentionModel(device, new AttentionModelOptions(1, 28, 28, heads, layers, false));
         Init.Apply(model, new Rng(1));
         using var x = device.Upload(Shape.Of(n, 1, 28, 28), images);
-        using var y = device.Upload(Shape.Of(n), labels);
+        using var y = DeviceIntTensor.Upload(device, labels);
         using var loss = new LogSoftmaxNllLoss(device);
         using var adam = new Adam(device, model.NamedParameters());
         var times = new Dictionary<string, List<double>>();

@@ -196,14 +196,14 @@ public static class Trainer
 
         // Both sets go to the device once; batches are gathered there.
         using var trainImages = device.Upload(train.Shape, train.Images);
-        using var trainLabels = device.Upload(Shape.Of(n), ToFloats(train.Labels));
+        using var trainLabels = DeviceIntTensor.Upload(device, train.Labels);
         using var testImages = device.Upload(test.Shape, test.Images);
-        using var testLabels = device.Upload(Shape.Of(test.Count), ToFloats(test.Labels));
-        using var testOrder = device.Upload(Shape.Of(test.Count), ToFloats(Enumerable.Range(0, test.Count).ToArray()));
-        using var order = device.Allocate(Shape.Of(n));
+        using var testLabels = DeviceIntTensor.Upload(device, test.Labels);
+        using var testOrder = DeviceIntTensor.Upload(device, Enumerable.Range(0, test.Count).ToArray());
+        using var order = new DeviceIntTensor(device, Shape.Of(n));
         int largest = Math.Min(part, n);
         using var x = device.Allocate(Shape.Of(largest, train.Channels, train.Height, train.Width));
-        using var y = device.Allocate(Shape.Of(largest));
+        using var y = new DeviceIntTensor(device, Shape.Of(largest));
         using var epochs = new CsvLog<EpochRow>(Path.Combine(runDir, RunFiles.EpochsFile));
         using var steps = new CsvLog<StepRow>(Path.Combine(runDir, RunFiles.StepsFile));
         var permutation = new int[n];
@@ -216,7 +216,7 @@ public static class Trainer
             for (int i = 0; i < n; i++)
                 permutation[i] = i;
             shuffle.Shuffle(permutation);
-            order.Upload(ToFloats(permutation));
+            order.Upload(permutation);
 
             net.Train();
             double lossSum = 0;
@@ -297,8 +297,8 @@ public static class Trainer
     /// Each part's loss gradient is divided by the whole batch's size, so the parameter gradients that accumulate
     /// are the whole batch's. Returns the batch's mean loss and its count of correct predictions.
     /// </summary>
-    public static (float Loss, int Correct) ForwardBackward(Module net, LogSoftmaxNllLoss loss, DeviceTensor images, DeviceTensor labels,
-        DeviceTensor order, int offset, int size, int part, DeviceTensor x, DeviceTensor y)
+    public static (float Loss, int Correct) ForwardBackward(Module net, LogSoftmaxNllLoss loss, DeviceTensor images, DeviceIntTensor labels,
+        DeviceIntTensor order, int offset, int size, int part, DeviceTensor x, DeviceIntTensor y)
     {
         ArgumentNullException.ThrowIfNull(net);
         ArgumentNullException.ThrowIfNull(loss);
@@ -346,13 +346,5 @@ public static class Trainer
             return batchSize;
         }
         return Math.Min(batchSize, microBatch ?? RunSettings.DefaultMicroBatch);
-    }
-
-    public static float[] ToFloats(int[] values)
-    {
-        var f = new float[values.Length];
-        for (int i = 0; i < f.Length; i++)
-            f[i] = values[i];
-        return f;
     }
 }
