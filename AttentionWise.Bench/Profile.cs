@@ -215,6 +215,8 @@ public static class Profile
         double sum = rows.Sum(row => row.Median), whole = Median(plain);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  sum of medians {sum:F2} ms; the pass {whole:F2} ms (median of {reps}, timer off; {Median(timed):F2} ms timer on); sum / pass {sum / whole:P1}"));
+        if (sum < 0.9 * whole)
+            Console.WriteLine("  (less than 90 % of the pass is in launches the timer saw: host work outside the loader's kernels and KernelLoader.Pass?)");
     }
 
     private static double Median(double[] values)

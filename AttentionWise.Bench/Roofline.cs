@@ -13,7 +13,8 @@ namespace AttentionWise.Bench;
 /// configuration B at batch 4096): this machine's memory bandwidth (a STREAM-like triad, a = b + s·c over arrays far
 /// larger than the caches, 12 bytes per element as STREAM counts them) and its FMA rate (independent chains of vector
 /// FMAs at the widest width, every thread of the host launcher), measured before and after the step; then each pass of
-/// the step with its time (median over the steps), the bytes it must move and the floating-point operations it must do
+/// the step with its time (median over the steps of the launches a <see cref="KernelTimer"/> saw at the kernel loader,
+/// grouped by the layer method that made them), the bytes it must move and the floating-point operations it must do
 /// (from the shapes; an exp counted as <see cref="ExpFlops"/>), its bound max(bytes / bandwidth, flops / FMA rate) and
 /// the fraction bound / time.
 /// </summary>

@@ -55,27 +55,18 @@ public sealed class KernelTimer : ILaunchInterceptor
     /// <summary>Times the launch (see the class).</summary>
     public void Intercept(LaunchEvent launch, Action run)
     {
-        if (!Enabled || Interlocked.Increment(ref _depth) != 1)
+        if (!Enabled)
         {
-            if (Enabled)
-            {
-                try
-                {
-                    run();
-                }
-                finally
-                {
-                    Interlocked.Decrement(ref _depth);
-                }
-            }
-            else
-            {
-                run();
-            }
+            run();
             return;
         }
         try
         {
+            if (Interlocked.Increment(ref _depth) != 1)
+            {
+                run();
+                return;
+            }
             string layer = AttributeLayers ? LaunchingLayer() : "";
             launch.Loader.Synchronize();
             long start = Stopwatch.GetTimestamp();
