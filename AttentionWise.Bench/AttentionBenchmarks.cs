@@ -20,7 +20,7 @@ public class AttentionStepBenchmarks : IDisposable
     private LogSoftmaxNllLoss _loss = null!;
     private Adam _adam = null!;
     private DeviceTensor _x = null!;
-    private DeviceTensor _labels = null!;
+    private DeviceIntTensor _labels = null!;
 
     [Params(4096)]
     public int Batch { get; set; }
@@ -38,7 +38,7 @@ public class AttentionStepBenchmarks : IDisposable
         _adam = new Adam(_device, _model.NamedParameters());
         var (images, labels, _) = BenchData.FashionMnist(Batch);
         _x = _device.Upload(Shape.Of(Batch, 1, 28, 28), images);
-        _labels = _device.Upload(Shape.Of(Batch), labels);
+        _labels = DeviceIntTensor.Upload(_device, labels);
     }
 
     [Benchmark]

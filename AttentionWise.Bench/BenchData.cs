@@ -9,13 +9,13 @@ internal static class BenchData
 {
     private const string DefaultDirectory = "/usr/share/datasets/fashion-mnist";
 
-    public static (float[] Images, float[] Labels, string Source) FashionMnist(int n)
+    public static (float[] Images, int[] Labels, string Source) FashionMnist(int n)
     {
         string directory = Environment.GetEnvironmentVariable("AW_BENCH_DATA") is { Length: > 0 } d ? d : DefaultDirectory;
         string? images = Find(directory, "train-images-idx3-ubyte");
         string? labels = Find(directory, "train-labels-idx1-ubyte");
         var x = new float[n * 28 * 28];
-        var y = new float[n];
+        var y = new int[n];
         if (images is not null && labels is not null && n <= Count(images) && n <= Count(labels))
         {
             var pixels = Read(images, 16, n * 28 * 28);

@@ -19,7 +19,7 @@ public class ControlStepBenchmarks : IDisposable
     private LogSoftmaxNllLoss _loss = null!;
     private Adam _adam = null!;
     private DeviceTensor _x = null!;
-    private DeviceTensor _labels = null!;
+    private DeviceIntTensor _labels = null!;
 
     [Params(256)]
     public int Batch { get; set; }
@@ -38,14 +38,14 @@ public class ControlStepBenchmarks : IDisposable
             pixels[i] = 0.5f + 0.5f * pixels[i];
         _x = _device.Upload(shape, pixels);
         var rng = new Random(5);
-        _labels = _device.Upload(Shape.Of(Batch), Enumerable.Range(0, Batch).Select(_ => (float)rng.Next(10)).ToArray());
+        _labels = DeviceIntTensor.Upload(_device, Enumerable.Range(0, Batch).Select(_ => rng.Next(10)).ToArray());
     }
 
     /// <summary>Zero the gradients, forward, loss (synchronising on its result), backward, Adam step.</summary>
     [Benchmark]
     public float TrainingStep() => Step(_model, _loss, _adam, _x, _labels);
 
-    public static float Step(Module model, LogSoftmaxNllLoss loss, Adam adam, DeviceTensor x, DeviceTensor labels)
+    public static float Step(Module model, LogSoftmaxNllLoss loss, Adam adam, DeviceTensor x, DeviceIntTensor labels)
     {
         adam.ZeroGrad();
         loss.Forward(model.Forward(x), labels);

@@ -122,7 +122,7 @@ public class LossAndAdamBenchmarks : IDisposable
     private ComputeDevice _device = null!;
     private LogSoftmaxNllLoss _loss = null!;
     private DeviceTensor _logits = null!;
-    private DeviceTensor _labels = null!;
+    private DeviceIntTensor _labels = null!;
     private Module _model = null!;
     private Adam _adam = null!;
 
@@ -136,7 +136,7 @@ public class LossAndAdamBenchmarks : IDisposable
         _loss = new LogSoftmaxNllLoss(_device);
         _logits = _device.Upload(Shape.Of(4096, 10), QuickTiming.Random(4096 * 10, 4));
         var (_, labels, _) = BenchData.FashionMnist(4096);
-        _labels = _device.Upload(Shape.Of(4096), labels);
+        _labels = DeviceIntTensor.Upload(_device, labels);
         _model = Parameters == "control"
             ? new Training.Models.ControlModel(_device, 1, 28, 28)
             : new Training.Models.AttentionModel(_device, AttentionConfigurations.Options("H"));

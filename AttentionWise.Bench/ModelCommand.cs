@@ -144,7 +144,7 @@ public static class ModelCommand
         using var loss = new LogSoftmaxNllLoss(device);
         using var adam = new Adam(device, network.NamedParameters());
         using var x = device.Allocate(Shape.Of(batch, 1, 28, 28));
-        using var y = device.Allocate(Shape.Of(batch));
+        using var y = new DeviceIntTensor(device, Shape.Of(batch));
         ControlStepBenchmarks.Step(network, loss, adam, x, y);
         recorder.Clear();
         ControlStepBenchmarks.Step(network, loss, adam, x, y);

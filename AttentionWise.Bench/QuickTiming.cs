@@ -101,7 +101,7 @@ public static class QuickTiming
         using var adam = new Adam(device, model.NamedParameters());
         using var x = device.Upload(Shape.Of(batch, 1, 28, 28), Random(batch * 784, 4));
         var rng = new Random(5);
-        using var labels = device.Upload(Shape.Of(batch), Enumerable.Range(0, batch).Select(_ => (float)rng.Next(10)).ToArray());
+        using var labels = DeviceIntTensor.Upload(device, Enumerable.Range(0, batch).Select(_ => rng.Next(10)).ToArray());
         int steps = int.TryParse(Environment.GetEnvironmentVariable("AW_QUICK_STEPS"), out int st) ? st : 3;
         for (int i = 0; i < steps; i++)
         {

@@ -13,7 +13,8 @@ namespace AttentionWise.Bench;
 /// configuration B at batch 4096): this machine's memory bandwidth (a STREAM-like triad, a = b + s·c over arrays far
 /// larger than the caches, 12 bytes per element as STREAM counts them) and its FMA rate (independent chains of vector
 /// FMAs at the widest width, every thread of the host launcher), measured before and after the step; then each pass of
-/// the step with its time (median over the steps), the bytes it must move and the floating-point operations it must do
+/// the step with its time (median over the steps of the launches a <see cref="KernelTimer"/> saw at the kernel loader,
+/// grouped by the layer method that made them), the bytes it must move and the floating-point operations it must do
 /// (from the shapes; an exp counted as <see cref="ExpFlops"/>), its bound max(bytes / bandwidth, flops / FMA rate) and
 /// the fraction bound / time.
 /// </summary>
@@ -26,7 +27,8 @@ public static class Roofline
     public static int Run(string[] args)
     {
         int n = Arg(args, 0, 4096), heads = Arg(args, 1, 8), layers = Arg(args, 2, 2), steps = Arg(args, 3, 5);
-        using var device = ComputeDevice.Open(Environment.GetEnvironmentVariable("AW_DEVICE") ?? "cpu");
+        var timer = new KernelTimer { Enabled = false };
+        using var device = ComputeDevice.Open(Environment.GetEnvironmentVariable("AW_DEVICE") ?? "cpu", new DeviceOptions(Interceptor: timer));
         if (device.Kind != DeviceKind.Cpu)
             throw new ArgumentException("roofline measures the cpu device (AW_DEVICE=cpu).");
         Console.WriteLine($"roofline: attention model, {heads} heads, {layers} layers, batch {n}, on {device.Name}; {HostPasses.Describe(device)}");
@@ -37,63 +39,45 @@ public static class Roofline
         using var model = new AttentionModel(device, new AttentionModelOptions(1, 28, 28, heads, layers, false));
         Init.Apply(model, new Rng(1));
         using var x = device.Upload(Shape.Of(n, 1, 28, 28), images);
-        using var y = device.Upload(Shape.Of(n), labels);
+        using var y = DeviceIntTensor.Upload(device, labels);
         using var loss = new LogSoftmaxNllLoss(device);
         using var adam = new Adam(device, model.NamedParameters());
         var times = new Dictionary<string, List<double>>();
         var whole = new List<double>();
         void Step()
         {
-            LaunchTimer.Run("Adam", adam.ZeroGrad);
-            var h = x;
-            foreach (var layer in model.Layers)
-                h = layer.Forward(h);
-            DeviceTensor logits = null!;
-            LaunchTimer.Run("Classifier", () => logits = model.Classifier.Forward(h));
-            LaunchTimer.Run("Loss", () =>
-            {
-                loss.Forward(logits, y);
-                loss.Result();
-            });
-            DeviceTensor g = null!;
-            LaunchTimer.Run("Loss", () => g = loss.Backward());
-            LaunchTimer.Run("Classifier", () => g = model.Classifier.Backward(g)!);
-            for (int i = model.Layers.Count - 1; i >= 0; i--)
-            {
-                model.Layers[i].ComputeInputGradient = i > 0;
-                var gi = model.Layers[i].Backward(g);
-                if (i > 0)
-                    g = gi!;
-            }
-            LaunchTimer.Run("Adam", adam.Step);
+            adam.ZeroGrad();
+            loss.Forward(model.Forward(x), y);
+            loss.Result();
+            model.Backward(loss.Backward());
+            adam.Step();
         }
-        var current = new Dictionary<string, double>();
-        LaunchTimer.Hook = (name, launch) =>
+        Step();
+        for (int s = 0; s < steps; s++)
         {
             var sw = Stopwatch.StartNew();
-            launch();
-            current[name] = current.GetValueOrDefault(name) + sw.Elapsed.TotalMilliseconds;
-        };
+            Step();
+            whole.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        // The passes: every launch of a step timed by the device's timer, summed per launching layer method.
+        timer.Enabled = true;
         try
         {
-            Step();
             for (int s = 0; s < steps; s++)
             {
-                current.Clear();
-                var sw = Stopwatch.StartNew();
+                timer.Clear();
                 Step();
-                whole.Add(sw.Elapsed.TotalMilliseconds);
-                foreach (var (name, ms) in current)
+                foreach (var group in timer.Launches.GroupBy(l => l.Layer))
                 {
-                    if (!times.TryGetValue(name, out var list))
-                        times[name] = list = [];
-                    list.Add(ms);
+                    if (!times.TryGetValue(group.Key, out var list))
+                        times[group.Key] = list = [];
+                    list.Add(group.Sum(l => l.Milliseconds));
                 }
             }
         }
         finally
         {
-            LaunchTimer.Hook = null;
+            timer.Enabled = false;
         }
         var (bw2, fma2) = (Triad(), FmaRate());
         Console.WriteLine(Inv($"machine after:  triad {bw2:F1} GB/s, FMA {fma2:F1} GFLOP/s"));
@@ -102,16 +86,17 @@ public static class Roofline
 
         // Sizes: P pixels per plane, X = N·C·P (a layer's input and output), E = N·Q·P (the heads' output).
         double p = 28 * 28, c = 1, q = heads * c, xs = n * c * p, e = n * q * p, taps = q * 9;
+        // Each pass: the layer methods whose launches it is ("Type." matches every method of the type).
         var model_ = new (string Name, string[] Launches, double Bytes, double Flops)[]
         {
-            ("heads forward", ["Heads.HostForward"], layers * 4 * (xs + e), layers * e * (2 * ExpFlops + 16)),
-            ("conv forward", ["Layer.Conv.Forward"], layers * 4 * (e + xs), layers * 2 * xs * taps),
-            ("skip + ReLU (fwd, bwd)", ["Layer.SkipReluBn"], layers * 4 * 7 * xs, layers * 3 * xs),
-            ("conv weight gradient", ["Layer.Conv.BackwardParameters"], layers * 4 * (e + 2 * xs), layers * 2 * xs * taps),
-            ("conv input gradient", ["Layer.Conv.BackwardInput"], layers * 4 * (xs + e), layers * 2 * xs * taps),
-            ("heads backward", ["Heads.HostBackward", "Heads.HostBackward (no input gradient)"], layers * 4 * (e + 3 * xs), layers * e * (2 * ExpFlops + 30)),
-            ("classifier (fwd, bwd)", ["Classifier"], 4 * 3 * xs + 4 * 3 * 10 * p, 3 * 2 * xs * 10),
-            ("loss, Adam", ["Loss", "Adam"], 4 * 4 * 3 * (layers * (2 * q * p + taps + 1) + 10 * p), 0),
+            ("heads forward", ["AttentionHeads.Forward"], layers * 4 * (xs + e), layers * e * (2 * ExpFlops + 16)),
+            ("conv forward", ["Conv2d.Forward"], layers * 4 * (e + xs), layers * 2 * xs * taps),
+            ("skip + ReLU (fwd, bwd)", ["AttentionLayer.", "BatchNorm2d."], layers * 4 * 7 * xs, layers * 3 * xs),
+            ("conv weight gradient", ["Conv2d.BackwardParameters"], layers * 4 * (e + 2 * xs), layers * 2 * xs * taps),
+            ("conv input gradient", ["Conv2d.BackwardInput"], layers * 4 * (xs + e), layers * 2 * xs * taps),
+            ("heads backward", ["AttentionHeads.Backward"], layers * 4 * (e + 3 * xs), layers * e * (2 * ExpFlops + 30)),
+            ("classifier (fwd, bwd)", ["Linear."], 4 * 3 * xs + 4 * 3 * 10 * p, 3 * 2 * xs * 10),
+            ("loss, Adam", ["LogSoftmaxNllLoss.", "Adam.", "Parameter."], 4 * 4 * 3 * (layers * (2 * q * p + taps + 1) + 10 * p), 0),
         };
         Console.WriteLine();
         Console.WriteLine("| pass | time (ms) | MB moved | GFLOP | bound (ms) | bound / time |");
@@ -121,10 +106,9 @@ public static class Roofline
         foreach (var (name, launches, bytes, flops) in model_)
         {
             double t = 0;
-            foreach (var l in launches)
+            foreach (var (layer, list) in times)
             {
-                seen.Add(l);
-                if (times.TryGetValue(l, out var list))
+                if (launches.Any(l => l.EndsWith('.') ? layer.StartsWith(l, StringComparison.Ordinal) : layer == l) && seen.Add(layer))
                     t += Median(list);
             }
             double bound = Math.Max(bytes / (bw * 1e9), flops / (fma * 1e9)) * 1e3;
@@ -135,7 +119,7 @@ public static class Roofline
         double rest = Median(whole) - sumTime;
         foreach (var (name, list) in times)
             if (!seen.Contains(name))
-                Console.WriteLine(Inv($"| ({name}) | {Median(list):F1} | | | | |"));
+                Console.WriteLine(Inv($"| ({(name.Length == 0 ? "outside the layers" : name)}) | {Median(list):F1} | | | | |"));
         Console.WriteLine(Inv($"| whole step (median of {steps}; {rest:F1} ms outside the passes) | {Median(whole):F1} | | | {sumBound:F1} | {sumBound / Median(whole):P0} |"));
         return 0;
     }

@@ -49,7 +49,7 @@ public static class StepTiming
             using var loss = new LogSoftmaxNllLoss(device);
             using var adam = new Adam(device, model.NamedParameters());
             using var x = device.Upload(Shape.Of(batch, 1, 28, 28), images);
-            using var y = device.Upload(Shape.Of(batch), labels);
+            using var y = DeviceIntTensor.Upload(device, labels);
             device.ResetPeak();
             float last = 0;
             for (int s = 0; s < warmup; s++)

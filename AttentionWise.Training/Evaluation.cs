@@ -19,7 +19,7 @@ public sealed record EvalOutcome(CheckpointInfo Info, int TestImages, double Los
 public static class Evaluation
 {
     /// <summary>Mean NLL and accuracy (%) of a network in evaluation mode over a device-resident set, in batches.</summary>
-    public static (double Loss, double Accuracy) Evaluate(Module net, LogSoftmaxNllLoss loss, DeviceTensor images, DeviceTensor labels, DeviceTensor order, int batch)
+    public static (double Loss, double Accuracy) Evaluate(Module net, LogSoftmaxNllLoss loss, DeviceTensor images, DeviceIntTensor labels, DeviceIntTensor order, int batch)
     {
         ArgumentNullException.ThrowIfNull(net);
         ArgumentNullException.ThrowIfNull(loss);
@@ -36,7 +36,7 @@ public static class Evaluation
             int size0 = Math.Min(batch, n);
             item[0] = size0;
             using var x = device.Allocate(Shape.Of(item));
-            using var y = device.Allocate(Shape.Of(size0));
+            using var y = new DeviceIntTensor(device, Shape.Of(size0));
             double lossSum = 0;
             long correct = 0;
             for (int offset = 0; offset < n; offset += Math.Min(batch, n - offset))
@@ -88,8 +88,8 @@ public static class Evaluation
         Checkpoint.Restore(request.Checkpoint, tensors, model, adam: null, 0);
         using var loss = new LogSoftmaxNllLoss(device);
         using var images = device.Upload(test.Shape, test.Images);
-        using var labels = device.Upload(Shape.Of(test.Count), TrainingLoop.ToFloats(test.Labels));
-        using var order = device.Upload(Shape.Of(test.Count), TrainingLoop.ToFloats(Enumerable.Range(0, test.Count).ToArray()));
+        using var labels = DeviceIntTensor.Upload(device, test.Labels);
+        using var order = DeviceIntTensor.Upload(device, Enumerable.Range(0, test.Count).ToArray());
         var (meanLoss, accuracy) = Evaluate(model.Network, loss, images, labels, order, batch);
         return new EvalOutcome(info, test.Count, meanLoss, accuracy, device.Name);
     }

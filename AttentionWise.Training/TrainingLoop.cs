@@ -117,14 +117,14 @@ public sealed class TrainingLoop
 
         // Both sets go to the device once; batches are gathered there.
         using var trainImages = device.Upload(train.Shape, train.Images);
-        using var trainLabels = device.Upload(Shape.Of(n), ToFloats(train.Labels));
+        using var trainLabels = DeviceIntTensor.Upload(device, train.Labels);
         using var testImages = test is null ? null : device.Upload(test.Shape, test.Images);
-        using var testLabels = test is null ? null : device.Upload(Shape.Of(test.Count), ToFloats(test.Labels));
-        using var testOrder = test is null ? null : device.Upload(Shape.Of(test.Count), ToFloats(Enumerable.Range(0, test.Count).ToArray()));
-        using var order = device.Allocate(Shape.Of(n));
+        using var testLabels = test is null ? null : DeviceIntTensor.Upload(device, test.Labels);
+        using var testOrder = test is null ? null : DeviceIntTensor.Upload(device, Enumerable.Range(0, test.Count).ToArray());
+        using var order = new DeviceIntTensor(device, Shape.Of(n));
         int largest = Math.Min(part, n);
         using var x = device.Allocate(Shape.Of(largest, train.Channels, train.Height, train.Width));
-        using var y = device.Allocate(Shape.Of(largest));
+        using var y = new DeviceIntTensor(device, Shape.Of(largest));
         recorder?.Begin();
         var permutation = new int[n];
 
@@ -137,7 +137,7 @@ public sealed class TrainingLoop
                 permutation[i] = i;
             if (_options.Shuffle)
                 shuffle.Shuffle(permutation);
-            order.Upload(ToFloats(permutation));
+            order.Upload(permutation);
 
             net.Train();
             double lossSum = 0;
@@ -209,8 +209,8 @@ public sealed class TrainingLoop
     /// Each part's loss gradient is divided by the whole batch's size, so the parameter gradients that accumulate
     /// are the whole batch's. Returns the batch's mean loss and its count of correct predictions.
     /// </summary>
-    internal static (float Loss, int Correct) ForwardBackward(Module net, LogSoftmaxNllLoss loss, DeviceTensor images, DeviceTensor labels,
-        DeviceTensor order, int offset, int size, int part, DeviceTensor x, DeviceTensor y)
+    internal static (float Loss, int Correct) ForwardBackward(Module net, LogSoftmaxNllLoss loss, DeviceTensor images, DeviceIntTensor labels,
+        DeviceIntTensor order, int offset, int size, int part, DeviceTensor x, DeviceIntTensor y)
     {
         ArgumentNullException.ThrowIfNull(net);
         ArgumentNullException.ThrowIfNull(loss);
@@ -234,15 +234,6 @@ public sealed class TrainingLoop
             net.Backward(loss.Backward(size));
         }
         return (batchLoss, correct);
-    }
-
-    /// <summary>Labels and indices as the float tensors the gather and the loss take.</summary>
-    internal static float[] ToFloats(int[] values)
-    {
-        var f = new float[values.Length];
-        for (int i = 0; i < f.Length; i++)
-            f[i] = values[i];
-        return f;
     }
 
     /// <summary><see cref="TrainingOptions.CheckpointPath"/>: the module and the optimiser after every epoch.</summary>

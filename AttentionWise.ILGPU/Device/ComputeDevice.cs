@@ -57,7 +57,10 @@ public sealed record DeviceInfo(int Index, DeviceKind Kind, string Name, long Me
 /// when set, else the widest this CPU accelerates.</param>
 /// <param name="Recorder">Records every launch, transfer and allocation (GPU-shaped devices only): the performance
 /// model's input. With a target geometry the device reports that GPU's to the layers.</param>
-public sealed record DeviceOptions(bool PoisonNewBuffers = false, bool HostPasses = true, AttentionWise.Host.SimdWidth? Simd = null, LaunchRecorder? Recorder = null);
+/// <param name="Interceptor">Sees every launch, host pass and transfer (e.g. a <see cref="KernelTimer"/>); null: launches
+/// cost nothing extra.</param>
+public sealed record DeviceOptions(bool PoisonNewBuffers = false, bool HostPasses = true, AttentionWise.Host.SimdWidth? Simd = null, LaunchRecorder? Recorder = null,
+    ILaunchInterceptor? Interceptor = null);
 
 /// <summary>The requested device does not exist on this machine.</summary>
 public sealed class DeviceNotFoundException : Exception
@@ -98,8 +101,8 @@ public sealed class ComputeDevice : IDisposable
         if (info.Kind == DeviceKind.Cpu && options.Recorder is not null)
             throw new ArgumentException("Launch recording needs a GPU-shaped device (cpu-sim, cuda or opencl), not the cpu device.", nameof(options));
         Loader = info.Kind == DeviceKind.Cpu
-            ? KernelLoader.ForHost(HostLauncher.Shared, accelerator)
-            : KernelLoader.ForIlgpu(info.Kind, accelerator, options.Recorder);
+            ? KernelLoader.ForHost(HostLauncher.Shared, accelerator, options.Interceptor)
+            : KernelLoader.ForIlgpu(info.Kind, accelerator, InterceptorPair.Of(options.Interceptor, options.Recorder));
         var target = options.Recorder?.Target;
         Multiprocessors = target?.Multiprocessors ?? accelerator.NumMultiprocessors;
         MaxThreads = target?.MaxThreads ?? accelerator.MaxNumThreads;

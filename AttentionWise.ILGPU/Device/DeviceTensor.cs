@@ -56,13 +56,7 @@ public sealed class DeviceTensor : IDisposable
         ThrowIfDisposed();
         if (data.Length != Length)
             throw new ArgumentException($"Upload: the tensor has shape {Shape} ({Length} elements) but {data.Length} values were given.", nameof(data));
-        if (Device.Recorder is { } recorder)
-        {
-            recorder.Note("upload");
-            if (!recorder.Execute)
-                return;
-        }
-        View.CopyFromCPU(data);
+        Device.Loader.Transfer("DeviceTensor.Upload", LaunchKind.Upload, Length * 4L, (View, data), static s => s.View.CopyFromCPU(s.data));
     }
 
     /// <summary>Copies the tensor to a new host array.</summary>
@@ -70,14 +64,11 @@ public sealed class DeviceTensor : IDisposable
     {
         ThrowIfDisposed();
         var result = new float[Length];
-        if (Device.Recorder is { } recorder)
+        Device.Loader.Transfer("DeviceTensor.Download", LaunchKind.Download, Length * 4L, (View, result), static s =>
         {
-            recorder.Note("download");
-            if (!recorder.Execute)
-                return result;
-        }
-        if (Length > 0)
-            View.CopyToCPU(result);
+            if (s.View.Length > 0)
+                s.View.CopyToCPU(s.result);
+        });
         return result;
     }
 
@@ -85,14 +76,11 @@ public sealed class DeviceTensor : IDisposable
     public void Zero()
     {
         ThrowIfDisposed();
-        if (Device.Recorder is { } recorder)
+        Device.Loader.Transfer("DeviceTensor.Zero", LaunchKind.Fill, Length * 4L, View, static view =>
         {
-            recorder.Transfer("memset", Length * 4L);
-            if (!recorder.Execute)
-                return;
-        }
-        if (Length > 0)
-            View.MemSetToZero();
+            if (view.Length > 0)
+                view.MemSetToZero();
+        });
     }
 
     /// <summary>Gives the tensor a new shape with the same number of elements (a view change, no copy).</summary>
@@ -127,14 +115,11 @@ public sealed class DeviceTensor : IDisposable
         ArgumentNullException.ThrowIfNull(source);
         ThrowIfDisposed();
         Shape.Require(Shape, source.Shape, "DeviceTensor.CopyFrom");
-        if (Device.Recorder is { } recorder)
+        Device.Loader.Transfer("DeviceTensor.CopyFrom", LaunchKind.Copy, Length * 4L, (From: source.View, To: View), static s =>
         {
-            recorder.Transfer("copy", Length * 4L);
-            if (!recorder.Execute)
-                return;
-        }
-        if (Length > 0)
-            source.View.CopyTo(View);
+            if (s.To.Length > 0)
+                s.From.CopyTo(s.To);
+        });
     }
 
     public void Dispose()

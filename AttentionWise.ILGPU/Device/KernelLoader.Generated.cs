@@ -3,8 +3,9 @@
 // KernelLoader.Load for implicitly grouped kernels of the index and 1 to 14 more parameters, LoadGrouped for explicitly
 // grouped kernels of 1 to 14 parameters, and the call
 // structs that hold a launch's arguments for the host launcher (nothing is allocated per element). On every
-// device a launch of an empty extent does nothing (ILGPU's own launchers reject an empty grid). A device with a
-// LaunchRecorder records each launch (and, when the recorder does not execute, only records it).
+// device a launch of an empty extent does nothing (ILGPU's own launchers reject an empty grid). A device with an
+// ILaunchInterceptor hands it each launch (when the interceptor does not execute, nothing is compiled or run); without
+// one the delegate is the plain launch.
 // </auto-generated>
 #nullable enable
 using ILGPU;
@@ -20,37 +21,42 @@ public sealed partial class KernelLoader
         where T1 : struct
     {
         Register(kernel);
-        switch (Mode)
+        if (Mode == KernelLaunchMode.Record)
+            return (TIndex extent, T1 a1) => throw NotLaunchable(kernel);
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
-            case KernelLaunchMode.Host:
-                var host = Host!;
-                return (TIndex extent, T1 a1) => host.Launch(extent, new HostCall<TIndex, T1>(kernel, a1));
-            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
-                string onlyName = LaunchRecorder.KernelName(kernel.Method);
-                return (TIndex extent, T1 a1) => only.Implicit(onlyName, extent.Size, a1);
-            case KernelLaunchMode.Ilgpu:
-                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1>>(kernel.Method, KernelGrouping.Implicit);
-                var stream = Accelerator!.DefaultStream;
-                if (Recorder is { } recorder)
-                {
-                    string name = LaunchRecorder.KernelName(kernel.Method);
-                    return (TIndex extent, T1 a1) =>
-                    {
-                        if (extent.Size > 0)
-                        {
-                            recorder.Implicit(name, extent.Size, a1);
-                            launch(stream, extent, a1);
-                        }
-                    };
-                }
-                return (TIndex extent, T1 a1) =>
-                {
-                    if (extent.Size > 0)
-                        launch(stream, extent, a1);
-                };
-            default:
-                return (TIndex extent, T1 a1) => throw NotLaunchable(kernel);
+            string onlyName = LaunchName(method);
+            return (TIndex extent, T1 a1) =>
+            {
+                if (extent.Size > 0)
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1 }), Nothing);
+            };
         }
+        Action<TIndex, T1> launch;
+        if (Mode == KernelLaunchMode.Host)
+        {
+            var host = Host!;
+            launch = (TIndex extent, T1 a1) => host.Launch(extent, new HostCall<TIndex, T1>(kernel, a1));
+        }
+        else
+        {
+            var ilgpu = LoadIlgpu<Action<AcceleratorStream, TIndex, T1>>(method, KernelGrouping.Implicit);
+            var stream = Accelerator!.DefaultStream;
+            launch = (TIndex extent, T1 a1) =>
+            {
+                if (extent.Size > 0)
+                    ilgpu(stream, extent, a1);
+            };
+        }
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
+        return (TIndex extent, T1 a1) =>
+        {
+            if (extent.Size > 0)
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1 }), () => launch(extent, a1));
+        };
     }
 
     /// <summary>Loads an implicitly grouped kernel with 2 parameter(s) after the index; the delegate launches it on this device.</summary>
@@ -60,37 +66,42 @@ public sealed partial class KernelLoader
         where T2 : struct
     {
         Register(kernel);
-        switch (Mode)
+        if (Mode == KernelLaunchMode.Record)
+            return (TIndex extent, T1 a1, T2 a2) => throw NotLaunchable(kernel);
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
-            case KernelLaunchMode.Host:
-                var host = Host!;
-                return (TIndex extent, T1 a1, T2 a2) => host.Launch(extent, new HostCall<TIndex, T1, T2>(kernel, a1, a2));
-            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
-                string onlyName = LaunchRecorder.KernelName(kernel.Method);
-                return (TIndex extent, T1 a1, T2 a2) => only.Implicit(onlyName, extent.Size, a1, a2);
-            case KernelLaunchMode.Ilgpu:
-                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2>>(kernel.Method, KernelGrouping.Implicit);
-                var stream = Accelerator!.DefaultStream;
-                if (Recorder is { } recorder)
-                {
-                    string name = LaunchRecorder.KernelName(kernel.Method);
-                    return (TIndex extent, T1 a1, T2 a2) =>
-                    {
-                        if (extent.Size > 0)
-                        {
-                            recorder.Implicit(name, extent.Size, a1, a2);
-                            launch(stream, extent, a1, a2);
-                        }
-                    };
-                }
-                return (TIndex extent, T1 a1, T2 a2) =>
-                {
-                    if (extent.Size > 0)
-                        launch(stream, extent, a1, a2);
-                };
-            default:
-                return (TIndex extent, T1 a1, T2 a2) => throw NotLaunchable(kernel);
+            string onlyName = LaunchName(method);
+            return (TIndex extent, T1 a1, T2 a2) =>
+            {
+                if (extent.Size > 0)
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1, a2 }), Nothing);
+            };
         }
+        Action<TIndex, T1, T2> launch;
+        if (Mode == KernelLaunchMode.Host)
+        {
+            var host = Host!;
+            launch = (TIndex extent, T1 a1, T2 a2) => host.Launch(extent, new HostCall<TIndex, T1, T2>(kernel, a1, a2));
+        }
+        else
+        {
+            var ilgpu = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2>>(method, KernelGrouping.Implicit);
+            var stream = Accelerator!.DefaultStream;
+            launch = (TIndex extent, T1 a1, T2 a2) =>
+            {
+                if (extent.Size > 0)
+                    ilgpu(stream, extent, a1, a2);
+            };
+        }
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
+        return (TIndex extent, T1 a1, T2 a2) =>
+        {
+            if (extent.Size > 0)
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1, a2 }), () => launch(extent, a1, a2));
+        };
     }
 
     /// <summary>Loads an implicitly grouped kernel with 3 parameter(s) after the index; the delegate launches it on this device.</summary>
@@ -101,37 +112,42 @@ public sealed partial class KernelLoader
         where T3 : struct
     {
         Register(kernel);
-        switch (Mode)
+        if (Mode == KernelLaunchMode.Record)
+            return (TIndex extent, T1 a1, T2 a2, T3 a3) => throw NotLaunchable(kernel);
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
-            case KernelLaunchMode.Host:
-                var host = Host!;
-                return (TIndex extent, T1 a1, T2 a2, T3 a3) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3>(kernel, a1, a2, a3));
-            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
-                string onlyName = LaunchRecorder.KernelName(kernel.Method);
-                return (TIndex extent, T1 a1, T2 a2, T3 a3) => only.Implicit(onlyName, extent.Size, a1, a2, a3);
-            case KernelLaunchMode.Ilgpu:
-                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3>>(kernel.Method, KernelGrouping.Implicit);
-                var stream = Accelerator!.DefaultStream;
-                if (Recorder is { } recorder)
-                {
-                    string name = LaunchRecorder.KernelName(kernel.Method);
-                    return (TIndex extent, T1 a1, T2 a2, T3 a3) =>
-                    {
-                        if (extent.Size > 0)
-                        {
-                            recorder.Implicit(name, extent.Size, a1, a2, a3);
-                            launch(stream, extent, a1, a2, a3);
-                        }
-                    };
-                }
-                return (TIndex extent, T1 a1, T2 a2, T3 a3) =>
-                {
-                    if (extent.Size > 0)
-                        launch(stream, extent, a1, a2, a3);
-                };
-            default:
-                return (TIndex extent, T1 a1, T2 a2, T3 a3) => throw NotLaunchable(kernel);
+            string onlyName = LaunchName(method);
+            return (TIndex extent, T1 a1, T2 a2, T3 a3) =>
+            {
+                if (extent.Size > 0)
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1, a2, a3 }), Nothing);
+            };
         }
+        Action<TIndex, T1, T2, T3> launch;
+        if (Mode == KernelLaunchMode.Host)
+        {
+            var host = Host!;
+            launch = (TIndex extent, T1 a1, T2 a2, T3 a3) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3>(kernel, a1, a2, a3));
+        }
+        else
+        {
+            var ilgpu = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3>>(method, KernelGrouping.Implicit);
+            var stream = Accelerator!.DefaultStream;
+            launch = (TIndex extent, T1 a1, T2 a2, T3 a3) =>
+            {
+                if (extent.Size > 0)
+                    ilgpu(stream, extent, a1, a2, a3);
+            };
+        }
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
+        return (TIndex extent, T1 a1, T2 a2, T3 a3) =>
+        {
+            if (extent.Size > 0)
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1, a2, a3 }), () => launch(extent, a1, a2, a3));
+        };
     }
 
     /// <summary>Loads an implicitly grouped kernel with 4 parameter(s) after the index; the delegate launches it on this device.</summary>
@@ -143,37 +159,42 @@ public sealed partial class KernelLoader
         where T4 : struct
     {
         Register(kernel);
-        switch (Mode)
+        if (Mode == KernelLaunchMode.Record)
+            return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4) => throw NotLaunchable(kernel);
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
-            case KernelLaunchMode.Host:
-                var host = Host!;
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4>(kernel, a1, a2, a3, a4));
-            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
-                string onlyName = LaunchRecorder.KernelName(kernel.Method);
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4) => only.Implicit(onlyName, extent.Size, a1, a2, a3, a4);
-            case KernelLaunchMode.Ilgpu:
-                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4>>(kernel.Method, KernelGrouping.Implicit);
-                var stream = Accelerator!.DefaultStream;
-                if (Recorder is { } recorder)
-                {
-                    string name = LaunchRecorder.KernelName(kernel.Method);
-                    return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4) =>
-                    {
-                        if (extent.Size > 0)
-                        {
-                            recorder.Implicit(name, extent.Size, a1, a2, a3, a4);
-                            launch(stream, extent, a1, a2, a3, a4);
-                        }
-                    };
-                }
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4) =>
-                {
-                    if (extent.Size > 0)
-                        launch(stream, extent, a1, a2, a3, a4);
-                };
-            default:
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4) => throw NotLaunchable(kernel);
+            string onlyName = LaunchName(method);
+            return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4) =>
+            {
+                if (extent.Size > 0)
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1, a2, a3, a4 }), Nothing);
+            };
         }
+        Action<TIndex, T1, T2, T3, T4> launch;
+        if (Mode == KernelLaunchMode.Host)
+        {
+            var host = Host!;
+            launch = (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4>(kernel, a1, a2, a3, a4));
+        }
+        else
+        {
+            var ilgpu = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4>>(method, KernelGrouping.Implicit);
+            var stream = Accelerator!.DefaultStream;
+            launch = (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4) =>
+            {
+                if (extent.Size > 0)
+                    ilgpu(stream, extent, a1, a2, a3, a4);
+            };
+        }
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
+        return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4) =>
+        {
+            if (extent.Size > 0)
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1, a2, a3, a4 }), () => launch(extent, a1, a2, a3, a4));
+        };
     }
 
     /// <summary>Loads an implicitly grouped kernel with 5 parameter(s) after the index; the delegate launches it on this device.</summary>
@@ -186,37 +207,42 @@ public sealed partial class KernelLoader
         where T5 : struct
     {
         Register(kernel);
-        switch (Mode)
+        if (Mode == KernelLaunchMode.Record)
+            return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) => throw NotLaunchable(kernel);
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
-            case KernelLaunchMode.Host:
-                var host = Host!;
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5>(kernel, a1, a2, a3, a4, a5));
-            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
-                string onlyName = LaunchRecorder.KernelName(kernel.Method);
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) => only.Implicit(onlyName, extent.Size, a1, a2, a3, a4, a5);
-            case KernelLaunchMode.Ilgpu:
-                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5>>(kernel.Method, KernelGrouping.Implicit);
-                var stream = Accelerator!.DefaultStream;
-                if (Recorder is { } recorder)
-                {
-                    string name = LaunchRecorder.KernelName(kernel.Method);
-                    return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) =>
-                    {
-                        if (extent.Size > 0)
-                        {
-                            recorder.Implicit(name, extent.Size, a1, a2, a3, a4, a5);
-                            launch(stream, extent, a1, a2, a3, a4, a5);
-                        }
-                    };
-                }
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) =>
-                {
-                    if (extent.Size > 0)
-                        launch(stream, extent, a1, a2, a3, a4, a5);
-                };
-            default:
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) => throw NotLaunchable(kernel);
+            string onlyName = LaunchName(method);
+            return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) =>
+            {
+                if (extent.Size > 0)
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1, a2, a3, a4, a5 }), Nothing);
+            };
         }
+        Action<TIndex, T1, T2, T3, T4, T5> launch;
+        if (Mode == KernelLaunchMode.Host)
+        {
+            var host = Host!;
+            launch = (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5>(kernel, a1, a2, a3, a4, a5));
+        }
+        else
+        {
+            var ilgpu = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5>>(method, KernelGrouping.Implicit);
+            var stream = Accelerator!.DefaultStream;
+            launch = (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) =>
+            {
+                if (extent.Size > 0)
+                    ilgpu(stream, extent, a1, a2, a3, a4, a5);
+            };
+        }
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
+        return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) =>
+        {
+            if (extent.Size > 0)
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1, a2, a3, a4, a5 }), () => launch(extent, a1, a2, a3, a4, a5));
+        };
     }
 
     /// <summary>Loads an implicitly grouped kernel with 6 parameter(s) after the index; the delegate launches it on this device.</summary>
@@ -230,37 +256,42 @@ public sealed partial class KernelLoader
         where T6 : struct
     {
         Register(kernel);
-        switch (Mode)
+        if (Mode == KernelLaunchMode.Record)
+            return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) => throw NotLaunchable(kernel);
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
-            case KernelLaunchMode.Host:
-                var host = Host!;
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6>(kernel, a1, a2, a3, a4, a5, a6));
-            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
-                string onlyName = LaunchRecorder.KernelName(kernel.Method);
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) => only.Implicit(onlyName, extent.Size, a1, a2, a3, a4, a5, a6);
-            case KernelLaunchMode.Ilgpu:
-                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6>>(kernel.Method, KernelGrouping.Implicit);
-                var stream = Accelerator!.DefaultStream;
-                if (Recorder is { } recorder)
-                {
-                    string name = LaunchRecorder.KernelName(kernel.Method);
-                    return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) =>
-                    {
-                        if (extent.Size > 0)
-                        {
-                            recorder.Implicit(name, extent.Size, a1, a2, a3, a4, a5, a6);
-                            launch(stream, extent, a1, a2, a3, a4, a5, a6);
-                        }
-                    };
-                }
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) =>
-                {
-                    if (extent.Size > 0)
-                        launch(stream, extent, a1, a2, a3, a4, a5, a6);
-                };
-            default:
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) => throw NotLaunchable(kernel);
+            string onlyName = LaunchName(method);
+            return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) =>
+            {
+                if (extent.Size > 0)
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6 }), Nothing);
+            };
         }
+        Action<TIndex, T1, T2, T3, T4, T5, T6> launch;
+        if (Mode == KernelLaunchMode.Host)
+        {
+            var host = Host!;
+            launch = (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6>(kernel, a1, a2, a3, a4, a5, a6));
+        }
+        else
+        {
+            var ilgpu = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6>>(method, KernelGrouping.Implicit);
+            var stream = Accelerator!.DefaultStream;
+            launch = (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) =>
+            {
+                if (extent.Size > 0)
+                    ilgpu(stream, extent, a1, a2, a3, a4, a5, a6);
+            };
+        }
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
+        return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) =>
+        {
+            if (extent.Size > 0)
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6 }), () => launch(extent, a1, a2, a3, a4, a5, a6));
+        };
     }
 
     /// <summary>Loads an implicitly grouped kernel with 7 parameter(s) after the index; the delegate launches it on this device.</summary>
@@ -275,37 +306,42 @@ public sealed partial class KernelLoader
         where T7 : struct
     {
         Register(kernel);
-        switch (Mode)
+        if (Mode == KernelLaunchMode.Record)
+            return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) => throw NotLaunchable(kernel);
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
-            case KernelLaunchMode.Host:
-                var host = Host!;
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7>(kernel, a1, a2, a3, a4, a5, a6, a7));
-            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
-                string onlyName = LaunchRecorder.KernelName(kernel.Method);
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) => only.Implicit(onlyName, extent.Size, a1, a2, a3, a4, a5, a6, a7);
-            case KernelLaunchMode.Ilgpu:
-                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7>>(kernel.Method, KernelGrouping.Implicit);
-                var stream = Accelerator!.DefaultStream;
-                if (Recorder is { } recorder)
-                {
-                    string name = LaunchRecorder.KernelName(kernel.Method);
-                    return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) =>
-                    {
-                        if (extent.Size > 0)
-                        {
-                            recorder.Implicit(name, extent.Size, a1, a2, a3, a4, a5, a6, a7);
-                            launch(stream, extent, a1, a2, a3, a4, a5, a6, a7);
-                        }
-                    };
-                }
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) =>
-                {
-                    if (extent.Size > 0)
-                        launch(stream, extent, a1, a2, a3, a4, a5, a6, a7);
-                };
-            default:
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) => throw NotLaunchable(kernel);
+            string onlyName = LaunchName(method);
+            return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) =>
+            {
+                if (extent.Size > 0)
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7 }), Nothing);
+            };
         }
+        Action<TIndex, T1, T2, T3, T4, T5, T6, T7> launch;
+        if (Mode == KernelLaunchMode.Host)
+        {
+            var host = Host!;
+            launch = (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7>(kernel, a1, a2, a3, a4, a5, a6, a7));
+        }
+        else
+        {
+            var ilgpu = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7>>(method, KernelGrouping.Implicit);
+            var stream = Accelerator!.DefaultStream;
+            launch = (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) =>
+            {
+                if (extent.Size > 0)
+                    ilgpu(stream, extent, a1, a2, a3, a4, a5, a6, a7);
+            };
+        }
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
+        return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) =>
+        {
+            if (extent.Size > 0)
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7 }), () => launch(extent, a1, a2, a3, a4, a5, a6, a7));
+        };
     }
 
     /// <summary>Loads an implicitly grouped kernel with 8 parameter(s) after the index; the delegate launches it on this device.</summary>
@@ -321,37 +357,42 @@ public sealed partial class KernelLoader
         where T8 : struct
     {
         Register(kernel);
-        switch (Mode)
+        if (Mode == KernelLaunchMode.Record)
+            return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) => throw NotLaunchable(kernel);
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
-            case KernelLaunchMode.Host:
-                var host = Host!;
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8>(kernel, a1, a2, a3, a4, a5, a6, a7, a8));
-            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
-                string onlyName = LaunchRecorder.KernelName(kernel.Method);
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) => only.Implicit(onlyName, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8);
-            case KernelLaunchMode.Ilgpu:
-                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8>>(kernel.Method, KernelGrouping.Implicit);
-                var stream = Accelerator!.DefaultStream;
-                if (Recorder is { } recorder)
-                {
-                    string name = LaunchRecorder.KernelName(kernel.Method);
-                    return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) =>
-                    {
-                        if (extent.Size > 0)
-                        {
-                            recorder.Implicit(name, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8);
-                            launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8);
-                        }
-                    };
-                }
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) =>
-                {
-                    if (extent.Size > 0)
-                        launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8);
-                };
-            default:
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) => throw NotLaunchable(kernel);
+            string onlyName = LaunchName(method);
+            return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) =>
+            {
+                if (extent.Size > 0)
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8 }), Nothing);
+            };
         }
+        Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8> launch;
+        if (Mode == KernelLaunchMode.Host)
+        {
+            var host = Host!;
+            launch = (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8>(kernel, a1, a2, a3, a4, a5, a6, a7, a8));
+        }
+        else
+        {
+            var ilgpu = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8>>(method, KernelGrouping.Implicit);
+            var stream = Accelerator!.DefaultStream;
+            launch = (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) =>
+            {
+                if (extent.Size > 0)
+                    ilgpu(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8);
+            };
+        }
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
+        return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) =>
+        {
+            if (extent.Size > 0)
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8 }), () => launch(extent, a1, a2, a3, a4, a5, a6, a7, a8));
+        };
     }
 
     /// <summary>Loads an implicitly grouped kernel with 9 parameter(s) after the index; the delegate launches it on this device.</summary>
@@ -368,37 +409,42 @@ public sealed partial class KernelLoader
         where T9 : struct
     {
         Register(kernel);
-        switch (Mode)
+        if (Mode == KernelLaunchMode.Record)
+            return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) => throw NotLaunchable(kernel);
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
-            case KernelLaunchMode.Host:
-                var host = Host!;
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9>(kernel, a1, a2, a3, a4, a5, a6, a7, a8, a9));
-            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
-                string onlyName = LaunchRecorder.KernelName(kernel.Method);
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) => only.Implicit(onlyName, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8, a9);
-            case KernelLaunchMode.Ilgpu:
-                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9>>(kernel.Method, KernelGrouping.Implicit);
-                var stream = Accelerator!.DefaultStream;
-                if (Recorder is { } recorder)
-                {
-                    string name = LaunchRecorder.KernelName(kernel.Method);
-                    return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) =>
-                    {
-                        if (extent.Size > 0)
-                        {
-                            recorder.Implicit(name, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8, a9);
-                            launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9);
-                        }
-                    };
-                }
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) =>
-                {
-                    if (extent.Size > 0)
-                        launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9);
-                };
-            default:
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) => throw NotLaunchable(kernel);
+            string onlyName = LaunchName(method);
+            return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) =>
+            {
+                if (extent.Size > 0)
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8, a9 }), Nothing);
+            };
         }
+        Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9> launch;
+        if (Mode == KernelLaunchMode.Host)
+        {
+            var host = Host!;
+            launch = (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9>(kernel, a1, a2, a3, a4, a5, a6, a7, a8, a9));
+        }
+        else
+        {
+            var ilgpu = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9>>(method, KernelGrouping.Implicit);
+            var stream = Accelerator!.DefaultStream;
+            launch = (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) =>
+            {
+                if (extent.Size > 0)
+                    ilgpu(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9);
+            };
+        }
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
+        return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) =>
+        {
+            if (extent.Size > 0)
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8, a9 }), () => launch(extent, a1, a2, a3, a4, a5, a6, a7, a8, a9));
+        };
     }
 
     /// <summary>Loads an implicitly grouped kernel with 10 parameter(s) after the index; the delegate launches it on this device.</summary>
@@ -416,37 +462,42 @@ public sealed partial class KernelLoader
         where T10 : struct
     {
         Register(kernel);
-        switch (Mode)
+        if (Mode == KernelLaunchMode.Record)
+            return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) => throw NotLaunchable(kernel);
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
-            case KernelLaunchMode.Host:
-                var host = Host!;
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>(kernel, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10));
-            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
-                string onlyName = LaunchRecorder.KernelName(kernel.Method);
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) => only.Implicit(onlyName, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
-            case KernelLaunchMode.Ilgpu:
-                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>>(kernel.Method, KernelGrouping.Implicit);
-                var stream = Accelerator!.DefaultStream;
-                if (Recorder is { } recorder)
-                {
-                    string name = LaunchRecorder.KernelName(kernel.Method);
-                    return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) =>
-                    {
-                        if (extent.Size > 0)
-                        {
-                            recorder.Implicit(name, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
-                            launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
-                        }
-                    };
-                }
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) =>
-                {
-                    if (extent.Size > 0)
-                        launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
-                };
-            default:
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) => throw NotLaunchable(kernel);
+            string onlyName = LaunchName(method);
+            return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) =>
+            {
+                if (extent.Size > 0)
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8, a9, a10 }), Nothing);
+            };
         }
+        Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> launch;
+        if (Mode == KernelLaunchMode.Host)
+        {
+            var host = Host!;
+            launch = (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>(kernel, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10));
+        }
+        else
+        {
+            var ilgpu = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>>(method, KernelGrouping.Implicit);
+            var stream = Accelerator!.DefaultStream;
+            launch = (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) =>
+            {
+                if (extent.Size > 0)
+                    ilgpu(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
+            };
+        }
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
+        return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) =>
+        {
+            if (extent.Size > 0)
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8, a9, a10 }), () => launch(extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10));
+        };
     }
 
     /// <summary>Loads an implicitly grouped kernel with 11 parameter(s) after the index; the delegate launches it on this device.</summary>
@@ -465,37 +516,42 @@ public sealed partial class KernelLoader
         where T11 : struct
     {
         Register(kernel);
-        switch (Mode)
+        if (Mode == KernelLaunchMode.Record)
+            return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) => throw NotLaunchable(kernel);
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
-            case KernelLaunchMode.Host:
-                var host = Host!;
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>(kernel, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11));
-            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
-                string onlyName = LaunchRecorder.KernelName(kernel.Method);
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) => only.Implicit(onlyName, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
-            case KernelLaunchMode.Ilgpu:
-                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>>(kernel.Method, KernelGrouping.Implicit);
-                var stream = Accelerator!.DefaultStream;
-                if (Recorder is { } recorder)
-                {
-                    string name = LaunchRecorder.KernelName(kernel.Method);
-                    return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) =>
-                    {
-                        if (extent.Size > 0)
-                        {
-                            recorder.Implicit(name, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
-                            launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
-                        }
-                    };
-                }
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) =>
-                {
-                    if (extent.Size > 0)
-                        launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
-                };
-            default:
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) => throw NotLaunchable(kernel);
+            string onlyName = LaunchName(method);
+            return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) =>
+            {
+                if (extent.Size > 0)
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11 }), Nothing);
+            };
         }
+        Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11> launch;
+        if (Mode == KernelLaunchMode.Host)
+        {
+            var host = Host!;
+            launch = (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>(kernel, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11));
+        }
+        else
+        {
+            var ilgpu = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>>(method, KernelGrouping.Implicit);
+            var stream = Accelerator!.DefaultStream;
+            launch = (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) =>
+            {
+                if (extent.Size > 0)
+                    ilgpu(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
+            };
+        }
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
+        return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) =>
+        {
+            if (extent.Size > 0)
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11 }), () => launch(extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11));
+        };
     }
 
     /// <summary>Loads an implicitly grouped kernel with 12 parameter(s) after the index; the delegate launches it on this device.</summary>
@@ -515,37 +571,42 @@ public sealed partial class KernelLoader
         where T12 : struct
     {
         Register(kernel);
-        switch (Mode)
+        if (Mode == KernelLaunchMode.Record)
+            return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) => throw NotLaunchable(kernel);
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
-            case KernelLaunchMode.Host:
-                var host = Host!;
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>(kernel, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12));
-            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
-                string onlyName = LaunchRecorder.KernelName(kernel.Method);
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) => only.Implicit(onlyName, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12);
-            case KernelLaunchMode.Ilgpu:
-                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>>(kernel.Method, KernelGrouping.Implicit);
-                var stream = Accelerator!.DefaultStream;
-                if (Recorder is { } recorder)
-                {
-                    string name = LaunchRecorder.KernelName(kernel.Method);
-                    return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) =>
-                    {
-                        if (extent.Size > 0)
-                        {
-                            recorder.Implicit(name, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12);
-                            launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12);
-                        }
-                    };
-                }
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) =>
-                {
-                    if (extent.Size > 0)
-                        launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12);
-                };
-            default:
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) => throw NotLaunchable(kernel);
+            string onlyName = LaunchName(method);
+            return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) =>
+            {
+                if (extent.Size > 0)
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12 }), Nothing);
+            };
         }
+        Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12> launch;
+        if (Mode == KernelLaunchMode.Host)
+        {
+            var host = Host!;
+            launch = (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>(kernel, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12));
+        }
+        else
+        {
+            var ilgpu = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>>(method, KernelGrouping.Implicit);
+            var stream = Accelerator!.DefaultStream;
+            launch = (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) =>
+            {
+                if (extent.Size > 0)
+                    ilgpu(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12);
+            };
+        }
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
+        return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) =>
+        {
+            if (extent.Size > 0)
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12 }), () => launch(extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12));
+        };
     }
 
     /// <summary>Loads an implicitly grouped kernel with 13 parameter(s) after the index; the delegate launches it on this device.</summary>
@@ -566,37 +627,42 @@ public sealed partial class KernelLoader
         where T13 : struct
     {
         Register(kernel);
-        switch (Mode)
+        if (Mode == KernelLaunchMode.Record)
+            return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) => throw NotLaunchable(kernel);
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
-            case KernelLaunchMode.Host:
-                var host = Host!;
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13>(kernel, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13));
-            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
-                string onlyName = LaunchRecorder.KernelName(kernel.Method);
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) => only.Implicit(onlyName, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13);
-            case KernelLaunchMode.Ilgpu:
-                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13>>(kernel.Method, KernelGrouping.Implicit);
-                var stream = Accelerator!.DefaultStream;
-                if (Recorder is { } recorder)
-                {
-                    string name = LaunchRecorder.KernelName(kernel.Method);
-                    return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) =>
-                    {
-                        if (extent.Size > 0)
-                        {
-                            recorder.Implicit(name, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13);
-                            launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13);
-                        }
-                    };
-                }
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) =>
-                {
-                    if (extent.Size > 0)
-                        launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13);
-                };
-            default:
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) => throw NotLaunchable(kernel);
+            string onlyName = LaunchName(method);
+            return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) =>
+            {
+                if (extent.Size > 0)
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13 }), Nothing);
+            };
         }
+        Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13> launch;
+        if (Mode == KernelLaunchMode.Host)
+        {
+            var host = Host!;
+            launch = (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13>(kernel, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13));
+        }
+        else
+        {
+            var ilgpu = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13>>(method, KernelGrouping.Implicit);
+            var stream = Accelerator!.DefaultStream;
+            launch = (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) =>
+            {
+                if (extent.Size > 0)
+                    ilgpu(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13);
+            };
+        }
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
+        return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) =>
+        {
+            if (extent.Size > 0)
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13 }), () => launch(extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13));
+        };
     }
 
     /// <summary>Loads an implicitly grouped kernel with 14 parameter(s) after the index; the delegate launches it on this device.</summary>
@@ -618,37 +684,42 @@ public sealed partial class KernelLoader
         where T14 : struct
     {
         Register(kernel);
-        switch (Mode)
+        if (Mode == KernelLaunchMode.Record)
+            return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) => throw NotLaunchable(kernel);
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
-            case KernelLaunchMode.Host:
-                var host = Host!;
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14>(kernel, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14));
-            case KernelLaunchMode.Ilgpu when Recorder is { Execute: false } only:
-                string onlyName = LaunchRecorder.KernelName(kernel.Method);
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) => only.Implicit(onlyName, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14);
-            case KernelLaunchMode.Ilgpu:
-                var launch = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14>>(kernel.Method, KernelGrouping.Implicit);
-                var stream = Accelerator!.DefaultStream;
-                if (Recorder is { } recorder)
-                {
-                    string name = LaunchRecorder.KernelName(kernel.Method);
-                    return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) =>
-                    {
-                        if (extent.Size > 0)
-                        {
-                            recorder.Implicit(name, extent.Size, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14);
-                            launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14);
-                        }
-                    };
-                }
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) =>
-                {
-                    if (extent.Size > 0)
-                        launch(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14);
-                };
-            default:
-                return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) => throw NotLaunchable(kernel);
+            string onlyName = LaunchName(method);
+            return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) =>
+            {
+                if (extent.Size > 0)
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14 }), Nothing);
+            };
         }
+        Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14> launch;
+        if (Mode == KernelLaunchMode.Host)
+        {
+            var host = Host!;
+            launch = (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) => host.Launch(extent, new HostCall<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14>(kernel, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14));
+        }
+        else
+        {
+            var ilgpu = LoadIlgpu<Action<AcceleratorStream, TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14>>(method, KernelGrouping.Implicit);
+            var stream = Accelerator!.DefaultStream;
+            launch = (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) =>
+            {
+                if (extent.Size > 0)
+                    ilgpu(stream, extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14);
+            };
+        }
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
+        return (TIndex extent, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) =>
+        {
+            if (extent.Size > 0)
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Implicit, extent.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14 }), () => launch(extent, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14));
+        };
     }
 
     /// <summary>Loads an explicitly grouped kernel with 1 parameter(s) (groups, shared memory, barriers, warp operations);
@@ -660,26 +731,30 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1) => throw NotLaunchable(kernel);
-        string name = LaunchRecorder.KernelName(kernel.Method);
-        if (Recorder is { Execute: false } only)
-            return (KernelConfig config, T1 a1) => only.Explicit(name, config, a1);
-        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1>>(kernel.Method, KernelGrouping.Explicit);
-        var stream = Accelerator!.DefaultStream;
-        if (Recorder is { } recorder)
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
+            string onlyName = LaunchName(method);
             return (KernelConfig config, T1 a1) =>
             {
                 if (config.Size > 0)
-                {
-                    recorder.Explicit(name, config, a1);
-                    launch(stream, config, a1);
-                }
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1 }), Nothing);
             };
         }
+        var ilgpu = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1>>(method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
+        Action<KernelConfig, T1> launch = (KernelConfig config, T1 a1) =>
+        {
+            if (config.Size > 0)
+                ilgpu(stream, config, a1);
+        };
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
         return (KernelConfig config, T1 a1) =>
         {
             if (config.Size > 0)
-                launch(stream, config, a1);
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1 }), () => launch(config, a1));
         };
     }
 
@@ -693,26 +768,30 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2) => throw NotLaunchable(kernel);
-        string name = LaunchRecorder.KernelName(kernel.Method);
-        if (Recorder is { Execute: false } only)
-            return (KernelConfig config, T1 a1, T2 a2) => only.Explicit(name, config, a1, a2);
-        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2>>(kernel.Method, KernelGrouping.Explicit);
-        var stream = Accelerator!.DefaultStream;
-        if (Recorder is { } recorder)
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
+            string onlyName = LaunchName(method);
             return (KernelConfig config, T1 a1, T2 a2) =>
             {
                 if (config.Size > 0)
-                {
-                    recorder.Explicit(name, config, a1, a2);
-                    launch(stream, config, a1, a2);
-                }
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1, a2 }), Nothing);
             };
         }
+        var ilgpu = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2>>(method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
+        Action<KernelConfig, T1, T2> launch = (KernelConfig config, T1 a1, T2 a2) =>
+        {
+            if (config.Size > 0)
+                ilgpu(stream, config, a1, a2);
+        };
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
         return (KernelConfig config, T1 a1, T2 a2) =>
         {
             if (config.Size > 0)
-                launch(stream, config, a1, a2);
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1, a2 }), () => launch(config, a1, a2));
         };
     }
 
@@ -727,26 +806,30 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3) => throw NotLaunchable(kernel);
-        string name = LaunchRecorder.KernelName(kernel.Method);
-        if (Recorder is { Execute: false } only)
-            return (KernelConfig config, T1 a1, T2 a2, T3 a3) => only.Explicit(name, config, a1, a2, a3);
-        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3>>(kernel.Method, KernelGrouping.Explicit);
-        var stream = Accelerator!.DefaultStream;
-        if (Recorder is { } recorder)
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
+            string onlyName = LaunchName(method);
             return (KernelConfig config, T1 a1, T2 a2, T3 a3) =>
             {
                 if (config.Size > 0)
-                {
-                    recorder.Explicit(name, config, a1, a2, a3);
-                    launch(stream, config, a1, a2, a3);
-                }
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1, a2, a3 }), Nothing);
             };
         }
+        var ilgpu = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3>>(method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
+        Action<KernelConfig, T1, T2, T3> launch = (KernelConfig config, T1 a1, T2 a2, T3 a3) =>
+        {
+            if (config.Size > 0)
+                ilgpu(stream, config, a1, a2, a3);
+        };
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
         return (KernelConfig config, T1 a1, T2 a2, T3 a3) =>
         {
             if (config.Size > 0)
-                launch(stream, config, a1, a2, a3);
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1, a2, a3 }), () => launch(config, a1, a2, a3));
         };
     }
 
@@ -762,26 +845,30 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4) => throw NotLaunchable(kernel);
-        string name = LaunchRecorder.KernelName(kernel.Method);
-        if (Recorder is { Execute: false } only)
-            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4) => only.Explicit(name, config, a1, a2, a3, a4);
-        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4>>(kernel.Method, KernelGrouping.Explicit);
-        var stream = Accelerator!.DefaultStream;
-        if (Recorder is { } recorder)
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
+            string onlyName = LaunchName(method);
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4) =>
             {
                 if (config.Size > 0)
-                {
-                    recorder.Explicit(name, config, a1, a2, a3, a4);
-                    launch(stream, config, a1, a2, a3, a4);
-                }
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1, a2, a3, a4 }), Nothing);
             };
         }
+        var ilgpu = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4>>(method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
+        Action<KernelConfig, T1, T2, T3, T4> launch = (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4) =>
+        {
+            if (config.Size > 0)
+                ilgpu(stream, config, a1, a2, a3, a4);
+        };
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4) =>
         {
             if (config.Size > 0)
-                launch(stream, config, a1, a2, a3, a4);
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1, a2, a3, a4 }), () => launch(config, a1, a2, a3, a4));
         };
     }
 
@@ -798,26 +885,30 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) => throw NotLaunchable(kernel);
-        string name = LaunchRecorder.KernelName(kernel.Method);
-        if (Recorder is { Execute: false } only)
-            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) => only.Explicit(name, config, a1, a2, a3, a4, a5);
-        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5>>(kernel.Method, KernelGrouping.Explicit);
-        var stream = Accelerator!.DefaultStream;
-        if (Recorder is { } recorder)
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
+            string onlyName = LaunchName(method);
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) =>
             {
                 if (config.Size > 0)
-                {
-                    recorder.Explicit(name, config, a1, a2, a3, a4, a5);
-                    launch(stream, config, a1, a2, a3, a4, a5);
-                }
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1, a2, a3, a4, a5 }), Nothing);
             };
         }
+        var ilgpu = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5>>(method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
+        Action<KernelConfig, T1, T2, T3, T4, T5> launch = (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) =>
+        {
+            if (config.Size > 0)
+                ilgpu(stream, config, a1, a2, a3, a4, a5);
+        };
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5) =>
         {
             if (config.Size > 0)
-                launch(stream, config, a1, a2, a3, a4, a5);
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1, a2, a3, a4, a5 }), () => launch(config, a1, a2, a3, a4, a5));
         };
     }
 
@@ -835,26 +926,30 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) => throw NotLaunchable(kernel);
-        string name = LaunchRecorder.KernelName(kernel.Method);
-        if (Recorder is { Execute: false } only)
-            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) => only.Explicit(name, config, a1, a2, a3, a4, a5, a6);
-        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6>>(kernel.Method, KernelGrouping.Explicit);
-        var stream = Accelerator!.DefaultStream;
-        if (Recorder is { } recorder)
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
+            string onlyName = LaunchName(method);
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) =>
             {
                 if (config.Size > 0)
-                {
-                    recorder.Explicit(name, config, a1, a2, a3, a4, a5, a6);
-                    launch(stream, config, a1, a2, a3, a4, a5, a6);
-                }
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6 }), Nothing);
             };
         }
+        var ilgpu = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6>>(method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
+        Action<KernelConfig, T1, T2, T3, T4, T5, T6> launch = (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) =>
+        {
+            if (config.Size > 0)
+                ilgpu(stream, config, a1, a2, a3, a4, a5, a6);
+        };
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6) =>
         {
             if (config.Size > 0)
-                launch(stream, config, a1, a2, a3, a4, a5, a6);
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6 }), () => launch(config, a1, a2, a3, a4, a5, a6));
         };
     }
 
@@ -873,26 +968,30 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) => throw NotLaunchable(kernel);
-        string name = LaunchRecorder.KernelName(kernel.Method);
-        if (Recorder is { Execute: false } only)
-            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) => only.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7);
-        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7>>(kernel.Method, KernelGrouping.Explicit);
-        var stream = Accelerator!.DefaultStream;
-        if (Recorder is { } recorder)
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
+            string onlyName = LaunchName(method);
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) =>
             {
                 if (config.Size > 0)
-                {
-                    recorder.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7);
-                    launch(stream, config, a1, a2, a3, a4, a5, a6, a7);
-                }
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7 }), Nothing);
             };
         }
+        var ilgpu = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7>>(method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
+        Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7> launch = (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) =>
+        {
+            if (config.Size > 0)
+                ilgpu(stream, config, a1, a2, a3, a4, a5, a6, a7);
+        };
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7) =>
         {
             if (config.Size > 0)
-                launch(stream, config, a1, a2, a3, a4, a5, a6, a7);
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7 }), () => launch(config, a1, a2, a3, a4, a5, a6, a7));
         };
     }
 
@@ -912,26 +1011,30 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) => throw NotLaunchable(kernel);
-        string name = LaunchRecorder.KernelName(kernel.Method);
-        if (Recorder is { Execute: false } only)
-            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) => only.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8);
-        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8>>(kernel.Method, KernelGrouping.Explicit);
-        var stream = Accelerator!.DefaultStream;
-        if (Recorder is { } recorder)
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
+            string onlyName = LaunchName(method);
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) =>
             {
                 if (config.Size > 0)
-                {
-                    recorder.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8);
-                    launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8);
-                }
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8 }), Nothing);
             };
         }
+        var ilgpu = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8>>(method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
+        Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8> launch = (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) =>
+        {
+            if (config.Size > 0)
+                ilgpu(stream, config, a1, a2, a3, a4, a5, a6, a7, a8);
+        };
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8) =>
         {
             if (config.Size > 0)
-                launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8);
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8 }), () => launch(config, a1, a2, a3, a4, a5, a6, a7, a8));
         };
     }
 
@@ -952,26 +1055,30 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) => throw NotLaunchable(kernel);
-        string name = LaunchRecorder.KernelName(kernel.Method);
-        if (Recorder is { Execute: false } only)
-            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) => only.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8, a9);
-        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9>>(kernel.Method, KernelGrouping.Explicit);
-        var stream = Accelerator!.DefaultStream;
-        if (Recorder is { } recorder)
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
+            string onlyName = LaunchName(method);
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) =>
             {
                 if (config.Size > 0)
-                {
-                    recorder.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8, a9);
-                    launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9);
-                }
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8, a9 }), Nothing);
             };
         }
+        var ilgpu = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9>>(method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
+        Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9> launch = (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) =>
+        {
+            if (config.Size > 0)
+                ilgpu(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9);
+        };
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9) =>
         {
             if (config.Size > 0)
-                launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9);
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8, a9 }), () => launch(config, a1, a2, a3, a4, a5, a6, a7, a8, a9));
         };
     }
 
@@ -993,26 +1100,30 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) => throw NotLaunchable(kernel);
-        string name = LaunchRecorder.KernelName(kernel.Method);
-        if (Recorder is { Execute: false } only)
-            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) => only.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
-        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>>(kernel.Method, KernelGrouping.Explicit);
-        var stream = Accelerator!.DefaultStream;
-        if (Recorder is { } recorder)
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
+            string onlyName = LaunchName(method);
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) =>
             {
                 if (config.Size > 0)
-                {
-                    recorder.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
-                    launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
-                }
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8, a9, a10 }), Nothing);
             };
         }
+        var ilgpu = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>>(method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
+        Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> launch = (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) =>
+        {
+            if (config.Size > 0)
+                ilgpu(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
+        };
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10) =>
         {
             if (config.Size > 0)
-                launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8, a9, a10 }), () => launch(config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10));
         };
     }
 
@@ -1035,26 +1146,30 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) => throw NotLaunchable(kernel);
-        string name = LaunchRecorder.KernelName(kernel.Method);
-        if (Recorder is { Execute: false } only)
-            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) => only.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
-        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>>(kernel.Method, KernelGrouping.Explicit);
-        var stream = Accelerator!.DefaultStream;
-        if (Recorder is { } recorder)
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
+            string onlyName = LaunchName(method);
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) =>
             {
                 if (config.Size > 0)
-                {
-                    recorder.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
-                    launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
-                }
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11 }), Nothing);
             };
         }
+        var ilgpu = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>>(method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
+        Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11> launch = (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) =>
+        {
+            if (config.Size > 0)
+                ilgpu(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
+        };
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11) =>
         {
             if (config.Size > 0)
-                launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11 }), () => launch(config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11));
         };
     }
 
@@ -1078,26 +1193,30 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) => throw NotLaunchable(kernel);
-        string name = LaunchRecorder.KernelName(kernel.Method);
-        if (Recorder is { Execute: false } only)
-            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) => only.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12);
-        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>>(kernel.Method, KernelGrouping.Explicit);
-        var stream = Accelerator!.DefaultStream;
-        if (Recorder is { } recorder)
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
+            string onlyName = LaunchName(method);
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) =>
             {
                 if (config.Size > 0)
-                {
-                    recorder.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12);
-                    launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12);
-                }
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12 }), Nothing);
             };
         }
+        var ilgpu = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>>(method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
+        Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12> launch = (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) =>
+        {
+            if (config.Size > 0)
+                ilgpu(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12);
+        };
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12) =>
         {
             if (config.Size > 0)
-                launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12);
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12 }), () => launch(config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12));
         };
     }
 
@@ -1122,26 +1241,30 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) => throw NotLaunchable(kernel);
-        string name = LaunchRecorder.KernelName(kernel.Method);
-        if (Recorder is { Execute: false } only)
-            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) => only.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13);
-        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13>>(kernel.Method, KernelGrouping.Explicit);
-        var stream = Accelerator!.DefaultStream;
-        if (Recorder is { } recorder)
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
+            string onlyName = LaunchName(method);
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) =>
             {
                 if (config.Size > 0)
-                {
-                    recorder.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13);
-                    launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13);
-                }
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13 }), Nothing);
             };
         }
+        var ilgpu = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13>>(method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
+        Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13> launch = (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) =>
+        {
+            if (config.Size > 0)
+                ilgpu(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13);
+        };
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13) =>
         {
             if (config.Size > 0)
-                launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13);
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13 }), () => launch(config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13));
         };
     }
 
@@ -1167,26 +1290,30 @@ public sealed partial class KernelLoader
         Register(kernel, KernelGrouping.Explicit);
         if (Mode == KernelLaunchMode.Record)
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) => throw NotLaunchable(kernel);
-        string name = LaunchRecorder.KernelName(kernel.Method);
-        if (Recorder is { Execute: false } only)
-            return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) => only.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14);
-        var launch = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14>>(kernel.Method, KernelGrouping.Explicit);
-        var stream = Accelerator!.DefaultStream;
-        if (Recorder is { } recorder)
+        var method = kernel.Method;
+        if (Interceptor is { Executes: false } only)
         {
+            string onlyName = LaunchName(method);
             return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) =>
             {
                 if (config.Size > 0)
-                {
-                    recorder.Explicit(name, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14);
-                    launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14);
-                }
+                    only.Intercept(new LaunchEvent(onlyName, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14 }), Nothing);
             };
         }
+        var ilgpu = LoadIlgpu<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14>>(method, KernelGrouping.Explicit);
+        var stream = Accelerator!.DefaultStream;
+        Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14> launch = (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) =>
+        {
+            if (config.Size > 0)
+                ilgpu(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14);
+        };
+        if (Interceptor is not { } watch)
+            return launch;
+        string name = LaunchName(method);
         return (KernelConfig config, T1 a1, T2 a2, T3 a3, T4 a4, T5 a5, T6 a6, T7 a7, T8 a8, T9 a9, T10 a10, T11 a11, T12 a12, T13 a13, T14 a14) =>
         {
             if (config.Size > 0)
-                launch(stream, config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14);
+                watch.Intercept(new LaunchEvent(name, LaunchKind.Kernel, this, method, KernelGrouping.Explicit, config.Size, config.GroupDim.Size, config.GridDim.Size, Arguments: new object?[] { a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14 }), () => launch(config, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14));
         };
     }
 

@@ -60,9 +60,9 @@ public sealed partial class KernelLoader
     private readonly object _gate = new();
     [ThreadStatic] private static Type? _loadingSet;
 
-    private KernelLoader(DeviceKind kind, KernelLaunchMode mode, Accelerator? accelerator, HostLauncher? host, LaunchRecorder? recorder = null)
+    private KernelLoader(DeviceKind kind, KernelLaunchMode mode, Accelerator? accelerator, HostLauncher? host, ILaunchInterceptor? interceptor = null)
     {
-        Recorder = recorder;
+        Interceptor = interceptor;
         Kind = kind;
         Mode = mode;
         Accelerator = accelerator;
@@ -91,19 +91,21 @@ public sealed partial class KernelLoader
         }
     }
 
-    /// <summary>Records every launch of this loader's kernels (ILGPU launches only); null in normal use.</summary>
-    public LaunchRecorder? Recorder { get; }
+    /// <summary>Sees every launch, host pass and transfer of this device (a timer, a recorder); null in normal use, when
+    /// the delegates the loader returns are the plain launches.</summary>
+    public ILaunchInterceptor? Interceptor { get; }
 
     private Accelerator? Accelerator { get; }
     private HostLauncher? Host { get; }
 
     /// <summary>A loader whose kernels ILGPU compiles and launches on <paramref name="accelerator"/>.</summary>
-    internal static KernelLoader ForIlgpu(DeviceKind kind, Accelerator accelerator, LaunchRecorder? recorder = null) =>
-        new(kind, KernelLaunchMode.Ilgpu, accelerator, null, recorder);
+    internal static KernelLoader ForIlgpu(DeviceKind kind, Accelerator accelerator, ILaunchInterceptor? interceptor = null) =>
+        new(kind, KernelLaunchMode.Ilgpu, accelerator, null, interceptor);
 
     /// <summary>A loader whose implicitly grouped kernels run as .NET code on the host launcher (explicitly grouped ones on
     /// <paramref name="accelerator"/>, ILGPU's CPU accelerator).</summary>
-    internal static KernelLoader ForHost(HostLauncher host, Accelerator accelerator) => new(DeviceKind.Cpu, KernelLaunchMode.Host, accelerator, host);
+    internal static KernelLoader ForHost(HostLauncher host, Accelerator accelerator, ILaunchInterceptor? interceptor = null) =>
+        new(DeviceKind.Cpu, KernelLaunchMode.Host, accelerator, host, interceptor);
 
     /// <summary>A loader that records the kernels a kernel set loads for a device of <paramref name="kind"/> and launches
     /// nothing (calling a delegate it returns throws).</summary>
@@ -176,13 +178,41 @@ public sealed partial class KernelLoader
     }
 
     /// <summary>Runs one host pass of the host backend (a BLAS call, a vectorised pass): every piece of work a device
-    /// does that is not a loaded kernel goes through here, named "Type.Method" as kernels are, so that whatever watches
-    /// this loader's launches sees it too.</summary>
+    /// does that is not a loaded kernel goes through here, named "Type.Method" as kernels are, so that the device's
+    /// <see cref="Interceptor"/> sees it too.</summary>
     internal void Pass(string name, Action pass)
     {
         ArgumentNullException.ThrowIfNull(pass);
-        pass();
+        if (Interceptor is not { } watch)
+            pass();
+        else
+            watch.Intercept(new LaunchEvent(name, LaunchKind.HostPass, this), watch.Executes ? pass : Nothing);
     }
+
+    /// <summary>Runs a fill, copy or transfer of <paramref name="bytes"/> of a tensor through the <see cref="Interceptor"/>
+    /// (an interceptor that does not execute gets a launch that does nothing).</summary>
+    internal void Transfer<TState>(string name, LaunchKind kind, long bytes, TState state, Action<TState> transfer)
+    {
+        if (Interceptor is not { } watch)
+            transfer(state);
+        else
+            watch.Intercept(new LaunchEvent(name, kind, this, Bytes: bytes), watch.Executes ? () => transfer(state) : Nothing);
+    }
+
+    /// <summary>Waits until everything launched on this device has finished (ILGPU launches are asynchronous; the host
+    /// launcher's are not, but the explicitly grouped kernels of the cpu device run on ILGPU's CPU accelerator).</summary>
+    public void Synchronize() => Accelerator?.Synchronize();
+
+    /// <summary>"Type.Method" of a kernel method, its generic arguments and its type's arity dropped: how interceptors
+    /// name a kernel (e.g. "GatherKernels.Rows").</summary>
+    public static string LaunchName(MethodInfo method)
+    {
+        string type = method.DeclaringType?.Name ?? "";
+        int tick = type.IndexOf('`');
+        return $"{(tick < 0 ? type : type[..tick])}.{method.Name}";
+    }
+
+    private static readonly Action Nothing = () => { };
 
     private static InvalidOperationException NotLaunchable(Delegate kernel) =>
         new($"Kernel '{kernel.Method.Name}' was loaded by a recording loader, which launches nothing.");

@@ -33,11 +33,11 @@ public sealed record RecordedLaunch(
 /// <summary>
 /// Records every launch a device makes, with its geometry and the sizes of its buffer arguments: the input of the
 /// static performance model (AttentionWise.Bench `model`). An explicit object given to a device through
-/// <see cref="DeviceOptions.Recorder"/>, never a static. With <see cref="Execute"/> false the device records and runs
+/// <see cref="DeviceOptions.Recorder"/>, never a static: one <see cref="ILaunchInterceptor"/> of the device's loader. With <see cref="Execute"/> false the device records and runs
 /// nothing (kernels are not even compiled), so a whole training step at full batch is recorded in seconds on the CPU
 /// simulator; its results are then meaningless, but the launches are the step's, since no launch shape depends on data.
 /// </summary>
-public sealed class LaunchRecorder
+public sealed class LaunchRecorder : ILaunchInterceptor
 {
     private readonly List<RecordedLaunch> _launches = new();
     private readonly object _gate = new();
@@ -55,6 +55,35 @@ public sealed class LaunchRecorder
 
     /// <summary>Whether launches are run as well as recorded.</summary>
     public bool Execute { get; }
+
+    bool ILaunchInterceptor.Executes => Execute;
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<MethodInfo, string> _kernelNames = new();
+
+    /// <summary>Records the launch (a kernel with its geometry and buffers, a fill or copy, an upload or download) and
+    /// runs it.</summary>
+    void ILaunchInterceptor.Intercept(LaunchEvent launch, Action run)
+    {
+        switch (launch.Kind)
+        {
+            case LaunchKind.Kernel when launch.Kernel is { } method:
+                Add(_kernelNames.GetOrAdd(method, KernelName), launch.Grouping, launch.Threads, launch.GroupThreads, launch.Groups, launch.Arguments ?? []);
+                break;
+            case LaunchKind.Fill:
+                Transfer("memset", launch.Bytes);
+                break;
+            case LaunchKind.Copy:
+                Transfer("copy", launch.Bytes);
+                break;
+            case LaunchKind.Upload:
+                Note("upload");
+                break;
+            case LaunchKind.Download:
+                Note("download");
+                break;
+        }
+        run();
+    }
 
     /// <summary>The GPU geometry the recording device reports (null: its own).</summary>
     public GpuGeometry? Target { get; }

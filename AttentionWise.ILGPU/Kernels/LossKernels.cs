@@ -2,7 +2,7 @@
 // reduction), and its gradient.
 //
 //   logits, logp, g: [N, K]
-//   labels:          [N]       class index 0..K−1 stored as a float (a label outside 0..K−1 gives NaN)
+//   labels:          [N]       class index 0..K−1 (int32; a label outside 0..K−1 gives NaN)
 //   perItem:         [2, N]    perItem[0, n] = −logp[n, label], perItem[1, n] = 1 when argmax = label else 0
 //   result:          [2]       result[0] = mean NLL, result[1] = correct count (fixed-order sums, one thread)
 //
@@ -14,16 +14,15 @@ using ILGPU.Runtime;
 
 namespace AttentionWise.Kernels;
 
-public static class LossKernels
+internal static class LossKernels
 {
-    public static void Forward<TView>(Index1D n, ArrayView<float> logpView, ArrayView<float> perItemView, ArrayView<float> logitsView, ArrayView<float> labelsView,
+    public static void Forward<TView>(Index1D n, ArrayView<float> logpView, ArrayView<float> perItemView, ArrayView<float> logitsView, ArrayView<int> labels,
         int batch, int classes)
         where TView : struct, IKernelView<TView>
     {
         var logp = TView.Of(logpView);
         var perItem = TView.Of(perItemView);
         var logits = TView.Of(logitsView);
-        var labels = TView.Of(labelsView);
         int r = n * classes;
         float max = logits[r];
         int arg = 0;
@@ -43,9 +42,8 @@ public static class LossKernels
         for (int k = 0; k < classes; k++)
             logp[r + k] = logits[r + k] - max - lse;
 
-        float lf = labels[n];
-        int label = (int)lf;
-        bool valid = lf >= 0f && label < classes && (float)label == lf;
+        int label = labels[n];
+        bool valid = label >= 0 && label < classes;
         perItem[n] = valid ? -logp[r + label] : float.NaN;
         perItem[batch + n] = valid && arg == label ? 1f : 0f;
     }
@@ -66,16 +64,14 @@ public static class LossKernels
         result[1] = correct;
     }
 
-    public static void Backward<TView>(Index1D n, ArrayView<float> gView, ArrayView<float> logpView, ArrayView<float> labelsView, int classes, float invBatch)
+    public static void Backward<TView>(Index1D n, ArrayView<float> gView, ArrayView<float> logpView, ArrayView<int> labels, int classes, float invBatch)
         where TView : struct, IKernelView<TView>
     {
         var g = TView.Of(gView);
         var logp = TView.Of(logpView);
-        var labels = TView.Of(labelsView);
         int r = n * classes;
-        float lf = labels[n];
-        int label = (int)lf;
-        bool valid = lf >= 0f && label < classes && (float)label == lf;
+        int label = labels[n];
+        bool valid = label >= 0 && label < classes;
         for (int k = 0; k < classes; k++)
         {
             float p = XMath.Exp(logp[r + k]);
@@ -85,28 +81,21 @@ public static class LossKernels
     }
 }
 
-/// <summary>The loss kernels, loaded once per device.</summary>
-public sealed class LossKernelSet : IKernelSet<LossKernelSet>
+/// <summary>The loss kernels for one kernel view (<see cref="HostView"/> on the host backend, <see cref="DeviceView"/> on the
+/// GPU backend), loaded once per device.</summary>
+internal sealed class LossKernelSet<TView> : IKernelSet<LossKernelSet<TView>>
+    where TView : struct, IKernelView<TView>
 {
     private LossKernelSet(KernelLoader loader)
     {
-        if (loader.HostViews)
-            Init<HostView>(loader);
-        else
-            Init<DeviceView>(loader);
-    }
-
-    private void Init<TView>(KernelLoader loader)
-        where TView : struct, IKernelView<TView>
-    {
-        Forward = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(LossKernels.Forward<TView>);
+        Forward = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int>(LossKernels.Forward<TView>);
         Result = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, int>(LossKernels.Result<TView>);
-        Backward = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(LossKernels.Backward<TView>);
+        Backward = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, float>(LossKernels.Backward<TView>);
     }
 
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> Forward { get; private set; } = null!;
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, int> Result { get; private set; } = null!;
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float> Backward { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int> Forward { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, int> Result { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, float> Backward { get; }
 
-    public static LossKernelSet Load(KernelLoader loader) => new(loader);
+    public static LossKernelSet<TView> Load(KernelLoader loader) => new(loader);
 }

@@ -1,11 +1,9 @@
-using AttentionWise.Kernels;
-
 namespace AttentionWise.Layers;
 
 /// <summary>
 /// Log-softmax over the classes followed by the mean negative log-likelihood (PyTorch's
-/// <c>F.nll_loss(F.log_softmax(logits, 1), labels)</c>). Labels are class indices stored as floats on the
-/// device; a label outside 0..K−1 makes the loss NaN. <see cref="Result"/> is the only call that
+/// <c>F.nll_loss(F.log_softmax(logits, 1), labels)</c>). Labels are class indices in a <see cref="DeviceIntTensor"/>; a
+/// label outside 0..K−1 makes the loss NaN. <see cref="Result"/> is the only call that
 /// synchronises, and it downloads two floats.
 /// </summary>
 public sealed class LogSoftmaxNllLoss : IDisposable
@@ -15,7 +13,7 @@ public sealed class LogSoftmaxNllLoss : IDisposable
     private DeviceTensor? _logp;
     private DeviceTensor? _perItem;
     private DeviceTensor? _grad;
-    private DeviceTensor? _labels;
+    private DeviceIntTensor? _labels;
     private bool _disposed;
 
     public LogSoftmaxNllLoss(ComputeDevice device)
@@ -28,20 +26,20 @@ public sealed class LogSoftmaxNllLoss : IDisposable
     public DeviceTensor LogProbabilities => _logp ?? throw new InvalidOperationException("LogSoftmaxNllLoss: no Forward yet.");
 
     /// <summary>Computes the log-probabilities and per-item losses of logits [N, K] against labels [N].</summary>
-    public void Forward(DeviceTensor logits, DeviceTensor labels)
+    public void Forward(DeviceTensor logits, DeviceIntTensor labels)
     {
         ArgumentNullException.ThrowIfNull(logits);
         ArgumentNullException.ThrowIfNull(labels);
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (logits.Shape.Rank != 2 || logits.Shape[1] == 0)
             throw new ShapeMismatchException("LogSoftmaxNllLoss logits ([N, K] with K ≥ 1)", Shape.Of(logits.Shape.Rank >= 1 ? logits.Shape[0] : 0, 10), logits.Shape);
-        int n = logits.Shape[0], classes = logits.Shape[1];
+        int n = logits.Shape[0];
         if (n == 0)
             throw new ArgumentException("LogSoftmaxNllLoss: the batch is empty.", nameof(logits));
         Shape.Require(Shape.Of(n), labels.Shape, "LogSoftmaxNllLoss labels");
         var logp = Resize(ref _logp, logits.Shape);
         var perItem = Resize(ref _perItem, Shape.Of(2, n));
-        _device.Kernels<LossKernelSet>().Forward(n, logp.View, perItem.View, logits.View, labels.View, n, classes);
+        _device.Backend.NllLoss.Forward(logp, perItem, logits, labels);
         _labels = labels;
     }
 
@@ -51,11 +49,7 @@ public sealed class LogSoftmaxNllLoss : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (_perItem is null)
             throw new InvalidOperationException("LogSoftmaxNllLoss.Result called before Forward.");
-        int n = _perItem.Shape[1];
-        if (_device.GpuShaped)
-            _device.Kernels<ReductionKernelSet>().LossResultGroup!(new ILGPU.KernelConfig(1, ReductionKernelSet.GroupSize(_device)), _result.View, _perItem.View, n);
-        else
-            _device.Kernels<LossKernelSet>().Result(1, _result.View, _perItem.View, n);
+        _device.Backend.NllLoss.Result(_result, _perItem);
         var r = _result.Download();
         return (r[0], (int)r[1]);
     }
@@ -74,11 +68,11 @@ public sealed class LogSoftmaxNllLoss : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (_logp is null || _labels is null)
             throw new InvalidOperationException("LogSoftmaxNllLoss.Backward called before Forward.");
-        int n = _logp.Shape[0], classes = _logp.Shape[1];
+        int n = _logp.Shape[0];
         var g = Resize(ref _grad, _logp.Shape);
         if (meanOver != 0 && meanOver < n)
             throw new ArgumentOutOfRangeException(nameof(meanOver), $"The batch of {meanOver} cannot be smaller than its part of {n}.");
-        _device.Kernels<LossKernelSet>().Backward(n, g.View, _logp.View, _labels.View, classes, 1f / (meanOver == 0 ? n : meanOver));
+        _device.Backend.NllLoss.Backward(g, _logp, _labels, 1f / (meanOver == 0 ? n : meanOver));
         return g;
     }
 

@@ -97,6 +97,39 @@ public class DeviceTensorTests
     }
 
     [Fact]
+    public void IntTensorsRoundTripZeroAndResizeAsFloatTensorsDo()
+    {
+        int[] data = [0, -1, int.MaxValue, int.MinValue, (1 << 24) + 1, 7];
+        using var t = DeviceIntTensor.Upload(Device, data);
+        Assert.Equal(Shape.Of(6), t.Shape);
+        Assert.Equal(data, t.Download());
+        var e = Assert.Throws<ArgumentException>(() => t.Upload(new int[5]));
+        Assert.Contains("[6]", e.Message);
+        t.Zero();
+        Assert.All(t.Download(), v => Assert.Equal(0, v));
+        long capacity = t.Capacity;
+        t.Resize(Shape.Of(2, 2));
+        Assert.Equal(capacity, t.Capacity);
+        Assert.Equal(4, t.View.Length);
+        t.Resize(Shape.Of(9));
+        Assert.True(t.Capacity >= 9);
+        Assert.Equal(9, t.View.Length);
+    }
+
+    [Fact]
+    public void IntTensorsAreCountedPoisonedAndRefuseWorkOnceDisposed()
+    {
+        using var device = ComputeDevice.Open("cpu", new DeviceOptions(PoisonNewBuffers: true));
+        var t = new DeviceIntTensor(device, Shape.Of(250));
+        Assert.Equal(1000, device.AllocatedBytes);
+        Assert.All(t.Download(), v => Assert.Equal(-1, v));
+        t.Dispose();
+        Assert.Equal(0, device.AllocatedBytes);
+        Assert.Throws<ObjectDisposedException>(() => t.Download());
+        t.Dispose();
+    }
+
+    [Fact]
     public void ShapesDescribeThemselves()
     {
         var s = Shape.Of(4, 3, 28, 28);

@@ -110,7 +110,7 @@ public abstract class AttentionModelSuite : DeviceTest
         var x = Numerics.Uniform(510, s.InputLength, 0f, 1f);
         var labels = new[] { 1, 4, 0, 2 };
         using var dx = Device.Upload(Shape.Of(s.N, s.C, s.H, s.W), x);
-        using var dy = Device.Upload(Shape.Of(s.N), Array.ConvertAll(labels, v => (float)v));
+        using var dy = DeviceIntTensor.Upload(Device, labels);
         var rx = Numerics.ToDouble(x);
         const int perLayer = 4; // wx, wy, conv.weight, conv.bias
         for (int step = 0; step < 3; step++)

@@ -21,7 +21,7 @@ public abstract class LossAndAdamSuite : DeviceTest
             logits[i * k + labels[i]] = 10f;
         using var loss = new LogSoftmaxNllLoss(Device);
         using var dl = Device.Upload(Shape.Of(n, k), logits);
-        using var dy = Device.Upload(Shape.Of(n), Array.ConvertAll(labels, v => (float)v));
+        using var dy = DeviceIntTensor.Upload(Device, labels);
         loss.Forward(dl, dy);
         var (value, correct) = loss.Result();
         var rl = Numerics.ToDouble(logits);
@@ -41,12 +41,16 @@ public abstract class LossAndAdamSuite : DeviceTest
     {
         using var loss = new LogSoftmaxNllLoss(Device);
         using var dl = Device.Zeros(Shape.Of(4, 10));
-        using var dy = Device.Upload(Shape.Of(4), new[] { 0f, 3f, 9f, 5f });
+        using var dy = DeviceIntTensor.Upload(Device, [0, 3, 9, 5]);
         loss.Forward(dl, dy);
         Assert.Equal(Math.Log(10), loss.Result().Loss, 1e-6);
-        dy.Upload(new[] { 0f, 3f, 10f, 5f });
+        dy.Upload([0, 3, 10, 5]);
         loss.Forward(dl, dy);
         Assert.True(float.IsNaN(loss.Result().Loss));
+        dy.Upload([0, -1, 9, 5]);
+        loss.Forward(dl, dy);
+        Assert.True(float.IsNaN(loss.Result().Loss));
+        Assert.All(loss.Backward().Download().AsSpan(10, 10).ToArray(), v => Assert.True(float.IsNaN(v)));
     }
 
     [Fact]

@@ -41,7 +41,7 @@ public abstract class ModelSuite : DeviceTest
         var x = Numerics.Uniform(150, n * ci * h * w);
         var labels = new[] { 1, 4, 0 };
         using var dx = Device.Upload(Shape.Of(n, ci, h, w), x);
-        using var dy = Device.Upload(Shape.Of(n), Array.ConvertAll(labels, v => (float)v));
+        using var dy = DeviceIntTensor.Upload(Device, labels);
         var rx = Numerics.ToDouble(x);
         for (int step = 0; step < 5; step++)
         {

@@ -75,7 +75,7 @@ public class OnnxExportTests
         {
             var images = Test.Value.Images.AsSpan(0, 64 * 784).ToArray();
             using var x = TestDevices.Cpu.Upload(Shape.Of(64, 1, 28, 28), images);
-            using var labels = TestDevices.Cpu.Upload(Shape.Of(64), Test.Value.Labels.Take(64).Select(l => (float)l).ToArray());
+            using var labels = DeviceIntTensor.Upload(TestDevices.Cpu, Test.Value.Labels.Take(64).ToArray());
             using var loss = new LogSoftmaxNllLoss(TestDevices.Cpu);
             using var adam = new Adam(TestDevices.Cpu, model.Network.NamedParameters(), lr: 0.02f);
             model.Network.Train();

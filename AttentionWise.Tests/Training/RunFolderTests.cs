@@ -327,10 +327,10 @@ public class RunFolderTests : IClassFixture<TrainedRun>
             using var loss = new AttentionWise.Layers.LogSoftmaxNllLoss(device);
             var rng = new Random(3);
             using var images = device.Upload(Shape.Of(16, 1, 8, 8), Enumerable.Range(0, 16 * 64).Select(_ => (float)rng.NextDouble()).ToArray());
-            using var labels = device.Upload(Shape.Of(16), Enumerable.Range(0, 16).Select(i => (float)(i % 10)).ToArray());
-            using var order = device.Upload(Shape.Of(16), Enumerable.Range(0, 16).Select(i => (float)i).ToArray());
+            using var labels = DeviceIntTensor.Upload(device, Enumerable.Range(0, 16).Select(i => i % 10).ToArray());
+            using var order = DeviceIntTensor.Upload(device, Enumerable.Range(0, 16).ToArray());
             using var x = device.Allocate(Shape.Of(16, 1, 8, 8));
-            using var y = device.Allocate(Shape.Of(16));
+            using var y = new DeviceIntTensor(device, Shape.Of(16));
             AttentionWise.Layers.Init.Apply(model.Network, new AttentionWise.Layers.Rng(1));
             TrainingLoop.ForwardBackward(model.Network, loss, images, labels, order, 0, 16, 16, x, y);
             adam.Step();

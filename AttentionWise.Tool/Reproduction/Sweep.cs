@@ -316,7 +316,7 @@ public static class Sweep
         using var loss = new LogSoftmaxNllLoss(device);
         int item = train.ItemLength;
         var images = new float[batch * item];
-        var labels = new float[batch];
+        var labels = new int[batch];
         for (int i = 0; i < batch; i++)
         {
             int k = i % train.Count;
@@ -324,11 +324,11 @@ public static class Sweep
             labels[i] = train.Labels[k];
         }
         using var source = device.Upload(Shape.Of(batch, train.Channels, train.Height, train.Width), images);
-        using var sourceLabels = device.Upload(Shape.Of(batch), labels);
-        using var order = device.Upload(Shape.Of(batch), TrainingLoop.ToFloats(Enumerable.Range(0, batch).ToArray()));
+        using var sourceLabels = DeviceIntTensor.Upload(device, labels);
+        using var order = DeviceIntTensor.Upload(device, Enumerable.Range(0, batch).ToArray());
         int part = Trainer.PartSize(model, batch, microBatch: null);
         using var x = device.Allocate(Shape.Of(part, train.Channels, train.Height, train.Width));
-        using var y = device.Allocate(Shape.Of(part));
+        using var y = new DeviceIntTensor(device, Shape.Of(part));
 
         void Step()
         {
