@@ -3,7 +3,6 @@
 using ILGPU;
 using ILGPU.Algorithms;
 using ILGPU.Runtime;
-using static AttentionWise.Kernels.AttentionKernels;
 
 namespace AttentionWise.Kernels;
 
