@@ -1,9 +1,10 @@
 // The cpu device's attention heads, the forward passes (see HostAttentionHeads.cs for the layout and the passes).
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using AttentionWise.Host;
 using AttentionWise.Kernels;
 
-namespace AttentionWise.Host;
+namespace AttentionWise.Backends;
 
 internal sealed unsafe partial class HostAttentionHeads
 {

@@ -21,13 +21,14 @@
 // weight gradient adds fixed blocks of images in block order, so the results do not depend on the thread count.
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using AttentionWise.Host;
 using AttentionWise.Kernels;
 
-namespace AttentionWise.Host;
+namespace AttentionWise.Backends;
 
 /// <summary>Forward and backward of the attention heads on the cpu device, vectorised at a given width (see the file
-/// header). One instance per <see cref="Layers.AttentionHeads"/>; it keeps what the backward pass needs between the
-/// two.</summary>
+/// header), on raw pointers. One instance per <see cref="HostVectorAttentionHeads"/> (the op, which runs these passes
+/// through the loader); it keeps what the backward pass needs between the two.</summary>
 internal sealed unsafe partial class HostAttentionHeads : IDisposable
 {
     /// <summary>Images per block of the backward pass's weight-gradient sums (fixed: the sums do not depend on the
