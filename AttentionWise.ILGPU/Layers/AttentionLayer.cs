@@ -70,22 +70,21 @@ public sealed class AttentionLayer : Module
     {
         OutputShape(input.Shape);
         var z = Heads.Forward(input);
-        DeviceTensor y = null!;
-        LaunchTimer.Run("Layer.Conv.Forward", () => y = Conv.Forward(z));
+        var y = Conv.Forward(z);
         ConvOutput = y;
         DeviceTensor s = y;
         if (Skip)
         {
             s = Scratch(ref _sum, input.Shape);
-            LaunchTimer.Run("Layer.SkipReluBn", () => Elementwise.Add(y, input, s));
+            Elementwise.Add(y, input, s);
         }
         _preNorm = s;
         DeviceTensor b = s;
         if (Norm is not null)
-            LaunchTimer.Run("Layer.SkipReluBn", () => b = Norm.Forward(s));
+            b = Norm.Forward(s);
         _normOutput = Norm is null ? null : b;
         var output = Scratch(ref _output, input.Shape);
-        LaunchTimer.Run("Layer.SkipReluBn", () => Elementwise.Relu(b, output));
+        Elementwise.Relu(b, output);
         return output;
     }
 
@@ -95,15 +94,13 @@ public sealed class AttentionLayer : Module
             throw new InvalidOperationException("AttentionLayer.Backward called before Forward.");
         Shape.Require(_output.Shape, gradOutput.Shape, "AttentionLayer.Backward gradient");
         var gb = Scratch(ref _gradSum, gradOutput.Shape);
-        var output = _output;
-        LaunchTimer.Run("Layer.SkipReluBn", () => Elementwise.ReluBackward(gradOutput, output, gb));
+        Elementwise.ReluBackward(gradOutput, _output, gb);
         var gs = gb;
         if (Norm is not null)
-            LaunchTimer.Run("Layer.SkipReluBn", () => gs = Norm.Backward(gb)!);
+            gs = Norm.Backward(gb)!;
         Conv.ComputeInputGradient = true;
-        DeviceTensor gz = null!;
-        LaunchTimer.Run("Layer.Conv.BackwardParameters", () => Conv.BackwardParameters(gs));
-        LaunchTimer.Run("Layer.Conv.BackwardInput", () => gz = Conv.BackwardInput(gs));
+        Conv.BackwardParameters(gs);
+        var gz = Conv.BackwardInput(gs);
         Heads.ComputeInputGradient = ComputeInputGradient;
         // The skip connection's gradient (gs) is added inside the heads' backward pass.
         return Heads.Backward(gz, Skip && ComputeInputGradient ? gs : null);

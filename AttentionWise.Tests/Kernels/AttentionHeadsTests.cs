@@ -1,4 +1,6 @@
+using AttentionWise.Backends;
 using AttentionWise.Host;
+using AttentionWise.Ops;
 using AttentionWise.Layers;
 using AttentionWise.Tests.Infrastructure;
 using AttentionWise.Tests.Reference;
@@ -37,9 +39,9 @@ public abstract class AttentionHeadsSuite : DeviceTest
         }
     }
 
-    protected Case Make(HeadsShape s, bool bias, int seed, float weightScale = 1.5f, float xLo = -1f, float xHi = 1f)
+    private protected Case Make(HeadsShape s, bool bias, int seed, float weightScale = 1.5f, float xLo = -1f, float xHi = 1f, HeadsVariant? variant = null)
     {
-        var heads = new AttentionHeads(Device, s.C, s.H, s.W, s.K, bias);
+        var heads = new AttentionHeads(Device, s.C, s.H, s.W, s.K, bias, 0.1f, 1e-5f, variant ?? HeadsVariant.Chosen);
         var x = Numerics.Uniform(seed, s.InputLength, xLo, xHi);
         var wx = Numerics.Uniform(seed + 1, s.WeightLength, -weightScale, weightScale);
         var wy = Numerics.Uniform(seed + 2, s.WeightLength, -weightScale, weightScale);
@@ -143,7 +145,7 @@ public abstract class AttentionHeadsSuite : DeviceTest
     public void ManyImageBlocksReduceLikeTheReference()
     {
         // More images than one block of the batch reduction (64 on CPUs, 8 on GPUs), and a partial last block.
-        var s = new HeadsShape(AttentionHeads.CpuBlockImages + 7, 2, 1, 3, 4);
+        var s = new HeadsShape(HostBackend.HeadBlockImages + 7, 2, 1, 3, 4);
         using var c = Make(s, true, 300);
         var gz = Numerics.Uniform(301, s.OutputLength);
         using var dgz = Device.Upload(Shape.Of(s.N, s.Q, s.H, s.W), gz);
@@ -352,124 +354,6 @@ public abstract class AttentionHeadsSuite : DeviceTest
     }
 }
 
-/// <summary>
-/// The plane kernels of GPU-shaped devices (Kernels/AttentionPlaneKernels.cs) under forced launches: teams with fewer
-/// lanes than rows or columns (a lane takes several), one lane, several teams per group with a partly filled last group,
-/// backward groups of one thread to a full group; and the per-row kernels, which GPU-shaped devices keep for planes too
-/// large for shared memory. Forward and backward against the float64 reference each time.
-/// </summary>
-public abstract class AttentionHeadsGpuSuite : AttentionHeadsSuite
-{
-    /// <summary>"lanes planes backward-threads", the per-row kernels, or the chosen launch with batchnorm-statistics groups
-    /// of 2 threads ("stats 2": the deepest tree per thread).</summary>
-    public static TheoryData<string> Launches() => new() { "auto", "rows", "1 1 1", "2 3 3", "4 4 16", "16 1 5", "8 2 7", "stats 2" };
-
-    [Theory]
-    [MemberData(nameof(Launches))]
-    public void EveryLaunchMatchesReference(string launch)
-    {
-        var device = Device;
-        // 3 images × 2 heads × 2 channels = 12 planes of 7 × 6 (an even W: the shared row stride is padded to 7).
-        var s = new HeadsShape(3, 2, 2, 7, 6);
-        try
-        {
-            if (launch == "rows")
-            {
-                AttentionPlaneOverrides.RowKernels = true;
-            }
-            else if (launch == "stats 2")
-            {
-                AttentionWise.Kernels.ReductionKernelSet.ForcedGroupSize = 2;
-            }
-            else if (launch != "auto")
-            {
-                var p = launch.Split(' ').Select(int.Parse).ToArray();
-                AttentionPlaneOverrides.Tile = new HeadPlaneTile(p[0], p[1], p[2]);
-            }
-            using var c = Make(s, true, 600);
-            var d = new AttentionWise.Kernels.HeadDims(s.N, s.K, s.C, s.H, s.W);
-            var used = c.Heads.PlaneTile(d);
-            if (launch == "rows")
-                Assert.Null(used);
-            else if (launch is not ("auto" or "stats 2"))
-                Assert.Equal(AttentionPlaneOverrides.Tile, used);
-            var gz = Numerics.Uniform(601, s.OutputLength);
-            var gs = Numerics.Uniform(602, s.InputLength);
-            using var dgz = Device.Upload(Shape.Of(s.N, s.Q, s.H, s.W), gz);
-            using var dgs = Device.Upload(c.Input.Shape, gs);
-            var z = c.Heads.Forward(c.Input);
-            c.Heads.ZeroGrad();
-            var gx = c.Heads.Backward(dgz, dgs)!;
-            var f = c.Reference(true, new double[s.Q], Ones(s.Q));
-            var (rgx, rgwx, rgwy, rgbx, rgby) = AttentionReference.HeadsBackward(s, f, Numerics.ToDouble(c.X), Numerics.ToDouble(c.Wx),
-                Numerics.ToDouble(c.Wy), Numerics.ToDouble(gz), true);
-            for (int i = 0; i < rgx.Length; i++)
-                rgx[i] += gs[i];
-            Numerics.AssertClose(c.Heads.DownloadRowSoftmax(), f.Ox, 1e-6, 1e-5, $"{launch}: Ox");
-            Numerics.AssertClose(c.Heads.DownloadColumnSoftmax(), f.Oy, 1e-6, 1e-5, $"{launch}: Oy");
-            Numerics.AssertClose(z.Download(), f.Z, Atol, Rtol, $"{launch}: Z");
-            Numerics.AssertClose(gx.Download(), rgx, Atol, Rtol, $"{launch}: dL/dX");
-            Numerics.AssertClose(c.Heads.Wx.Gradient.Download(), rgwx, Atol, Rtol, $"{launch}: dL/dWx");
-            Numerics.AssertClose(c.Heads.Wy.Gradient.Download(), rgwy, Atol, Rtol, $"{launch}: dL/dWy");
-            Numerics.AssertClose(c.Heads.Bx!.Gradient.Download(), rgbx, Atol, Rtol, $"{launch}: dL/dBx");
-            Numerics.AssertClose(c.Heads.By!.Gradient.Download(), rgby, Atol, Rtol, $"{launch}: dL/dBy");
-        }
-        finally
-        {
-            AttentionPlaneOverrides.Clear();
-            AttentionWise.Kernels.ReductionKernelSet.ForcedGroupSize = null;
-        }
-    }
-
-    /// <summary>The weight gradients' group reduction over the backward pass's image blocks (GPU-shaped devices): 20
-    /// images make 3 blocks; groups of 1, 2 and 4 rows (one row for every block, rows that share blocks, a row with none) and the
-    /// device's own choice, each against the float64 reference.</summary>
-    [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    [InlineData(4)]
-    [InlineData(0)]
-    public void WeightGradientGroupsOfEveryRowCountMatchReference(int rows)
-    {
-        var s = new HeadsShape(20, 2, 2, 7, 6);
-        try
-        {
-            AttentionPlaneOverrides.WeightGradRows = rows > 0 ? rows : null;
-            if (rows > 0)
-                Assert.Equal(rows, AttentionHeads.WeightGradGroup(Device).Rows);
-            using var c = Make(s, true, 610);
-            var gz = Numerics.Uniform(611, s.OutputLength);
-            using var dgz = Device.Upload(Shape.Of(s.N, s.Q, s.H, s.W), gz);
-            c.Heads.Forward(c.Input);
-            c.Heads.ZeroGrad();
-            c.Heads.Backward(dgz);
-            var f = c.Reference(true, new double[s.Q], Ones(s.Q));
-            var (_, rgwx, rgwy, rgbx, rgby) = AttentionReference.HeadsBackward(s, f, Numerics.ToDouble(c.X), Numerics.ToDouble(c.Wx),
-                Numerics.ToDouble(c.Wy), Numerics.ToDouble(gz), true);
-            Numerics.AssertClose(c.Heads.Wx.Gradient.Download(), rgwx, Atol, Rtol, $"{rows} rows: dL/dWx");
-            Numerics.AssertClose(c.Heads.Wy.Gradient.Download(), rgwy, Atol, Rtol, $"{rows} rows: dL/dWy");
-            Numerics.AssertClose(c.Heads.Bx!.Gradient.Download(), rgbx, Atol, Rtol, $"{rows} rows: dL/dBx");
-            Numerics.AssertClose(c.Heads.By!.Gradient.Download(), rgby, Atol, Rtol, $"{rows} rows: dL/dBy");
-        }
-        finally
-        {
-            AttentionPlaneOverrides.Clear();
-        }
-    }
-
-    /// <summary>Planes too large for the plane kernels' shared memory run the per-row kernels, and stay right.</summary>
-    [Fact]
-    public void PlanesTooLargeForSharedMemoryUseTheRowKernels()
-    {
-        var s = new HeadsShape(1, 1, 1, 20, 210);
-        using var c = Make(s, false, 700);
-        Assert.Null(c.Heads.PlaneTile(new AttentionWise.Kernels.HeadDims(s.N, s.K, s.C, s.H, s.W)));
-        var z = c.Heads.Forward(c.Input);
-        var f = c.Reference(true, new double[s.Q], Ones(s.Q));
-        Numerics.AssertClose(z.Download(), f.Z, Atol, Rtol, "Z");
-    }
-}
-
 public sealed class AttentionHeadsCpuTests : AttentionHeadsSuite
 {
     protected override DeviceKind Kind => DeviceKind.Cpu;
@@ -497,57 +381,4 @@ public sealed class AttentionHeadsCpuKernelTests : AttentionHeadsSuite
     protected override DeviceKind Kind => DeviceKind.Cpu;
 
     protected override bool HostPasses => false;
-}
-
-public sealed class AttentionHeadsCpuSimTests : AttentionHeadsGpuSuite
-{
-    protected override DeviceKind Kind => DeviceKind.CpuSimulator;
-}
-
-public sealed class AttentionHeadsCudaTests : AttentionHeadsGpuSuite
-{
-    protected override DeviceKind Kind => DeviceKind.Cuda;
-}
-
-public sealed class AttentionHeadsOpenCLTests : AttentionHeadsGpuSuite
-{
-    protected override DeviceKind Kind => DeviceKind.OpenCL;
-}
-
-/// <summary>The plane kernels' launch choice (no device needed).</summary>
-public sealed class HeadPlaneTileTests
-{
-    [Theory]
-    [InlineData(28, 28, 256, 32)]
-    [InlineData(32, 32, 256, 32)]
-    [InlineData(28, 28, 16, 4)]
-    [InlineData(5, 7, 4096, 1)]
-    [InlineData(7, 6, 1024, 64)]
-    public void TheLaunchFitsTheDeviceAndTheSharedMemory(int h, int w, int maxThreads, int warp)
-    {
-        var t = HeadPlaneTile.Choose(h, w, 4096 * 8, AttentionHeads.GpuBlockImages, maxThreads, warp);
-        Assert.NotNull(t);
-        var v = t.Value;
-        int limit = Math.Min(maxThreads, AttentionWise.Kernels.AttentionPlaneKernels.MaxThreads);
-        Assert.InRange(v.Lanes * v.Planes, 1, limit);
-        Assert.InRange(v.BackwardThreads, 1, limit);
-        Assert.True(v.Planes * AttentionWise.Kernels.HeadPlanes.SharedFloats(h, w) <= AttentionWise.Kernels.AttentionPlaneKernels.PlaneShared);
-        // A lane per row and per column where the group allows it, in whole warps.
-        Assert.Equal(Math.Min(limit, (Math.Max(h, w) + Math.Min(warp, limit) - 1) / Math.Min(warp, limit) * Math.Min(warp, limit)), v.Lanes);
-        if (maxThreads == 256 && warp == 32 && h == 28)
-        {
-            Assert.Equal(32, v.Lanes);
-            Assert.True(v.Planes >= 4, v.ToString());
-            // 784 elements: 160 threads run 5 full passes (98 % of the lanes busy).
-            Assert.Equal(160, v.BackwardThreads);
-        }
-    }
-
-    [Fact]
-    public void PlanesOrBlocksTooLargeForSharedMemoryGetNoLaunch()
-    {
-        Assert.Null(HeadPlaneTile.Choose(20, 210, 10, 1, 256, 32));
-        Assert.Null(HeadPlaneTile.Choose(32, 40, 10, AttentionHeads.GpuBlockImages, 256, 32));
-        Assert.NotNull(HeadPlaneTile.Choose(32, 32, 10, AttentionHeads.GpuBlockImages, 256, 32));
-    }
 }

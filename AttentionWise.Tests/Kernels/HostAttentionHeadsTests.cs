@@ -1,3 +1,4 @@
+using AttentionWise.Backends;
 using AttentionWise.Host;
 using AttentionWise.Tests.Infrastructure;
 

@@ -1,5 +1,5 @@
 // Vector widths for the cpu device's vectorised host passes (HostAttentionHeads, HostNarrowConv). A pass is written
-// once, generic over a vector type TV : IVec<TV>, and called with the width it is given: Vector512 (AVX-512),
+// once, generic over a vector type TV : IVec<TV>, and called (through SimdDispatch) with the width it is given: Vector512 (AVX-512),
 // Vector256 (AVX2) or one float at a time (the scalar fallback). The JIT compiles each instantiation separately, so
 // the generic code costs nothing at run time. The width is an argument (DeviceOptions.Simd, or a pass's constructor),
 // never a mutable static, so that tests run every width in one process.
@@ -254,5 +254,30 @@ internal static unsafe class Rows
             TV.Store(dst + e, TV.Load(a + e) + TV.Load(b + e));
         if (e < w)
             TV.Store(dst + w - v, TV.Load(a + w - v) + TV.Load(b + w - v));
+    }
+}
+
+/// <summary>One step of a host pass written once, generic over the vector type: <see cref="SimdDispatch.Run"/> calls it
+/// at the width chosen at run time. A struct, so that each width's call is compiled (and inlined) on its own.</summary>
+/// <typeparam name="TOwner">What the step works on (the pass's instance).</typeparam>
+internal interface IWidthPass<in TOwner>
+{
+    void Run<TV>(TOwner owner, int item) where TV : struct, IVec<TV>;
+}
+
+/// <summary>The one place a host pass turns a <see cref="SimdWidth"/> into its vector type.</summary>
+internal static class SimdDispatch
+{
+    /// <summary>Step <typeparamref name="TPass"/> of <paramref name="owner"/> for work item <paramref name="item"/>, with
+    /// vectors of <paramref name="width"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Run<TPass, TOwner>(SimdWidth width, TOwner owner, int item) where TPass : struct, IWidthPass<TOwner>
+    {
+        switch (width)
+        {
+            case SimdWidth.V512: default(TPass).Run<V512>(owner, item); break;
+            case SimdWidth.V256: default(TPass).Run<V256>(owner, item); break;
+            default: default(TPass).Run<V1>(owner, item); break;
+        }
     }
 }

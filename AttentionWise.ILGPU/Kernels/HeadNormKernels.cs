@@ -1,0 +1,125 @@
+// The head batchnorm (affine = false) of the element-wise attention heads: fixed-order partial sums over blocks of
+// images, the statistics from them (one thread per channel; GPU-shaped devices use the group reductions of
+// GroupReductionKernels instead), and the backward's softmax coefficients. Generic over the kernel view.
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Runtime;
+
+namespace AttentionWise.Kernels;
+
+/// <summary>The head batchnorm's kernels (see the file header).</summary>
+internal static class HeadNormKernels
+{
+    /// <summary>One thread per (channel q, block b of images): fields 0 and 1 of the entries summed over the
+    /// block's images and every entry e, in a fixed order, into partial[q, b, 0..1].</summary>
+    public static void PairPartialSums<TView>(Index1D thread, ArrayView<float> partialView, ArrayView<float> sourceView, PairSumDims d)
+        where TView : struct, IKernelView<TView>
+    {
+        var partial = TView.Of(partialView);
+        var source = TView.Of(sourceView);
+        int q = thread / d.Blocks;
+        int b = thread % d.Blocks;
+        int n0 = b * d.BlockN;
+        int n1 = XMath.Min(d.N, n0 + d.BlockN);
+        float a0 = 0f, a1 = 0f;
+        for (int n = n0; n < n1; n++)
+        {
+            int e = d.Offset + (n * d.Q + q) * d.Entries * d.Stride;
+            float p0 = 0f, p1 = 0f;
+            for (int k = 0; k < d.Entries; k++, e += d.Stride)
+            {
+                p0 += source[e];
+                p1 += source[e + 1];
+            }
+            a0 += p0;
+            a1 += p1;
+        }
+        partial[2 * thread] = a0;
+        partial[2 * thread + 1] = a1;
+    }
+
+    /// <summary>Head batchnorm statistics, one thread per channel q. Training: batch mean and biased
+    /// variance E[R²] − E[R]² (exact enough: where it cancels, the variance is far below eps), running
+    /// statistics updated with the unbiased variance as PyTorch does; evaluation: the running statistics.
+    /// Writes Stats[q] = μ, Stats[Q + q] = 1/sqrt(var + eps).</summary>
+    public static void HeadNormForwardStats<TView>(Index1D q, ArrayView<float> auxView, ArrayView<float> runningMeanView, ArrayView<float> runningVarView,
+        ArrayView<float> partialView, HeadNormConfig cfg)
+        where TView : struct, IKernelView<TView>
+    {
+        var aux = TView.Of(auxView);
+        var runningMean = TView.Of(runningMeanView);
+        var runningVar = TView.Of(runningVarView);
+        var partial = TView.Of(partialView);
+        float mean, variance;
+        if (cfg.Training != 0)
+        {
+            float s1 = 0f, s2 = 0f;
+            int p = q * cfg.Blocks * 2;
+            for (int b = 0; b < cfg.Blocks; b++, p += 2)
+            {
+                s1 += partial[p];
+                s2 += partial[p + 1];
+            }
+            float inv = 1f / cfg.Count;
+            mean = s1 * inv;
+            variance = XMath.Max(s2 * inv - mean * mean, 0f);
+            float unbiased = cfg.Count > 1 ? variance * cfg.Count / (cfg.Count - 1) : variance;
+            runningMean[q] = (1f - cfg.Momentum) * runningMean[q] + cfg.Momentum * mean;
+            runningVar[q] = (1f - cfg.Momentum) * runningVar[q] + cfg.Momentum * unbiased;
+        }
+        else
+        {
+            mean = runningMean[q];
+            variance = runningVar[q];
+        }
+        aux[q] = mean;
+        aux[cfg.Q + q] = XMath.Rsqrt(variance + cfg.Eps);
+    }
+
+    /// <summary>Backward batchnorm coefficients, one thread per channel q: a = mean(gR'), b = mean(gR'⊙R')
+    /// in training mode, 0 in evaluation mode, into Stats[2Q + q] and Stats[3Q + q].</summary>
+    public static void HeadNormBackwardStats<TView>(Index1D q, ArrayView<float> auxView, ArrayView<float> partialView, HeadNormConfig cfg)
+        where TView : struct, IKernelView<TView>
+    {
+        var aux = TView.Of(auxView);
+        var partial = TView.Of(partialView);
+        float a = 0f, b = 0f;
+        if (cfg.Training != 0)
+        {
+            int p = q * cfg.Blocks * 2;
+            for (int k = 0; k < cfg.Blocks; k++, p += 2)
+            {
+                a += partial[p];
+                b += partial[p + 1];
+            }
+            float inv = 1f / cfg.Count;
+            a *= inv;
+            b *= inv;
+        }
+        aux[2 * cfg.Q + q] = a;
+        aux[3 * cfg.Q + q] = b;
+    }
+
+    /// <summary>Backward, one thread per image (n, q): turns each row's and column's A into
+    /// s = Σ R·gR = rstd·(A − a·ΣR − b·ΣR·R'), with ΣR·R' = rstd·(ΣR² − μ·ΣR) from the forward's sums.</summary>
+    public static void SoftmaxCoefficients<TView>(Index1D image, ArrayView<float> auxView, HeadDims d, HeadAux ax)
+        where TView : struct, IKernelView<TView>
+    {
+        var aux = TView.Of(auxView);
+        int q = image % d.Q;
+        float mu = aux[q];
+        float rstd = aux[d.Q + q];
+        float a = aux[2 * d.Q + q];
+        float b = aux[3 * d.Q + q];
+        for (int i = 0, p = image * d.H; i < d.H; i++, p++)
+        {
+            float sr = aux[ax.RowR + 2 * p];
+            aux[ax.RowA + p] = rstd * (aux[ax.RowA + p] - a * sr - b * rstd * (aux[ax.RowR + 2 * p + 1] - mu * sr));
+        }
+        for (int j = 0, p = image * d.W; j < d.W; j++, p++)
+        {
+            float sr = aux[ax.ColR + 2 * p];
+            aux[ax.ColA + p] = rstd * (aux[ax.ColA + p] - a * sr - b * rstd * (aux[ax.ColR + 2 * p + 1] - mu * sr));
+        }
+    }
+}
