@@ -360,9 +360,9 @@ public abstract class AttentionHeadsSuite : DeviceTest
 /// </summary>
 public abstract class AttentionHeadsGpuSuite : AttentionHeadsSuite
 {
-    /// <summary>"lanes planes backward-threads", the per-row kernels, or the chosen launch with batchnorm-statistics groups
-    /// of 2 threads ("stats 2": the deepest tree per thread).</summary>
-    public static TheoryData<string> Launches() => new() { "auto", "rows", "1 1 1", "2 3 3", "4 4 16", "16 1 5", "8 2 7", "stats 2" };
+    /// <summary>"lanes planes backward-threads", the per-row kernels, or the chosen launch (the batchnorm statistics'
+    /// group sizes are tested in ReductionTests).</summary>
+    public static TheoryData<string> Launches() => new() { "auto", "rows", "1 1 1", "2 3 3", "4 4 16", "16 1 5", "8 2 7" };
 
     [Theory]
     [MemberData(nameof(Launches))]
@@ -377,10 +377,6 @@ public abstract class AttentionHeadsGpuSuite : AttentionHeadsSuite
             {
                 AttentionPlaneOverrides.RowKernels = true;
             }
-            else if (launch == "stats 2")
-            {
-                AttentionWise.Kernels.ReductionKernelSet.ForcedGroupSize = 2;
-            }
             else if (launch != "auto")
             {
                 var p = launch.Split(' ').Select(int.Parse).ToArray();
@@ -391,7 +387,7 @@ public abstract class AttentionHeadsGpuSuite : AttentionHeadsSuite
             var used = c.Heads.PlaneTile(d);
             if (launch == "rows")
                 Assert.Null(used);
-            else if (launch is not ("auto" or "stats 2"))
+            else if (launch != "auto")
                 Assert.Equal(AttentionPlaneOverrides.Tile, used);
             var gz = Numerics.Uniform(601, s.OutputLength);
             var gs = Numerics.Uniform(602, s.InputLength);
@@ -417,7 +413,6 @@ public abstract class AttentionHeadsGpuSuite : AttentionHeadsSuite
         finally
         {
             AttentionPlaneOverrides.Clear();
-            AttentionWise.Kernels.ReductionKernelSet.ForcedGroupSize = null;
         }
     }
 
