@@ -36,12 +36,13 @@ internal static class BatchNorm2dKernels
         var variance = TView.Of(varianceView);
         var gamma = TView.Of(gammaView);
         var beta = TView.Of(betaView);
-        var stats = BatchNormStatistics.Finalize(training, mean[c], variance[c], unbias, runMean[c], runVar[c], momentum, eps);
+        float batchMean = 0f, batchVariance = 0f;
         if (training != 0)
         {
-            runMean[c] = stats.RunningMean;
-            runVar[c] = stats.RunningVar;
+            batchMean = mean[c];
+            batchVariance = variance[c];
         }
+        var stats = BatchNormStatistics.Finalize(runMean, runVar, c, training, batchMean, batchVariance, unbias, momentum, eps);
         float mu = stats.Mean;
         float invstd = stats.InvStd;
         float g = affine != 0 ? gamma[c] : 1f;

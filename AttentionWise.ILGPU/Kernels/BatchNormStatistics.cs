@@ -7,50 +7,44 @@ namespace AttentionWise.Kernels;
 /// (BatchNorm2d's coefficients, the attention heads' batchnorm): in training the batch's mean and biased variance are
 /// used and the running statistics move towards them, running = (1 − momentum)·running + momentum·batch (the variance
 /// unbiased by count/(count − 1)); in evaluation the running statistics are used. The inverse standard deviation is
-/// 1/√(variance + eps), rounded twice (a square root, then a division) on every device.
+/// XMath.Rsqrt(variance + eps): 1/√ rounded twice (a square root, then a division) on the cpu device and the simulator,
+/// the hardware's reciprocal square root on CUDA and OpenCL.
 /// </summary>
 public readonly struct BatchNormStatistics
 {
-    private BatchNormStatistics(float mean, float invStd, float runningMean, float runningVar)
+    private BatchNormStatistics(float mean, float invStd)
     {
         Mean = mean;
         InvStd = invStd;
-        RunningMean = runningMean;
-        RunningVar = runningVar;
     }
 
     /// <summary>The mean the channel is normalised with.</summary>
     public readonly float Mean;
 
-    /// <summary>1/√(variance + eps) of the variance the channel is normalised with.</summary>
+    /// <summary>1/√(variance + eps) (XMath.Rsqrt) of the variance the channel is normalised with.</summary>
     public readonly float InvStd;
 
-    /// <summary>The running mean to store (unchanged in evaluation).</summary>
-    public readonly float RunningMean;
-
-    /// <summary>The running variance to store (unchanged in evaluation).</summary>
-    public readonly float RunningVar;
-
-    /// <summary>Finalises one channel's statistics (see the type). <paramref name="batchMean"/>,
-    /// <paramref name="batchVariance"/> (biased) and <paramref name="unbias"/> (count/(count − 1), or 1 for a count of 1)
-    /// are read only in training (training ≠ 0).</summary>
-    public static BatchNormStatistics Finalize(int training, float batchMean, float batchVariance, float unbias, float runningMean, float runningVar,
-        float momentum, float eps)
+    /// <summary>Finalises channel <paramref name="c"/>'s statistics (see the type): in training (training ≠ 0) from
+    /// <paramref name="batchMean"/>, <paramref name="batchVariance"/> (biased) and <paramref name="unbias"/>
+    /// (count/(count − 1)), moving the running statistics; in evaluation from the running statistics.</summary>
+    public static BatchNormStatistics Finalize<TView>(TView runningMean, TView runningVar, int c, int training, float batchMean, float batchVariance,
+        float unbias, float momentum, float eps)
+        where TView : struct, IKernelView<TView>
     {
         float mean, variance;
         if (training != 0)
         {
             mean = batchMean;
             variance = batchVariance;
-            runningMean = (1f - momentum) * runningMean + momentum * mean;
-            runningVar = (1f - momentum) * runningVar + momentum * (variance * unbias);
+            runningMean[c] = (1f - momentum) * runningMean[c] + momentum * mean;
+            runningVar[c] = (1f - momentum) * runningVar[c] + momentum * (variance * unbias);
         }
         else
         {
-            mean = runningMean;
-            variance = runningVar;
+            mean = runningMean[c];
+            variance = runningVar[c];
         }
-        return new BatchNormStatistics(mean, 1f / XMath.Sqrt(variance + eps), runningMean, runningVar);
+        return new BatchNormStatistics(mean, XMath.Rsqrt(variance + eps));
     }
 
     /// <summary>The batch mean Σx/count and biased variance max(Σx²/count − mean², 0) from a channel's sums.</summary>

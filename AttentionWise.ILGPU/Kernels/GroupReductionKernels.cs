@@ -288,14 +288,14 @@ internal static class GroupReductionKernels
         var (t1, t2) = TreeSum(sa, sb, s1, s2);
         if (Group.IdxX == 0)
         {
-            var (batchMean, batchVariance) = BatchNormStatistics.FromSums(t1, t2, cfg.Count);
-            var stats = BatchNormStatistics.Finalize(cfg.Training, batchMean, batchVariance, BatchNormStatistics.Unbias(cfg.Count), runningMean[q],
-                runningVar[q], cfg.Momentum, cfg.Eps);
+            float batchMean = 0f, batchVariance = 0f, unbias = 1f;
             if (cfg.Training != 0)
             {
-                runningMean[q] = stats.RunningMean;
-                runningVar[q] = stats.RunningVar;
+                (batchMean, batchVariance) = BatchNormStatistics.FromSums(t1, t2, cfg.Count);
+                unbias = BatchNormStatistics.Unbias(cfg.Count);
             }
+            var stats = BatchNormStatistics.Finalize(DeviceView.Of(runningMean), DeviceView.Of(runningVar), q, cfg.Training, batchMean, batchVariance, unbias,
+                cfg.Momentum, cfg.Eps);
             aux[q] = stats.Mean;
             aux[cfg.Q + q] = stats.InvStd;
         }
