@@ -31,7 +31,7 @@ public static class Roofline
         using var device = ComputeDevice.Open(Environment.GetEnvironmentVariable("AW_DEVICE") ?? "cpu", new DeviceOptions(Interceptor: timer));
         if (device.Kind != DeviceKind.Cpu)
             throw new ArgumentException("roofline measures the cpu device (AW_DEVICE=cpu).");
-        Console.WriteLine($"roofline: attention model, {heads} heads, {layers} layers, batch {n}, on {device.Name}; {HostPasses.Describe(device)}");
+        Console.WriteLine($"roofline: attention model, {heads} heads, {layers} layers, batch {n}, on {device.Name}; {device.Backend.Describe()}");
         var (bw1, fma1) = (Triad(), FmaRate());
         Console.WriteLine(Inv($"machine before: triad {bw1:F1} GB/s, FMA {fma1:F1} GFLOP/s ({HostLauncher.Shared.Threads} threads, {Simd.Describe(Simd.Best)})"));
 

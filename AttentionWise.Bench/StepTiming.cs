@@ -75,7 +75,7 @@ public static class StepTiming
                 ["loss"] = last,
                 ["parameters"] = model.ParameterCount,
                 ["peak_device_bytes"] = device.PeakAllocatedBytes,
-                ["blas"] = device.Kind == DeviceKind.Cpu ? HostPasses.Describe(device) : null,
+                ["blas"] = device.Family == AttentionWise.Backends.BackendFamily.Host ? device.Backend.Describe() : null,
                 ["data"] = source,
             };
             Console.WriteLine(JsonSerializer.Serialize(row));

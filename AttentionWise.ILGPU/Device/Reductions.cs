@@ -1,9 +1,10 @@
 using AttentionWise.Kernels;
+using AttentionWise.Ops;
 
 namespace AttentionWise;
 
-/// <summary>Deterministic whole-tensor reductions (host side of <see cref="ReductionKernels"/>): a fixed
-/// block structure that depends on the length only, then a fixed-order sum of the block sums.</summary>
+/// <summary>Deterministic whole-tensor reductions, run by the device's reductions op: a fixed block structure that
+/// depends on the length only, then a fixed-order sum of the block sums.</summary>
 public static class Reductions
 {
     /// <summary>Σ of every element; downloads one float.</summary>
@@ -20,28 +21,19 @@ public static class Reductions
     public static void SumTo(DeviceTensor t, DeviceTensor result, int index = 0, float scale = 1f)
     {
         ArgumentNullException.ThrowIfNull(t);
+        SumTo(t.Device.Backend.Reductions, t, result, index, scale);
+    }
+
+    /// <summary><see cref="SumTo(DeviceTensor, DeviceTensor, int, float)"/> with a given reductions op.</summary>
+    internal static void SumTo(IReductions op, DeviceTensor t, DeviceTensor result, int index = 0, float scale = 1f)
+    {
+        ArgumentNullException.ThrowIfNull(t);
         ArgumentNullException.ThrowIfNull(result);
         ArgumentOutOfRangeException.ThrowIfNegative(index);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, result.Length);
-        var k = t.Device.Kernels<ReductionKernelSet>();
         int blocks = Math.Max(1, (t.Length + ReductionKernels.SumBlockLength - 1) / ReductionKernels.SumBlockLength);
         using var partials = t.Device.Allocate(Shape.Of(blocks));
-        if (t.Device.GpuShaped)
-        {
-            // Group tree reductions: the block sums with a group per block, then one group over the block sums.
-            int g = ReductionKernelSet.GroupSize(t.Device);
-            if (t.Length == 0)
-                partials.Zero();
-            else
-                k.SumBlocksGroup!(new ILGPU.KernelConfig(blocks, g), partials.View, t.View, ReductionKernels.SumBlockLength, t.Length);
-            k.SumPartialsGroup!(new ILGPU.KernelConfig(1, g), result.View.SubView(index, 1), partials.View, blocks, scale);
-            return;
-        }
-        if (t.Length == 0)
-            partials.Zero();
-        else
-            k.SumBlocks(blocks, partials.View, t.View, ReductionKernels.SumBlockLength, t.Length);
-        k.SumPartials(new ILGPU.Index1D(1), result.View.SubView(index, 1), partials.View, blocks, scale);
+        op.SumTo(t, result, index, scale, partials);
     }
 
     private static float Reduce(DeviceTensor t, float scale)
@@ -66,26 +58,31 @@ public static class ChannelReductions
     public static void Sum(DeviceTensor x, DeviceTensor result, bool accumulate, DeviceTensor? workspace = null)
     {
         ArgumentNullException.ThrowIfNull(x);
+        Sum(x.Device.Backend.Reductions, x, result, accumulate, workspace);
+    }
+
+    /// <summary><see cref="Sum(DeviceTensor, DeviceTensor, bool, DeviceTensor?)"/> with a given reductions op.</summary>
+    internal static void Sum(IReductions op, DeviceTensor x, DeviceTensor result, bool accumulate, DeviceTensor? workspace = null)
+    {
+        ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(result);
         var geo = Geometry(x.Shape, "ChannelReductions.Sum");
         Shape.Require(Shape.Of(geo.Channels), result.Shape, "ChannelReductions.Sum result");
-        Run(x.Device, geo, workspace, (k, partials) =>
-        {
-            if (x.Device.GpuShaped)
-            {
-                var (slices, channels) = GroupConfigs(x.Device, geo);
-                k.ChannelSumsGroup!(slices, partials.View, x.View, x.View, result.View, geo, new FastDivisor(Math.Max(1, geo.Spatial)), 0);
-                k.ChannelSumsCombineGroup!(channels, result.View, result.View, partials.View, geo, 0, accumulate ? 1 : 0);
-                return;
-            }
-            k.ChannelSumsPartial(new ILGPU.Index2D(geo.Channels, geo.Slices), partials.View, x.View, x.View, result.View, geo, 0);
-            k.ChannelSumsCombine(geo.Channels, result.View, result.View, partials.View, geo, 0, accumulate ? 1 : 0);
-        });
+        Run(x.Device, geo, workspace, partials => op.ChannelSums(x, x, result, result, result, geo, withDot: false, accumulate, partials));
     }
 
     /// <summary>sumA[c] = Σ a[n, c, s] and sumDot[c] = Σ a[n, c, s]·(b[n, c, s] − shift[c]) (or += both when
     /// <paramref name="accumulate"/>). The shift keeps the products centred (batchnorm backward passes the mean).</summary>
     public static void SumAndCenteredDot(DeviceTensor a, DeviceTensor b, DeviceTensor shift, DeviceTensor sumA, DeviceTensor sumDot, bool accumulate, DeviceTensor? workspace = null)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        SumAndCenteredDot(a.Device.Backend.Reductions, a, b, shift, sumA, sumDot, accumulate, workspace);
+    }
+
+    /// <summary><see cref="SumAndCenteredDot(DeviceTensor, DeviceTensor, DeviceTensor, DeviceTensor, DeviceTensor, bool, DeviceTensor?)"/>
+    /// with a given reductions op.</summary>
+    internal static void SumAndCenteredDot(IReductions op, DeviceTensor a, DeviceTensor b, DeviceTensor shift, DeviceTensor sumA, DeviceTensor sumDot,
+        bool accumulate, DeviceTensor? workspace = null)
     {
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
@@ -98,23 +95,19 @@ public static class ChannelReductions
         Shape.Require(channels, shift.Shape, "ChannelReductions.SumAndCenteredDot shift");
         Shape.Require(channels, sumA.Shape, "ChannelReductions.SumAndCenteredDot sum");
         Shape.Require(channels, sumDot.Shape, "ChannelReductions.SumAndCenteredDot dot");
-        Run(a.Device, geo, workspace, (k, partials) =>
-        {
-            if (a.Device.GpuShaped)
-            {
-                var (slices, channels) = GroupConfigs(a.Device, geo);
-                k.ChannelSumsGroup!(slices, partials.View, a.View, b.View, shift.View, geo, new FastDivisor(Math.Max(1, geo.Spatial)), 1);
-                k.ChannelSumsCombineGroup!(channels, sumA.View, sumDot.View, partials.View, geo, 1, accumulate ? 1 : 0);
-                return;
-            }
-            k.ChannelSumsPartial(new ILGPU.Index2D(geo.Channels, geo.Slices), partials.View, a.View, b.View, shift.View, geo, 1);
-            k.ChannelSumsCombine(geo.Channels, sumA.View, sumDot.View, partials.View, geo, 1, accumulate ? 1 : 0);
-        });
+        Run(a.Device, geo, workspace, partials => op.ChannelSums(a, b, shift, sumA, sumDot, geo, withDot: true, accumulate, partials));
     }
 
     /// <summary>mean[c] and biased variance[c] = mean of (x − mean[c])² over every item and position, in one
     /// pass over memory (per item: sums shifted by its first value; merged with Chan's formula).</summary>
     public static void MeanVariance(DeviceTensor x, DeviceTensor mean, DeviceTensor variance, DeviceTensor? workspace = null)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        MeanVariance(x.Device.Backend.Reductions, x, mean, variance, workspace);
+    }
+
+    /// <summary><see cref="MeanVariance(DeviceTensor, DeviceTensor, DeviceTensor, DeviceTensor?)"/> with a given reductions op.</summary>
+    internal static void MeanVariance(IReductions op, DeviceTensor x, DeviceTensor mean, DeviceTensor variance, DeviceTensor? workspace = null)
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(mean);
@@ -125,18 +118,7 @@ public static class ChannelReductions
         var channels = Shape.Of(geo.Channels);
         Shape.Require(channels, mean.Shape, "ChannelReductions.MeanVariance mean");
         Shape.Require(channels, variance.Shape, "ChannelReductions.MeanVariance variance");
-        Run(x.Device, geo, workspace, (k, partials) =>
-        {
-            if (x.Device.GpuShaped)
-            {
-                var (slices, channels) = GroupConfigs(x.Device, geo);
-                k.ChannelMomentsGroup!(slices, partials.View, x.View, geo, new FastDivisor(Math.Max(1, geo.Spatial)));
-                k.ChannelMomentsCombineGroup!(channels, mean.View, variance.View, partials.View, geo);
-                return;
-            }
-            k.ChannelMomentsPartial(new ILGPU.Index2D(geo.Channels, geo.Slices), partials.View, x.View, geo);
-            k.ChannelMomentsCombine(geo.Channels, mean.View, variance.View, partials.View, geo);
-        });
+        Run(x.Device, geo, workspace, partials => op.MeanVariance(x, mean, variance, geo, partials));
     }
 
     /// <summary>The per-channel view of a shape: [N, C, rest…] → N, C, S = product of the rest.</summary>
@@ -152,27 +134,18 @@ public static class ChannelReductions
         return ChannelGeometry.For(n, c, s);
     }
 
-    /// <summary>GPU-shaped devices: a group per (channel, slice), then a group per channel.</summary>
-    private static (ILGPU.KernelConfig Slices, ILGPU.KernelConfig Channels) GroupConfigs(ComputeDevice device, ChannelGeometry geo)
-    {
-        int g = ReductionKernelSet.GroupSize(device);
-        return (new ILGPU.KernelConfig(new ILGPU.Index2D(geo.Channels, geo.Slices), new ILGPU.Index2D(g, 1)),
-            new ILGPU.KernelConfig(geo.Channels, g));
-    }
-
-    private static void Run(ComputeDevice device, ChannelGeometry geo, DeviceTensor? workspace, Action<ReductionKernelSet, DeviceTensor> launch)
+    private static void Run(ComputeDevice device, ChannelGeometry geo, DeviceTensor? workspace, Action<DeviceTensor> launch)
     {
         if (geo.Channels == 0)
             return;
-        var k = device.Kernels<ReductionKernelSet>();
         var partialShape = Shape.Of(geo.Slices * 2 * geo.Channels);
         if (workspace is not null)
         {
             workspace.Resize(partialShape);
-            launch(k, workspace);
+            launch(workspace);
             return;
         }
         using var partials = device.Allocate(partialShape);
-        launch(k, partials);
+        launch(partials);
     }
 }

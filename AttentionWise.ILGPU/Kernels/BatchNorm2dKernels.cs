@@ -19,11 +19,11 @@ using ILGPU.Runtime;
 
 namespace AttentionWise.Kernels;
 
-public static class BatchNorm2dKernels
+internal static class BatchNorm2dKernels
 {
     /// <summary>Thread c: forward coefficients from the batch (training = 1: mean/var given, running statistics
-    /// updated with <paramref name="momentum"/> and the unbiased variance var·count/(count − 1)) or from the
-    /// running statistics (training = 0).</summary>
+    /// updated with <paramref name="momentum"/> and the unbiased variance var·unbias) or from the running statistics
+    /// (training = 0), finalised by <see cref="BatchNormStatistics.Finalize"/>.</summary>
     public static void Prepare<TView>(Index1D c, ArrayView<float> coefView, ArrayView<float> runMeanView, ArrayView<float> runVarView,
         ArrayView<float> meanView, ArrayView<float> varianceView, ArrayView<float> gammaView, ArrayView<float> betaView,
         int channels, int affine, int training, float momentum, float eps, float unbias)
@@ -36,20 +36,15 @@ public static class BatchNorm2dKernels
         var variance = TView.Of(varianceView);
         var gamma = TView.Of(gammaView);
         var beta = TView.Of(betaView);
-        float mu, v;
+        float batchMean = 0f, batchVariance = 0f;
         if (training != 0)
         {
-            mu = mean[c];
-            v = variance[c];
-            runMean[c] = (1f - momentum) * runMean[c] + momentum * mu;
-            runVar[c] = (1f - momentum) * runVar[c] + momentum * (v * unbias);
+            batchMean = mean[c];
+            batchVariance = variance[c];
         }
-        else
-        {
-            mu = runMean[c];
-            v = runVar[c];
-        }
-        float invstd = 1f / XMath.Sqrt(v + eps);
+        var stats = BatchNormStatistics.Finalize(runMean, runVar, c, training, batchMean, batchVariance, unbias, momentum, eps);
+        float mu = stats.Mean;
+        float invstd = stats.InvStd;
         float g = affine != 0 ? gamma[c] : 1f;
         float b = affine != 0 ? beta[c] : 0f;
         float scale = g * invstd;
@@ -135,19 +130,11 @@ public static class BatchNorm2dKernels
     }
 }
 
-/// <summary>The batchnorm kernels, loaded once per device.</summary>
-public sealed class BatchNorm2dKernelSet : IKernelSet<BatchNorm2dKernelSet>
+/// <summary>The batchnorm kernels, closed with a family's kernel view.</summary>
+internal sealed class BatchNorm2dKernelSet<TView> : IKernelSet<BatchNorm2dKernelSet<TView>>
+    where TView : struct, IKernelView<TView>
 {
     private BatchNorm2dKernelSet(KernelLoader loader)
-    {
-        if (loader.HostViews)
-            Init<HostView>(loader);
-        else
-            Init<DeviceView>(loader);
-    }
-
-    private void Init<TView>(KernelLoader loader)
-        where TView : struct, IKernelView<TView>
     {
         Prepare = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, int, int, int, float, float, float>(BatchNorm2dKernels.Prepare<TView>);
@@ -158,10 +145,10 @@ public sealed class BatchNorm2dKernelSet : IKernelSet<BatchNorm2dKernelSet>
             BatchNorm2dKernels.BackwardInput<TView>);
     }
 
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float, float, float> Prepare { get; private set; } = null!;
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> Normalize { get; private set; } = null!;
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float> PrepareBackward { get; private set; } = null!;
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> BackwardInput { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float, float, float> Prepare { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> Normalize { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float> PrepareBackward { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> BackwardInput { get; }
 
-    public static BatchNorm2dKernelSet Load(KernelLoader loader) => new(loader);
+    public static BatchNorm2dKernelSet<TView> Load(KernelLoader loader) => new(loader);
 }

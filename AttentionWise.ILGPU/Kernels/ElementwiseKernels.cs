@@ -105,19 +105,11 @@ public static class ElementwiseKernels
     }
 }
 
-/// <summary>The element-wise kernels, loaded once per device.</summary>
-public sealed class ElementwiseKernelSet : IKernelSet<ElementwiseKernelSet>
+/// <summary>The element-wise kernels, closed with a family's kernel view.</summary>
+internal sealed class ElementwiseKernelSet<TView> : IKernelSet<ElementwiseKernelSet<TView>>
+    where TView : struct, IKernelView<TView>
 {
     private ElementwiseKernelSet(KernelLoader loader)
-    {
-        if (loader.HostViews)
-            Init<HostView>(loader);
-        else
-            Init<DeviceView>(loader);
-    }
-
-    private void Init<TView>(KernelLoader loader)
-        where TView : struct, IKernelView<TView>
     {
         Relu = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, float, LaunchLayout>(
             ElementwiseKernels.Unary<ReluOp, TView>);
@@ -135,13 +127,13 @@ public sealed class ElementwiseKernelSet : IKernelSet<ElementwiseKernelSet>
             ElementwiseKernels.Binary<ReluBackwardOp, TView>);
     }
 
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, float, LaunchLayout> Relu { get; private set; } = null!;
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, float, LaunchLayout> Scale { get; private set; } = null!;
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, float, LaunchLayout> Fill { get; private set; } = null!;
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout> Add { get; private set; } = null!;
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout> Multiply { get; private set; } = null!;
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout> AddScaled { get; private set; } = null!;
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout> ReluBackward { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, float, LaunchLayout> Relu { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, float, LaunchLayout> Scale { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, float, LaunchLayout> Fill { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout> Add { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout> Multiply { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout> AddScaled { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, LaunchLayout> ReluBackward { get; }
 
-    public static ElementwiseKernelSet Load(KernelLoader loader) => new(loader);
+    public static ElementwiseKernelSet<TView> Load(KernelLoader loader) => new(loader);
 }

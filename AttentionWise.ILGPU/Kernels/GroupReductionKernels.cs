@@ -22,7 +22,7 @@ using ILGPU.Runtime;
 
 namespace AttentionWise.Kernels;
 
-public static class GroupReductionKernels
+internal static class GroupReductionKernels
 {
     /// <summary>Most threads of a reduction group (the shared arrays' length).</summary>
     public const int MaxThreads = 256;
@@ -267,7 +267,8 @@ public static class GroupReductionKernels
         }
     }
 
-    /// <summary>See the file header (AttentionKernels.HeadNormForwardStats for the formulas). Group G; grid Q.</summary>
+    /// <summary>See the file header (AttentionKernels.HeadNormForwardStats for the formulas), finalised by
+    /// <see cref="BatchNormStatistics"/>. Group G; grid Q.</summary>
     public static void HeadNormForwardStatsGroup(ArrayView<float> aux, ArrayView<float> runningMean, ArrayView<float> runningVar,
         ArrayView<float> partial, HeadNormConfig cfg)
     {
@@ -287,23 +288,16 @@ public static class GroupReductionKernels
         var (t1, t2) = TreeSum(sa, sb, s1, s2);
         if (Group.IdxX == 0)
         {
-            float mean, variance;
+            float batchMean = 0f, batchVariance = 0f, unbias = 1f;
             if (cfg.Training != 0)
             {
-                float inv = 1f / cfg.Count;
-                mean = t1 * inv;
-                variance = XMath.Max(t2 * inv - mean * mean, 0f);
-                float unbiased = cfg.Count > 1 ? variance * cfg.Count / (cfg.Count - 1) : variance;
-                runningMean[q] = (1f - cfg.Momentum) * runningMean[q] + cfg.Momentum * mean;
-                runningVar[q] = (1f - cfg.Momentum) * runningVar[q] + cfg.Momentum * unbiased;
+                (batchMean, batchVariance) = BatchNormStatistics.FromSums(t1, t2, cfg.Count);
+                unbias = BatchNormStatistics.Unbias(cfg.Count);
             }
-            else
-            {
-                mean = runningMean[q];
-                variance = runningVar[q];
-            }
-            aux[q] = mean;
-            aux[cfg.Q + q] = XMath.Rsqrt(variance + cfg.Eps);
+            var stats = BatchNormStatistics.Finalize(DeviceView.Of(runningMean), DeviceView.Of(runningVar), q, cfg.Training, batchMean, batchVariance, unbias,
+                cfg.Momentum, cfg.Eps);
+            aux[q] = stats.Mean;
+            aux[cfg.Q + q] = stats.InvStd;
         }
     }
 
@@ -331,4 +325,61 @@ public static class GroupReductionKernels
             aux[3 * cfg.Q + q] = t2 * inv;
         }
     }
+}
+
+/// <summary>The group tree reductions of GPU-shaped devices (see the file header): the reductions' own, the loss result
+/// and the head batchnorm's statistics. Every kernel runs 1-D groups of a power-of-two size, at most
+/// <see cref="GroupReductionKernels.MaxThreads"/>: <see cref="GroupSize(ComputeDevice)"/> by default.</summary>
+[AttentionWise.Backends.KernelFamily(AttentionWise.Backends.BackendFamily.Gpu)]
+internal sealed class GpuReductionKernelSet : IKernelSet<GpuReductionKernelSet>
+{
+    private GpuReductionKernelSet(KernelLoader loader)
+    {
+        SumBlocksGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, int, int>(GroupReductionKernels.SumBlocksGroup);
+        SumPartialsGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, int, float>(GroupReductionKernels.SumPartialsGroup);
+        ChannelSumsGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry, FastDivisor, int>(
+            GroupReductionKernels.ChannelSumsGroup);
+        ChannelSumsCombineGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry, int, int>(
+            GroupReductionKernels.ChannelSumsCombineGroup);
+        ChannelMomentsGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, ChannelGeometry, FastDivisor>(GroupReductionKernels.ChannelMomentsGroup);
+        ChannelMomentsCombineGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry>(
+            GroupReductionKernels.ChannelMomentsCombineGroup);
+        LossResultGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, int>(GroupReductionKernels.LossResultGroup);
+        HeadNormForwardStatsGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadNormConfig>(
+            GroupReductionKernels.HeadNormForwardStatsGroup);
+        HeadNormBackwardStatsGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, HeadNormConfig>(GroupReductionKernels.HeadNormBackwardStatsGroup);
+    }
+
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int> SumBlocksGroup { get; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, float> SumPartialsGroup { get; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry, FastDivisor, int> ChannelSumsGroup { get; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry, int, int> ChannelSumsCombineGroup { get; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ChannelGeometry, FastDivisor> ChannelMomentsGroup { get; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry> ChannelMomentsCombineGroup { get; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, int> LossResultGroup { get; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadNormConfig> HeadNormForwardStatsGroup { get; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, HeadNormConfig> HeadNormBackwardStatsGroup { get; }
+
+    /// <summary>The default threads of a group reduction on <paramref name="device"/>: the largest power of two within
+    /// the device's group limit and <see cref="GroupReductionKernels.MaxThreads"/> (at least 2).</summary>
+    public static int GroupSize(ComputeDevice device)
+    {
+        int limit = Math.Min(device.MaxGroupThreads, GroupReductionKernels.MaxThreads);
+        int g = 2;
+        while (2 * g <= limit)
+            g *= 2;
+        return g;
+    }
+
+    /// <summary>Throws unless <paramref name="groupSize"/> is a power of two from 2 to <paramref name="device"/>'s (and the
+    /// kernels') limit.</summary>
+    public static int CheckGroupSize(ComputeDevice device, int groupSize)
+    {
+        int limit = Math.Min(device.MaxGroupThreads, GroupReductionKernels.MaxThreads);
+        if (groupSize < 2 || groupSize > limit || (groupSize & (groupSize - 1)) != 0)
+            throw new ArgumentOutOfRangeException(nameof(groupSize), groupSize, $"A reduction group is a power of two from 2 to {limit} threads.");
+        return groupSize;
+    }
+
+    public static GpuReductionKernelSet Load(KernelLoader loader) => new(loader);
 }

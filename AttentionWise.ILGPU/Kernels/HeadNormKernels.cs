@@ -50,7 +50,7 @@ internal static class HeadNormKernels
         var runningMean = TView.Of(runningMeanView);
         var runningVar = TView.Of(runningVarView);
         var partial = TView.Of(partialView);
-        float mean, variance;
+        float batchMean = 0f, batchVariance = 0f;
         if (cfg.Training != 0)
         {
             float s1 = 0f, s2 = 0f;
@@ -60,20 +60,12 @@ internal static class HeadNormKernels
                 s1 += partial[p];
                 s2 += partial[p + 1];
             }
-            float inv = 1f / cfg.Count;
-            mean = s1 * inv;
-            variance = XMath.Max(s2 * inv - mean * mean, 0f);
-            float unbiased = cfg.Count > 1 ? variance * cfg.Count / (cfg.Count - 1) : variance;
-            runningMean[q] = (1f - cfg.Momentum) * runningMean[q] + cfg.Momentum * mean;
-            runningVar[q] = (1f - cfg.Momentum) * runningVar[q] + cfg.Momentum * unbiased;
+            (batchMean, batchVariance) = BatchNormStatistics.FromSums(s1, s2, cfg.Count);
         }
-        else
-        {
-            mean = runningMean[q];
-            variance = runningVar[q];
-        }
-        aux[q] = mean;
-        aux[cfg.Q + q] = XMath.Rsqrt(variance + cfg.Eps);
+        var stats = BatchNormStatistics.Finalize(runningMean, runningVar, q, cfg.Training, batchMean, batchVariance,
+            BatchNormStatistics.Unbias(cfg.Count), cfg.Momentum, cfg.Eps);
+        aux[q] = stats.Mean;
+        aux[cfg.Q + q] = stats.InvStd;
     }
 
     /// <summary>Backward batchnorm coefficients, one thread per channel q: a = mean(gR'), b = mean(gR'⊙R')

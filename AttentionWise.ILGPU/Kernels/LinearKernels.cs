@@ -19,7 +19,7 @@ using ILGPU.Runtime;
 
 namespace AttentionWise.Kernels;
 
-public static class LinearKernels
+internal static class LinearKernels
 {
     /// <summary>Input columns per thread of the input-gradient kernel.</summary>
     public const int ChunkI = 64;
@@ -303,7 +303,7 @@ public static class LinearKernels
     }
 }
 
-public static class LinearForwardSlices
+internal static class LinearForwardSlices
 {
     /// <summary>Inputs per slice at least.</summary>
     public const int MinInputs = 256;
@@ -321,7 +321,7 @@ public static class LinearForwardSlices
     }
 }
 
-public static class LinearWeightSlices
+internal static class LinearWeightSlices
 {
     /// <summary>Images per slice at least (shorter loops would make the combine the larger cost).</summary>
     public const int MinImages = 32;
@@ -340,46 +340,43 @@ public static class LinearWeightSlices
     }
 }
 
-/// <summary>The linear-layer kernels, loaded once per device.</summary>
-public sealed class LinearKernelSet : IKernelSet<LinearKernelSet>
+/// <summary>The linear-layer kernels of both families, closed with the family's kernel view: the products every dense op
+/// runs when it does not run a BLAS.</summary>
+internal sealed class LinearKernelSet<TView> : IKernelSet<LinearKernelSet<TView>>
+    where TView : struct, IKernelView<TView>
 {
     private LinearKernelSet(KernelLoader loader)
-    {
-        if (loader.HostViews)
-            Init<HostView>(loader);
-        else
-            Init<DeviceView>(loader);
-    }
-
-    private void Init<TView>(KernelLoader loader)
-        where TView : struct, IKernelView<TView>
     {
         Forward = loader.Load<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(LinearKernels.Forward<TView>);
         BackwardInput = loader.Load<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(LinearKernels.BackwardInput<TView>);
         BackwardWeight = loader.Load<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(LinearKernels.BackwardWeight<TView>);
-        if (loader.GpuShaped)
-        {
-            BackwardWeightSlices = loader.Load<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(
-                LinearKernels.BackwardWeightSlices<TView>);
-            ForwardSlices = loader.Load<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(
-                LinearKernels.ForwardSlices<TView>);
-            ForwardCombine = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(
-                LinearKernels.ForwardCombine<TView>);
-        }
     }
 
-    /// <summary>GPU-shaped devices only (null on the cpu device).</summary>
-    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>? ForwardSlices { get; private set; }
+    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> Forward { get; }
+    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> BackwardInput { get; }
+    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> BackwardWeight { get; }
 
-    /// <summary>GPU-shaped devices only (null on the cpu device).</summary>
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>? ForwardCombine { get; private set; }
+    public static LinearKernelSet<TView> Load(KernelLoader loader) => new(loader);
+}
 
-    /// <summary>GPU-shaped devices only (null on the cpu device).</summary>
-    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>? BackwardWeightSlices { get; private set; }
+/// <summary>The sliced linear-layer kernels of GPU-shaped devices: a long input row or a large batch cut into slices run
+/// in parallel, then added in slice order.</summary>
+[AttentionWise.Backends.KernelFamily(AttentionWise.Backends.BackendFamily.Gpu)]
+internal sealed class GpuLinearKernelSet : IKernelSet<GpuLinearKernelSet>
+{
+    private GpuLinearKernelSet(KernelLoader loader)
+    {
+        BackwardWeightSlices = loader.Load<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(
+            LinearKernels.BackwardWeightSlices<DeviceView>);
+        ForwardSlices = loader.Load<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(
+            LinearKernels.ForwardSlices<DeviceView>);
+        ForwardCombine = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(
+            LinearKernels.ForwardCombine<DeviceView>);
+    }
 
-    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> Forward { get; private set; } = null!;
-    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> BackwardInput { get; private set; } = null!;
-    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> BackwardWeight { get; private set; } = null!;
+    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int> ForwardSlices { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> ForwardCombine { get; }
+    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int> BackwardWeightSlices { get; }
 
-    public static LinearKernelSet Load(KernelLoader loader) => new(loader);
+    public static GpuLinearKernelSet Load(KernelLoader loader) => new(loader);
 }

@@ -58,7 +58,7 @@ public readonly struct ChannelGeometry
         $"ChannelGeometry(N {Items}, C {Channels}, S {Spatial}, {Slices} slices of {ItemsPerSlice} items)";
 }
 
-public static class ReductionKernels
+internal static class ReductionKernels
 {
     /// <summary>Block length of the whole-tensor sum (fixed: the summation order depends on the length only).</summary>
     public const int SumBlockLength = 8192;
@@ -289,86 +289,31 @@ public static class ReductionKernels
     }
 }
 
-/// <summary>The reduction kernels, loaded once per device: the implicitly grouped ones everywhere, and on GPU-shaped
-/// devices the group reductions (GroupReductionKernels.cs), which the reductions, the loss and the head batchnorm use
-/// there instead; those properties stay null on the cpu device.</summary>
-public sealed class ReductionKernelSet : IKernelSet<ReductionKernelSet>
+/// <summary>The cpu device's reduction kernels: every thread a whole range or a whole channel slice, on the host
+/// launcher.</summary>
+[AttentionWise.Backends.KernelFamily(AttentionWise.Backends.BackendFamily.Host)]
+internal sealed class HostReductionKernelSet : IKernelSet<HostReductionKernelSet>
 {
-    private ReductionKernelSet(KernelLoader loader)
+    private HostReductionKernelSet(KernelLoader loader)
     {
-        if (loader.HostViews)
-            Init<HostView>(loader);
-        else
-            Init<DeviceView>(loader);
-        if (loader.GpuShaped)
-            InitGroups(loader);
-    }
-
-    private void InitGroups(KernelLoader loader)
-    {
-        SumBlocksGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, int, int>(GroupReductionKernels.SumBlocksGroup);
-        SumPartialsGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, int, float>(GroupReductionKernels.SumPartialsGroup);
-        ChannelSumsGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry, FastDivisor, int>(
-            GroupReductionKernels.ChannelSumsGroup);
-        ChannelSumsCombineGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry, int, int>(
-            GroupReductionKernels.ChannelSumsCombineGroup);
-        ChannelMomentsGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, ChannelGeometry, FastDivisor>(GroupReductionKernels.ChannelMomentsGroup);
-        ChannelMomentsCombineGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry>(
-            GroupReductionKernels.ChannelMomentsCombineGroup);
-        LossResultGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, int>(GroupReductionKernels.LossResultGroup);
-        HeadNormForwardStatsGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadNormConfig>(
-            GroupReductionKernels.HeadNormForwardStatsGroup);
-        HeadNormBackwardStatsGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, HeadNormConfig>(GroupReductionKernels.HeadNormBackwardStatsGroup);
-    }
-
-    // GPU-shaped devices: group tree reductions (explicitly grouped; 1-D groups of GroupSize threads).
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int>? SumBlocksGroup { get; private set; }
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, float>? SumPartialsGroup { get; private set; }
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry, FastDivisor, int>? ChannelSumsGroup { get; private set; }
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry, int, int>? ChannelSumsCombineGroup { get; private set; }
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ChannelGeometry, FastDivisor>? ChannelMomentsGroup { get; private set; }
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry>? ChannelMomentsCombineGroup { get; private set; }
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, int>? LossResultGroup { get; private set; }
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadNormConfig>? HeadNormForwardStatsGroup { get; private set; }
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, HeadNormConfig>? HeadNormBackwardStatsGroup { get; private set; }
-
-    /// <summary>Threads of a group reduction on <paramref name="device"/>: the largest power of two within the device's
-    /// group limit and <see cref="GroupReductionKernels.MaxThreads"/> (at least 2). Tests may force a smaller one.</summary>
-    public static int GroupSize(ComputeDevice device)
-    {
-        int limit = Math.Min(device.MaxGroupThreads, GroupReductionKernels.MaxThreads);
-        if (ForcedGroupSize is int forced && forced >= 2 && forced <= limit && (forced & (forced - 1)) == 0)
-            return forced;
-        int g = 2;
-        while (2 * g <= limit)
-            g *= 2;
-        return g;
-    }
-
-    /// <summary>For tests: a group size to use instead (a power of two within the device's limit), or null.</summary>
-    internal static int? ForcedGroupSize { get; set; }
-
-    private void Init<TView>(KernelLoader loader)
-        where TView : struct, IKernelView<TView>
-    {
-        SumBlocks = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, int, int>(ReductionKernels.SumBlocks<TView>);
-        SumPartials = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, int, float>(ReductionKernels.SumPartials<TView>);
+        SumBlocks = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, int, int>(ReductionKernels.SumBlocks<HostView>);
+        SumPartials = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, int, float>(ReductionKernels.SumPartials<HostView>);
         ChannelSumsPartial = loader.Load<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry, int>(
-            ReductionKernels.ChannelSumsPartial<TView>);
+            ReductionKernels.ChannelSumsPartial<HostView>);
         ChannelSumsCombine = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry, int, int>(
-            ReductionKernels.ChannelSumsCombine<TView>);
+            ReductionKernels.ChannelSumsCombine<HostView>);
         ChannelMomentsPartial = loader.Load<Index2D, ArrayView<float>, ArrayView<float>, ChannelGeometry>(
-            ReductionKernels.ChannelMomentsPartial<TView>);
+            ReductionKernels.ChannelMomentsPartial<HostView>);
         ChannelMomentsCombine = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry>(
-            ReductionKernels.ChannelMomentsCombine<TView>);
+            ReductionKernels.ChannelMomentsCombine<HostView>);
     }
 
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> SumBlocks { get; private set; } = null!;
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, int, float> SumPartials { get; private set; } = null!;
-    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry, int> ChannelSumsPartial { get; private set; } = null!;
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry, int, int> ChannelSumsCombine { get; private set; } = null!;
-    public Action<Index2D, ArrayView<float>, ArrayView<float>, ChannelGeometry> ChannelMomentsPartial { get; private set; } = null!;
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry> ChannelMomentsCombine { get; private set; } = null!;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> SumBlocks { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, int, float> SumPartials { get; }
+    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry, int> ChannelSumsPartial { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry, int, int> ChannelSumsCombine { get; }
+    public Action<Index2D, ArrayView<float>, ArrayView<float>, ChannelGeometry> ChannelMomentsPartial { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry> ChannelMomentsCombine { get; }
 
-    public static ReductionKernelSet Load(KernelLoader loader) => new(loader);
+    public static HostReductionKernelSet Load(KernelLoader loader) => new(loader);
 }

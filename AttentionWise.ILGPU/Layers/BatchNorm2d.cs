@@ -1,4 +1,4 @@
-using AttentionWise.Kernels;
+using AttentionWise.Ops;
 
 namespace AttentionWise.Layers;
 
@@ -73,7 +73,7 @@ public sealed class BatchNorm2d : Module
     {
         ArgumentNullException.ThrowIfNull(input);
         var shape = OutputShape(input.Shape);
-        var k = Device.Kernels<BatchNorm2dKernelSet>();
+        var op = Device.Backend.BatchNorm;
         var channels = Shape.Of(Channels);
         var mean = Scratch(ref _mean, channels);
         var variance = Scratch(ref _variance, channels);
@@ -89,13 +89,10 @@ public sealed class BatchNorm2d : Module
         }
         var gamma = Weight?.Value ?? RunningVar;
         var beta = Bias?.Value ?? RunningVar;
-        k.Prepare(Channels, coef.View, RunningMean.View, RunningVar.View, mean.View, variance.View, gamma.View, beta.View,
-            Channels, Affine ? 1 : 0, Training ? 1 : 0, Momentum, Eps, unbias);
+        op.Coefficients(coef, RunningMean, RunningVar, mean, variance, gamma, beta, Pass(Training, unbias));
 
         var y = Scratch(ref _output, shape);
-        int planes = shape.N * Channels;
-        if (planes > 0)
-            k.Normalize(planes, y.View, input.View, coef.View, Channels, shape.H * shape.W);
+        op.Normalize(y, input, coef, Channels, shape.H * shape.W);
         _input = input;
         _forwardTraining = Training;
         return y;
@@ -108,7 +105,7 @@ public sealed class BatchNorm2d : Module
             throw new InvalidOperationException("BatchNorm2d.Backward called before Forward.");
         var shape = _output.Shape;
         Shape.Require(shape, gradOutput.Shape, "BatchNorm2d.Backward gradient");
-        var k = Device.Kernels<BatchNorm2dKernelSet>();
+        var op = Device.Backend.BatchNorm;
         var channels = Shape.Of(Channels);
         var sumG = Scratch(ref _sumG, channels);
         var sumGx = Scratch(ref _sumGx, channels);
@@ -126,14 +123,13 @@ public sealed class BatchNorm2d : Module
         var gradGamma = Weight?.Gradient ?? sumG;
         var gradBeta = Bias?.Gradient ?? sumG;
         float count = (float)((double)shape.N * shape.H * shape.W);
-        k.PrepareBackward(Channels, back.View, gradGamma.View, gradBeta.View, _coef.View, sumG.View, sumGx.View, gamma.View,
-            Channels, Affine ? 1 : 0, _forwardTraining ? 1 : 0, count);
+        op.BackwardCoefficients(back, gradGamma, gradBeta, _coef, sumG, sumGx, gamma, Pass(_forwardTraining, 1f), count);
         if (!ComputeInputGradient)
             return null;
         var gx = Scratch(ref _gradInput, shape);
-        int planes = shape.N * Channels;
-        if (planes > 0)
-            k.BackwardInput(planes, gx.View, gradOutput.View, _input.View, back.View, Channels, shape.H * shape.W);
+        op.BackwardInput(gx, gradOutput, _input, back, Channels, shape.H * shape.W);
         return gx;
     }
+
+    private BatchNormPass Pass(bool training, float unbias) => new(Channels, Affine, training, Momentum, Eps, unbias);
 }

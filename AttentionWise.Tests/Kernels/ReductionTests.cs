@@ -1,3 +1,6 @@
+using AttentionWise.Backends;
+using AttentionWise.Kernels;
+using AttentionWise.Ops;
 using AttentionWise.Tests.Infrastructure;
 
 namespace AttentionWise.Tests.Kernels;
@@ -5,6 +8,15 @@ namespace AttentionWise.Tests.Kernels;
 /// <summary>Whole-tensor and per-channel reductions on each accelerator against float64 sums.</summary>
 public abstract class ReductionSuite : DeviceTest
 {
+    private IReductions? _op;
+
+    /// <summary>The reductions op under test: the device's own, unless a test sets another variant.</summary>
+    internal IReductions Op
+    {
+        get => _op ?? Device.Backend.Reductions;
+        set => _op = value;
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(8191)]
@@ -15,9 +27,19 @@ public abstract class ReductionSuite : DeviceTest
         var x = Numerics.Uniform(130, length, 0f, 1f);
         using var t = Device.Upload(Shape.Of(length), x);
         double sum = x.Sum(v => (double)v);
-        Assert.Equal(sum, Reductions.Sum(t), 1e-6 * length + 1e-6);
-        Assert.Equal(sum / length, Reductions.Mean(t), 1e-6);
-        Assert.Equal(Reductions.Sum(t), Reductions.Sum(t));
+        using var result = Device.Allocate(Shape.Of(2));
+        Reductions.SumTo(Op, t, result, 0);
+        Reductions.SumTo(Op, t, result, 1, 1f / length);
+        var r = result.Download();
+        Assert.Equal(sum, r[0], 1e-6 * length + 1e-6);
+        Assert.Equal(sum / length, r[1], 1e-6);
+        Reductions.SumTo(Op, t, result, 1);
+        Assert.Equal(r[0], result.Download()[1]);
+        if (_op is null)
+        {
+            Assert.Equal(r[0], Reductions.Sum(t));
+            Assert.Equal(r[1], Reductions.Mean(t));
+        }
     }
 
     public static TheoryData<int[]> ChannelShapes => new()
@@ -61,20 +83,20 @@ public abstract class ReductionSuite : DeviceTest
         double tol = 1e-6 * Math.Sqrt(n * s) + 1e-6;
 
         Numerics.Poison(r1);
-        ChannelReductions.Sum(da, r1, accumulate: false, work);
+        ChannelReductions.Sum(Op, da, r1, accumulate: false, work);
         Numerics.AssertClose(r1.Download(), sa, tol, 1e-5, "per-channel sum");
-        ChannelReductions.Sum(da, r1, accumulate: true);
+        ChannelReductions.Sum(Op, da, r1, accumulate: true);
         Numerics.AssertClose(r1.Download(), Array.ConvertAll(sa, v => 2 * v), 2 * tol, 1e-5, "per-channel sum accumulated");
 
         Numerics.Poison(r1);
         Numerics.Poison(r2);
-        ChannelReductions.SumAndCenteredDot(da, db, dshift, r1, r2, accumulate: false, work);
+        ChannelReductions.SumAndCenteredDot(Op, da, db, dshift, r1, r2, accumulate: false, work);
         Numerics.AssertClose(r1.Download(), sa, tol, 1e-5, "per-channel sum (with dot)");
         Numerics.AssertClose(r2.Download(), sd, 3 * tol, 1e-5, "per-channel centred dot");
 
         Numerics.Poison(r1);
         Numerics.Poison(r2);
-        ChannelReductions.MeanVariance(db, r1, r2, work);
+        ChannelReductions.MeanVariance(Op, db, r1, r2, work);
         Numerics.AssertClose(r1.Download(), mean, 1e-6, 1e-6, "per-channel mean");
         Numerics.AssertClose(r2.Download(), variance, 1e-6, 1e-5, "per-channel biased variance");
     }
@@ -96,15 +118,15 @@ public abstract class ReductionSuite : DeviceTest
         using var dx = Device.Upload(shape, x);
         using var m = Device.Allocate(Shape.Of(2));
         using var v = Device.Allocate(Shape.Of(2));
-        ChannelReductions.MeanVariance(dx, m, v);
+        ChannelReductions.MeanVariance(Op, dx, m, v);
         Numerics.AssertClose(v.Download(), variance, 1e-5, 1e-3, "variance around 1000");
         Numerics.AssertClose(m.Download(), mean, 1e-4, 1e-7, "mean around 1000");
     }
 }
 
 /// <summary>The group tree reductions of GPU-shaped devices (Kernels/GroupReductionKernels.cs) at every tree depth from
-/// 2 threads to the device's group: whole-tensor sums, per-channel sums, dots and moments, the loss result, and the head
-/// batchnorm statistics through the attention heads' forward and backward.</summary>
+/// 2 threads to the device's group, each group size given to the op or the launch: whole-tensor sums, per-channel sums,
+/// dots and moments, the loss result, and the head batchnorm statistics, against float64.</summary>
 public abstract class ReductionGpuSuite : ReductionSuite
 {
     [Theory]
@@ -115,32 +137,98 @@ public abstract class ReductionGpuSuite : ReductionSuite
     {
         var device = Device;
         Assert.SkipWhen(group > device.Accelerator.MaxNumThreadsPerGroup, $"The device has groups of at most {device.Accelerator.MaxNumThreadsPerGroup} threads.");
-        try
-        {
-            AttentionWise.Kernels.ReductionKernelSet.ForcedGroupSize = group;
-            Assert.Equal(group, AttentionWise.Kernels.ReductionKernelSet.GroupSize(device));
-            SumAndMeanMatchFloat64(8193);
-            SumAndMeanMatchFloat64(3);
-            foreach (var dims in new[] { new[] { 90, 2, 17, 19 }, new[] { 7, 10 } })
-                ChannelSumsMatchFloat64(dims);
-            VarianceOfALargeOffsetKeepsItsPrecision();
+        var op = new GpuReductions(device, group);
+        Assert.Equal(group, op.GroupSize);
+        Op = op;
+        SumAndMeanMatchFloat64(8193);
+        SumAndMeanMatchFloat64(3);
+        foreach (var dims in new[] { new[] { 90, 2, 17, 19 }, new[] { 7, 10 } })
+            ChannelSumsMatchFloat64(dims);
+        VarianceOfALargeOffsetKeepsItsPrecision();
+        LossResultMatchesFloat64(group);
+        HeadNormStatisticsMatchFloat64(group);
+    }
 
-            // The loss result: mean NLL and correct count over a batch longer than the group.
-            using var loss = new AttentionWise.Layers.LogSoftmaxNllLoss(device);
-            int n = 37, k = 10;
-            var logits = Numerics.Uniform(150, n * k, -2f, 2f);
-            var labels = Enumerable.Range(0, n).Select(i => i * 7 % k).ToArray();
-            using var dl = device.Upload(Shape.Of(n, k), logits);
-            using var dy = DeviceIntTensor.Upload(device, labels);
-            loss.Forward(dl, dy);
-            var (mean, correct) = loss.Result();
-            var want = AttentionWise.Tests.Reference.LossReference.Forward(Numerics.ToDouble(logits), labels, n, k);
-            Assert.Equal(want.Loss, mean, 1e-5);
-            Assert.Equal(want.Correct, correct);
-        }
-        finally
+    [Fact]
+    public void TheDefaultGroupIsTheLargestPowerOfTwoTheDeviceAllows()
+    {
+        int g = GpuReductionKernelSet.GroupSize(Device);
+        Assert.Equal(g, new GpuReductions(Device).GroupSize);
+        Assert.True(g >= 2 && g <= GroupReductionKernels.MaxThreads && (g & (g - 1)) == 0);
+        Assert.True(2 * g > Math.Min(Device.MaxGroupThreads, GroupReductionKernels.MaxThreads));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new GpuReductions(Device, 3));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new GpuReductions(Device, 1));
+    }
+
+    /// <summary>result = (Σ loss / N, Σ correct) over a batch longer than the group.</summary>
+    private void LossResultMatchesFloat64(int group)
+    {
+        int n = 37;
+        var perItem = Numerics.Uniform(150, 2 * n, 0f, 3f);
+        using var dp = Device.Upload(Shape.Of(2 * n), perItem);
+        using var result = Device.Allocate(Shape.Of(2));
+        Device.Kernels<GpuReductionKernelSet>().LossResultGroup(new ILGPU.KernelConfig(1, group), result.View, dp.View, n);
+        var r = result.Download();
+        Assert.Equal(perItem.Take(n).Sum(v => (double)v) / n, r[0], 1e-5);
+        Assert.Equal(perItem.Skip(n).Sum(v => (double)v), r[1], 1e-4);
+    }
+
+    /// <summary>The head batchnorm's statistics from per-block partial sums: mean, 1/√(var + eps), the running
+    /// statistics' update (training) and the backward means; then the evaluation pass from the running statistics.</summary>
+    private void HeadNormStatisticsMatchFloat64(int group)
+    {
+        int q = 3, blocks = 5, count = 40;
+        float momentum = 0.1f, eps = 1e-5f;
+        var rng = new Random(151);
+        var partial = new float[q * blocks * 2];
+        var sums = new double[q, 2];
+        for (int c = 0; c < q; c++)
         {
-            AttentionWise.Kernels.ReductionKernelSet.ForcedGroupSize = null;
+            for (int b = 0; b < blocks; b++)
+            {
+                // Per block: the sums of 8 values around 0.5 with a spread.
+                double s1 = 0, s2 = 0;
+                for (int e = 0; e < count / blocks; e++)
+                {
+                    float x = (float)(0.5 + rng.NextDouble() * (c + 1));
+                    s1 += x;
+                    s2 += (double)x * x;
+                }
+                partial[(c * blocks + b) * 2] = (float)s1;
+                partial[(c * blocks + b) * 2 + 1] = (float)s2;
+                sums[c, 0] += (float)s1;
+                sums[c, 1] += (float)s2;
+            }
+        }
+        var runMean = new float[] { 0.1f, -0.2f, 0.3f };
+        var runVar = new float[] { 1f, 2f, 0.5f };
+        using var dPartial = Device.Upload(Shape.Of(partial.Length), partial);
+        using var dMean = Device.Upload(Shape.Of(q), runMean);
+        using var dVar = Device.Upload(Shape.Of(q), runVar);
+        using var aux = Device.Allocate(Shape.Of(4 * q));
+        var k = Device.Kernels<GpuReductionKernelSet>();
+        var config = new ILGPU.KernelConfig(q, group);
+        k.HeadNormForwardStatsGroup(config, aux.View, dMean.View, dVar.View, dPartial.View, new HeadNormConfig(q, blocks, count, momentum, eps, true));
+        k.HeadNormBackwardStatsGroup(config, aux.View, dPartial.View, new HeadNormConfig(q, blocks, count, momentum, eps, true));
+        var a = aux.Download();
+        var m = dMean.Download();
+        var v = dVar.Download();
+        for (int c = 0; c < q; c++)
+        {
+            double mean = sums[c, 0] / count, variance = sums[c, 1] / count - mean * mean;
+            Assert.Equal(mean, a[c], 1e-5);
+            Assert.Equal(1 / Math.Sqrt(variance + eps), a[q + c], 1e-3 / Math.Sqrt(variance + eps));
+            Assert.Equal(sums[c, 0] / count, a[2 * q + c], 1e-5);
+            Assert.Equal(sums[c, 1] / count, a[3 * q + c], 1e-4);
+            Assert.Equal(0.9 * runMean[c] + 0.1 * mean, m[c], 1e-5);
+            Assert.Equal(0.9 * runVar[c] + 0.1 * variance * count / (count - 1), v[c], 1e-4);
+        }
+        k.HeadNormForwardStatsGroup(config, aux.View, dMean.View, dVar.View, dPartial.View, new HeadNormConfig(q, blocks, count, momentum, eps, false));
+        a = aux.Download();
+        for (int c = 0; c < q; c++)
+        {
+            Assert.Equal(m[c], a[c]);
+            Assert.Equal(1 / Math.Sqrt(v[c] + eps), a[q + c], 1e-6);
         }
     }
 }

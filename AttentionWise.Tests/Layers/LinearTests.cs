@@ -54,6 +54,57 @@ public abstract class LinearSuite : DeviceTest
         Numerics.AssertClose(linear.Bias.Gradient.Download(), Array.ConvertAll(rgb, v => 2 * v), 1e-5, 1e-5, "linear bias gradient (two backward calls)");
     }
 
+    /// <summary>The dense op's epilogues, as the DIA unit uses them: y = ReLU(x·wᵀ + b), y += x·wᵀ + b, gx = gy·w
+    /// through the ReLU's output, and the bias gradient beside the weight gradient.</summary>
+    [Theory]
+    [InlineData(5, 12, 7)]
+    [InlineData(3, 601, 6)]
+    [InlineData(200, 9, 3)]
+    public void DenseOpEpiloguesMatchReference(int n, int inF, int outF)
+    {
+        var dense = Device.Backend.Dense;
+        using var workspace = new AttentionWise.Ops.DenseWorkspace(Device);
+        var x = Numerics.Uniform(70, n * inF);
+        var w = Numerics.Uniform(71, outF * inF);
+        var b = Numerics.Uniform(72, outF);
+        var gy = Numerics.Uniform(73, n * outF);
+        using var dx = Device.Upload(Shape.Of(n, inF), x);
+        using var dw = Device.Upload(Shape.Of(outF, inF), w);
+        using var db = Device.Upload(Shape.Of(outF), b);
+        using var dgy = Device.Upload(Shape.Of(n, outF), gy);
+        using var y = Device.Allocate(Shape.Of(n, outF));
+        using var gx = Device.Allocate(Shape.Of(n, inF));
+        using var gw = Device.Upload(Shape.Of(outF, inF), new float[outF * inF]);
+        using var gb = Device.Upload(Shape.Of(outF), new float[outF]);
+        double[] rx = Numerics.ToDouble(x), rw = Numerics.ToDouble(w);
+        var affine = LinearReference.Forward(rx, rw, Numerics.ToDouble(b), n, inF, outF);
+        double tol = 2e-6 * Math.Sqrt(inF) + 1e-6;
+
+        dense.Forward(dx, dw, db, y, AttentionWise.Ops.DenseOutput.Relu, workspace);
+        var relu = y.Download();
+        Numerics.AssertClose(relu, Array.ConvertAll(affine, v => Math.Max(v, 0)), tol, tol, "dense forward with ReLU");
+        dense.Forward(dx, dw, db, y, AttentionWise.Ops.DenseOutput.Accumulate, workspace);
+        var expected = new double[affine.Length];
+        for (int i = 0; i < affine.Length; i++)
+            expected[i] = Math.Max(affine[i], 0) + affine[i];
+        Numerics.AssertClose(y.Download(), expected, 2 * tol, tol, "dense forward accumulated");
+
+        // Back through the ReLU: dx = gy·w where the ReLU's output (x·wᵀ + b here, as an input of the product's shape)
+        // is positive.
+        using var mask = Device.Upload(Shape.Of(n, inF), Numerics.Uniform(74, n * inF));
+        var m = mask.Download();
+        var (rgx, rgw, rgb) = LinearReference.Backward(rx, rw, Numerics.ToDouble(gy), n, inF, outF);
+        dense.InputGradient(dgy, dw, gx, reluOutput: mask);
+        var masked = new double[rgx.Length];
+        for (int i = 0; i < rgx.Length; i++)
+            masked[i] = m[i] > 0 ? rgx[i] : 0;
+        Numerics.AssertClose(gx.Download(), masked, 1e-5, 1e-5, "dense input gradient through a ReLU");
+        dense.WeightGradient(dx, dgy, gw, gb, workspace);
+        dense.WeightGradient(dx, dgy, gw, gb, workspace);
+        Numerics.AssertClose(gw.Download(), Array.ConvertAll(rgw, v => 2 * v), 1e-5, 1e-5, "dense weight gradient (accumulated twice)");
+        Numerics.AssertClose(gb.Download(), Array.ConvertAll(rgb, v => 2 * v), 1e-5, 1e-5, "dense bias gradient (accumulated twice)");
+    }
+
     [Fact]
     public void WithoutBiasAndWithoutInputGradient()
     {

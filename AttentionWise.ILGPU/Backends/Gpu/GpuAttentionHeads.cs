@@ -61,7 +61,7 @@ internal sealed class GpuAttentionHeads : KernelAttentionHeads<DeviceView>
     protected override void ForwardStatistics(DeviceTensor aux, DeviceTensor partial, HeadNorm norm, HeadNormConfig cfg)
     {
         Device.Work(null, 4L * (partial.Length + 6 * Dims.Q));
-        Device.Kernels<ReductionKernelSet>().HeadNormForwardStatsGroup!(StatsConfig(Dims.Q), aux.View, norm.RunningMean.View, norm.RunningVar.View,
+        Device.Kernels<GpuReductionKernelSet>().HeadNormForwardStatsGroup(StatsConfig(Dims.Q), aux.View, norm.RunningMean.View, norm.RunningVar.View,
             partial.View, cfg);
     }
 
@@ -95,7 +95,7 @@ internal sealed class GpuAttentionHeads : KernelAttentionHeads<DeviceView>
     protected override void BackwardStatistics(DeviceTensor aux, DeviceTensor partial, HeadNormConfig cfg)
     {
         Device.Work(null, 4L * (partial.Length + 2 * Dims.Q));
-        Device.Kernels<ReductionKernelSet>().HeadNormBackwardStatsGroup!(StatsConfig(Dims.Q), aux.View, partial.View, cfg);
+        Device.Kernels<GpuReductionKernelSet>().HeadNormBackwardStatsGroup(StatsConfig(Dims.Q), aux.View, partial.View, cfg);
     }
 
     protected override void BackwardInput(DeviceTensor gx, DeviceTensor pw, DeviceTensor gz, DeviceTensor gskip, DeviceTensor input, DeviceTensor oxy,

@@ -78,7 +78,7 @@ internal static class GpuHeadGroups
     public static int Statistics(ComputeDevice device, int? size = null)
     {
         if (size is not int asked)
-            return ReductionKernelSet.GroupSize(device);
+            return GpuReductionKernelSet.GroupSize(device);
         int limit = Math.Min(device.MaxGroupThreads, GroupReductionKernels.MaxThreads);
         if (asked < 2 || asked > limit || (asked & (asked - 1)) != 0)
             throw new ArgumentOutOfRangeException(nameof(size), asked, $"Statistics groups take a power of two of threads from 2 to {limit} on this device.");

@@ -7,6 +7,6 @@ namespace AttentionWise.Backends;
 internal sealed class GpuNllLoss(ComputeDevice device) : NllLoss<DeviceView>(device)
 {
     public override void Result(DeviceTensor result, DeviceTensor perItem) =>
-        Device.Kernels<ReductionKernelSet>().LossResultGroup!(
-            new ILGPU.KernelConfig(1, ReductionKernelSet.GroupSize(Device)), result.View, perItem.View, perItem.Shape[1]);
+        Device.Kernels<GpuReductionKernelSet>().LossResultGroup(
+            new ILGPU.KernelConfig(1, GpuReductionKernelSet.GroupSize(Device)), result.View, perItem.View, perItem.Shape[1]);
 }

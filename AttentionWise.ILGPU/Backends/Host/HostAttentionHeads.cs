@@ -168,8 +168,8 @@ internal sealed unsafe partial class HostAttentionHeads : IDisposable
                 mean = (float)m;
                 variance = (float)v;
                 float unbiased = count > 1 ? (float)(v * count / (count - 1)) : variance;
-                runningMean[q] = (1f - momentum) * runningMean[q] + momentum * mean;
-                runningVar[q] = (1f - momentum) * runningVar[q] + momentum * unbiased;
+                runningMean[q] = BatchNormStatistics.Running(runningMean[q], mean, momentum);
+                runningVar[q] = BatchNormStatistics.Running(runningVar[q], unbiased, momentum);
             }
             else
             {
@@ -177,7 +177,7 @@ internal sealed unsafe partial class HostAttentionHeads : IDisposable
                 variance = runningVar[q];
             }
             _mean[q] = mean;
-            _rstd[q] = 1f / MathF.Sqrt(variance + eps);
+            _rstd[q] = BatchNormStatistics.InverseStd(variance, eps);
         }
         _launcher.For(Blocks(n, ForwardImages), Run<ForwardB>);
     }

@@ -6,7 +6,7 @@ using System.Runtime.CompilerServices;
 namespace AttentionWise.Host;
 
 /// <summary>Vectorised element-wise passes over raw CPU memory at a given width.</summary>
-public static unsafe class HostElementwise
+internal static unsafe class HostElementwise
 {
     /// <summary>Elements per work item.</summary>
     private const int Chunk = 1 << 15;

@@ -9,7 +9,7 @@ using AttentionWise.Kernels;
 namespace AttentionWise.Host;
 
 /// <summary>Linear-layer passes of the cpu device over raw CPU memory (see the file header).</summary>
-public static unsafe class HostLinear
+internal static unsafe class HostLinear
 {
     /// <summary>Rows (or weight columns) per product: large enough for the BLAS to run at speed.</summary>
     private const int Block = 64;
