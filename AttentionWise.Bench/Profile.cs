@@ -157,8 +157,8 @@ public static class Profile
     }
 
     /// <summary>
-    /// Runs <paramref name="pass"/> once to warm up, then <paramref name="reps"/> times with the timer on and
-    /// <paramref name="reps"/> times with it off, and prints each launch (kernel, host pass or transfer, and the layer that
+    /// Runs <paramref name="pass"/> twice to warm up, then <paramref name="reps"/> times with the timer on, each followed by
+    /// a pass with it off, and prints each launch (kernel, host pass or transfer, and the layer that
     /// made it) with its time per pass (the median over the passes; a launch made several times in a pass is summed within
     /// the pass), largest first, then the sum of those medians beside the pass's own median time with the timer off.
     /// </summary>
@@ -171,17 +171,22 @@ public static class Profile
             device.Loader.Synchronize();
             return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         }
+        // Two warm-up passes (first-touch of the scratch buffers, tiering), then timed and plain passes alternately, so
+        // that both see the same machine.
         timer.Enabled = false;
+        Run();
         Run();
         var perPass = new List<Dictionary<(string Name, string Layer), (double Ms, int Count)>>();
         var timed = new double[reps];
-        timer.Enabled = true;
+        var plain = new double[reps];
         try
         {
             for (int r = 0; r < reps; r++)
             {
                 timer.Clear();
+                timer.Enabled = true;
                 timed[r] = Run();
+                timer.Enabled = false;
                 var sums = new Dictionary<(string, string), (double, int)>();
                 foreach (var launch in timer.Launches)
                 {
@@ -190,6 +195,7 @@ public static class Profile
                     sums[key] = (ms + launch.Milliseconds, count + 1);
                 }
                 perPass.Add(sums);
+                plain[r] = Run();
             }
         }
         finally
@@ -197,9 +203,6 @@ public static class Profile
             timer.Enabled = false;
             timer.Clear();
         }
-        var plain = new double[reps];
-        for (int r = 0; r < reps; r++)
-            plain[r] = Run();
 
         var rows = perPass.SelectMany(p => p.Keys).Distinct()
             .Select(key =>
