@@ -9,6 +9,7 @@ namespace AttentionWise.Tests.Bench;
 /// scripts/gpu-check's summary (<see cref="GpuCheckSummary"/>): what it reads from the stages' files and the figures it
 /// derives (PyTorch ÷ ours, fractions of peak), and the per-layer harness it times (<see cref="LayerTiming"/>).
 /// </summary>
+[Collection(AttentionWise.Tests.Infrastructure.SharedDevices.Name)]
 public sealed class GpuCheckTests : IDisposable
 {
     private readonly string _work = Directory.CreateTempSubdirectory("aw-gpu-check-").FullName;

@@ -2,6 +2,7 @@ using AttentionWise.Tests.Infrastructure;
 
 namespace AttentionWise.Tests.Device;
 
+[Collection(AttentionWise.Tests.Infrastructure.SharedDevices.Name)]
 public class DeviceTensorTests
 {
     private static ComputeDevice Device => TestDevices.Cpu;

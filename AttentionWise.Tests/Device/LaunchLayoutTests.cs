@@ -1,6 +1,7 @@
 namespace AttentionWise.Tests.Device;
 
 /// <summary>Both launch layouts cover every element exactly once.</summary>
+[Collection(AttentionWise.Tests.Infrastructure.SharedDevices.Name)]
 public class LaunchLayoutTests
 {
     [Theory]

@@ -32,6 +32,7 @@ public static class TestDevices
 /// Base of every per-device suite: an abstract suite derives from it, and one-line subclasses pick the kind (cpu,
 /// cpu-sim, cuda, opencl). Tests of a kind the machine lacks are skipped, not failed (the Device getter skips them with Assert.SkipWhen).
 /// </summary>
+[Collection(SharedDevices.Name)]
 public abstract class DeviceTest
 {
     protected abstract DeviceKind Kind { get; }

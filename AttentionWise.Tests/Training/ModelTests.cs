@@ -5,6 +5,7 @@ using AttentionWise.Training.Models;
 namespace AttentionWise.Tests.Training;
 
 /// <summary>The registry's models: parameter counts (SPEC §1–§3), output shapes and the gradient-metric parameter.</summary>
+[Collection(AttentionWise.Tests.Infrastructure.SharedDevices.Name)]
 public class ModelTests
 {
     private static ComputeDevice Cpu => TestDevices.Cpu;

@@ -18,6 +18,7 @@ namespace AttentionWise.Tests.Training;
 /// tolerance; a quickly trained model must keep its `aw eval` accuracy over the whole test set; every exported graph
 /// passes the structural check and ONNX Runtime's load with its shapes inferred.
 /// </summary>
+[Collection(AttentionWise.Tests.Infrastructure.SharedDevices.Name)]
 public class OnnxExportTests
 {
     private static readonly string[] Variants =
