@@ -49,7 +49,7 @@ internal abstract partial class Backend
 /// <summary>The kernel set serves only one backend family (a set generic over its kernel view serves both, closed with
 /// each family's view, and needs no attribute).</summary>
 [AttributeUsage(AttributeTargets.Class, Inherited = false)]
-public sealed class KernelFamilyAttribute(BackendFamily family) : Attribute
+internal sealed class KernelFamilyAttribute(BackendFamily family) : Attribute
 {
     public BackendFamily Family { get; } = family;
 }

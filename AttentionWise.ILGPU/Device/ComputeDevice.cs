@@ -69,7 +69,7 @@ public sealed class DeviceNotFoundException : Exception
 }
 
 /// <summary>A set of kernels loaded once per accelerator and cached by <see cref="ComputeDevice.Kernels{T}"/>.</summary>
-public interface IKernelSet<TSelf> where TSelf : class, IKernelSet<TSelf>
+internal interface IKernelSet<TSelf> where TSelf : class, IKernelSet<TSelf>
 {
     /// <summary>Loads every kernel of the set through the device's loader (which compiles them where the device
     /// compiles kernels).</summary>
@@ -243,14 +243,14 @@ public sealed class ComputeDevice : IDisposable
     };
 
     /// <summary>The kernels of set <typeparamref name="T"/>, loaded on first use and then reused.</summary>
-    public T Kernels<T>() where T : class, IKernelSet<T>
+    internal T Kernels<T>() where T : class, IKernelSet<T>
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         return (T)_kernelSets.GetOrAdd(typeof(T), static (_, loader) => loader.LoadSet<T>(), Loader);
     }
 
     /// <summary>The launch layout for an element-wise pass over <paramref name="length"/> elements.</summary>
-    public LaunchLayout Layout(int length) =>
+    internal LaunchLayout Layout(int length) =>
         GpuShaped
             ? LaunchLayout.GridStride(length, Math.Max(1, MaxThreads))
             : LaunchLayout.Contiguous(length, HostLauncher.Shared.Threads * CpuThreadsPerCore);

@@ -19,7 +19,7 @@ internal interface IHostCall<TIndex> where TIndex : struct, IIndex
 /// nothing per element. The buffers are the CPU accelerator's own: ILGPU owns the memory, this only runs the code.
 /// Launches are synchronous and serialised; the first exception a kernel throws is rethrown on the launching thread.
 /// </summary>
-public sealed class HostLauncher
+internal sealed class HostLauncher
 {
     /// <summary>Chunks per worker thread: enough for load balance, few enough to keep the overhead low.</summary>
     private const int ChunksPerThread = 4;

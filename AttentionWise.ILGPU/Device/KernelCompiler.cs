@@ -15,7 +15,7 @@ namespace AttentionWise;
 
 /// <summary>Every kernel set of AttentionWise and the kernels each loads, found by reflection, so that a kernel is
 /// covered by the compile checks the day it is written.</summary>
-public static class KernelCatalog
+internal static class KernelCatalog
 {
     /// <summary>Every kernel-set type (a class implementing <see cref="IKernelSet{TSelf}"/>) a device of
     /// <paramref name="kind"/> can load, from the given assemblies (default: AttentionWise's kernel library), by name: the
@@ -62,7 +62,7 @@ public static class KernelCatalog
 /// <param name="Name">How it is named on the command line and in file names: sm_75, sm_90, opencl.</param>
 /// <param name="Kind">The kind of device whose kernel variants it compiles.</param>
 /// <param name="Extension">The file extension of its code: ptx or cl.</param>
-public sealed record CompileTarget(string Name, DeviceKind Kind, string Extension, string Description)
+internal sealed record CompileTarget(string Name, DeviceKind Kind, string Extension, string Description)
 {
     /// <summary>PTX for compute capability 7.5 (Tesla T4, Turing), PTX ISA 7.0 (CUDA 11.0).</summary>
     public static readonly CompileTarget Sm75 = new("sm_75", DeviceKind.Cuda, "ptx", "PTX ISA 7.0 for sm_75 (Turing: Tesla T4)");
@@ -85,7 +85,7 @@ public sealed record CompileTarget(string Name, DeviceKind Kind, string Extensio
 }
 
 /// <summary>A kernel ILGPU could not compile for a target: names the kernel, the target and ILGPU's message.</summary>
-public sealed class KernelCompileException : Exception
+internal sealed class KernelCompileException : Exception
 {
     public KernelCompileException(LoadedKernel kernel, CompileTarget target, Exception inner)
         : base($"ILGPU cannot compile kernel {kernel.Name} for {target.Name}: {Describe(inner)}", inner)
@@ -111,7 +111,7 @@ public sealed class KernelCompileException : Exception
 /// on any machine: no GPU, driver or OpenCL runtime is needed. What it catches: constructs ILGPU cannot compile.
 /// What it cannot catch: code ILGPU compiles wrongly (only running the code does, see the OpenCL suite).
 /// </summary>
-public sealed class KernelCompiler : IDisposable
+internal sealed class KernelCompiler : IDisposable
 {
     private readonly Context _context;
     private readonly Backend _backend;

@@ -16,7 +16,7 @@ namespace AttentionWise;
 public sealed partial class KernelLoader
 {
     /// <summary>Loads an implicitly grouped kernel with 1 parameter(s) after the index; the delegate launches it on this device.</summary>
-    public Action<TIndex, T1> Load<TIndex, T1>(Action<TIndex, T1> kernel)
+    internal Action<TIndex, T1> Load<TIndex, T1>(Action<TIndex, T1> kernel)
         where TIndex : struct, IIndex
         where T1 : struct
     {
@@ -60,7 +60,7 @@ public sealed partial class KernelLoader
     }
 
     /// <summary>Loads an implicitly grouped kernel with 2 parameter(s) after the index; the delegate launches it on this device.</summary>
-    public Action<TIndex, T1, T2> Load<TIndex, T1, T2>(Action<TIndex, T1, T2> kernel)
+    internal Action<TIndex, T1, T2> Load<TIndex, T1, T2>(Action<TIndex, T1, T2> kernel)
         where TIndex : struct, IIndex
         where T1 : struct
         where T2 : struct
@@ -105,7 +105,7 @@ public sealed partial class KernelLoader
     }
 
     /// <summary>Loads an implicitly grouped kernel with 3 parameter(s) after the index; the delegate launches it on this device.</summary>
-    public Action<TIndex, T1, T2, T3> Load<TIndex, T1, T2, T3>(Action<TIndex, T1, T2, T3> kernel)
+    internal Action<TIndex, T1, T2, T3> Load<TIndex, T1, T2, T3>(Action<TIndex, T1, T2, T3> kernel)
         where TIndex : struct, IIndex
         where T1 : struct
         where T2 : struct
@@ -151,7 +151,7 @@ public sealed partial class KernelLoader
     }
 
     /// <summary>Loads an implicitly grouped kernel with 4 parameter(s) after the index; the delegate launches it on this device.</summary>
-    public Action<TIndex, T1, T2, T3, T4> Load<TIndex, T1, T2, T3, T4>(Action<TIndex, T1, T2, T3, T4> kernel)
+    internal Action<TIndex, T1, T2, T3, T4> Load<TIndex, T1, T2, T3, T4>(Action<TIndex, T1, T2, T3, T4> kernel)
         where TIndex : struct, IIndex
         where T1 : struct
         where T2 : struct
@@ -198,7 +198,7 @@ public sealed partial class KernelLoader
     }
 
     /// <summary>Loads an implicitly grouped kernel with 5 parameter(s) after the index; the delegate launches it on this device.</summary>
-    public Action<TIndex, T1, T2, T3, T4, T5> Load<TIndex, T1, T2, T3, T4, T5>(Action<TIndex, T1, T2, T3, T4, T5> kernel)
+    internal Action<TIndex, T1, T2, T3, T4, T5> Load<TIndex, T1, T2, T3, T4, T5>(Action<TIndex, T1, T2, T3, T4, T5> kernel)
         where TIndex : struct, IIndex
         where T1 : struct
         where T2 : struct
@@ -246,7 +246,7 @@ public sealed partial class KernelLoader
     }
 
     /// <summary>Loads an implicitly grouped kernel with 6 parameter(s) after the index; the delegate launches it on this device.</summary>
-    public Action<TIndex, T1, T2, T3, T4, T5, T6> Load<TIndex, T1, T2, T3, T4, T5, T6>(Action<TIndex, T1, T2, T3, T4, T5, T6> kernel)
+    internal Action<TIndex, T1, T2, T3, T4, T5, T6> Load<TIndex, T1, T2, T3, T4, T5, T6>(Action<TIndex, T1, T2, T3, T4, T5, T6> kernel)
         where TIndex : struct, IIndex
         where T1 : struct
         where T2 : struct
@@ -295,7 +295,7 @@ public sealed partial class KernelLoader
     }
 
     /// <summary>Loads an implicitly grouped kernel with 7 parameter(s) after the index; the delegate launches it on this device.</summary>
-    public Action<TIndex, T1, T2, T3, T4, T5, T6, T7> Load<TIndex, T1, T2, T3, T4, T5, T6, T7>(Action<TIndex, T1, T2, T3, T4, T5, T6, T7> kernel)
+    internal Action<TIndex, T1, T2, T3, T4, T5, T6, T7> Load<TIndex, T1, T2, T3, T4, T5, T6, T7>(Action<TIndex, T1, T2, T3, T4, T5, T6, T7> kernel)
         where TIndex : struct, IIndex
         where T1 : struct
         where T2 : struct
@@ -345,7 +345,7 @@ public sealed partial class KernelLoader
     }
 
     /// <summary>Loads an implicitly grouped kernel with 8 parameter(s) after the index; the delegate launches it on this device.</summary>
-    public Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8> Load<TIndex, T1, T2, T3, T4, T5, T6, T7, T8>(Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8> kernel)
+    internal Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8> Load<TIndex, T1, T2, T3, T4, T5, T6, T7, T8>(Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8> kernel)
         where TIndex : struct, IIndex
         where T1 : struct
         where T2 : struct
@@ -396,7 +396,7 @@ public sealed partial class KernelLoader
     }
 
     /// <summary>Loads an implicitly grouped kernel with 9 parameter(s) after the index; the delegate launches it on this device.</summary>
-    public Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9> Load<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9>(Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9> kernel)
+    internal Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9> Load<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9>(Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9> kernel)
         where TIndex : struct, IIndex
         where T1 : struct
         where T2 : struct
@@ -448,7 +448,7 @@ public sealed partial class KernelLoader
     }
 
     /// <summary>Loads an implicitly grouped kernel with 10 parameter(s) after the index; the delegate launches it on this device.</summary>
-    public Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> Load<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>(Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> kernel)
+    internal Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> Load<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>(Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> kernel)
         where TIndex : struct, IIndex
         where T1 : struct
         where T2 : struct
@@ -501,7 +501,7 @@ public sealed partial class KernelLoader
     }
 
     /// <summary>Loads an implicitly grouped kernel with 11 parameter(s) after the index; the delegate launches it on this device.</summary>
-    public Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11> Load<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>(Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11> kernel)
+    internal Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11> Load<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>(Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11> kernel)
         where TIndex : struct, IIndex
         where T1 : struct
         where T2 : struct
@@ -555,7 +555,7 @@ public sealed partial class KernelLoader
     }
 
     /// <summary>Loads an implicitly grouped kernel with 12 parameter(s) after the index; the delegate launches it on this device.</summary>
-    public Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12> Load<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>(Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12> kernel)
+    internal Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12> Load<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>(Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12> kernel)
         where TIndex : struct, IIndex
         where T1 : struct
         where T2 : struct
@@ -610,7 +610,7 @@ public sealed partial class KernelLoader
     }
 
     /// <summary>Loads an implicitly grouped kernel with 13 parameter(s) after the index; the delegate launches it on this device.</summary>
-    public Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13> Load<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13>(Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13> kernel)
+    internal Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13> Load<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13>(Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13> kernel)
         where TIndex : struct, IIndex
         where T1 : struct
         where T2 : struct
@@ -666,7 +666,7 @@ public sealed partial class KernelLoader
     }
 
     /// <summary>Loads an implicitly grouped kernel with 14 parameter(s) after the index; the delegate launches it on this device.</summary>
-    public Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14> Load<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14>(Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14> kernel)
+    internal Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14> Load<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14>(Action<TIndex, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14> kernel)
         where TIndex : struct, IIndex
         where T1 : struct
         where T2 : struct
@@ -725,7 +725,7 @@ public sealed partial class KernelLoader
     /// <summary>Loads an explicitly grouped kernel with 1 parameter(s) (groups, shared memory, barriers, warp operations);
     /// the delegate launches it with a grid and group size. ILGPU launches it on every device: on the cpu device that is
     /// ILGPU's CPU accelerator, a simulator, so kernel sets load such kernels for GPU-shaped devices only.</summary>
-    public Action<KernelConfig, T1> LoadGrouped<T1>(Action<T1> kernel)
+    internal Action<KernelConfig, T1> LoadGrouped<T1>(Action<T1> kernel)
         where T1 : struct
     {
         Register(kernel, KernelGrouping.Explicit);
@@ -761,7 +761,7 @@ public sealed partial class KernelLoader
     /// <summary>Loads an explicitly grouped kernel with 2 parameter(s) (groups, shared memory, barriers, warp operations);
     /// the delegate launches it with a grid and group size. ILGPU launches it on every device: on the cpu device that is
     /// ILGPU's CPU accelerator, a simulator, so kernel sets load such kernels for GPU-shaped devices only.</summary>
-    public Action<KernelConfig, T1, T2> LoadGrouped<T1, T2>(Action<T1, T2> kernel)
+    internal Action<KernelConfig, T1, T2> LoadGrouped<T1, T2>(Action<T1, T2> kernel)
         where T1 : struct
         where T2 : struct
     {
@@ -798,7 +798,7 @@ public sealed partial class KernelLoader
     /// <summary>Loads an explicitly grouped kernel with 3 parameter(s) (groups, shared memory, barriers, warp operations);
     /// the delegate launches it with a grid and group size. ILGPU launches it on every device: on the cpu device that is
     /// ILGPU's CPU accelerator, a simulator, so kernel sets load such kernels for GPU-shaped devices only.</summary>
-    public Action<KernelConfig, T1, T2, T3> LoadGrouped<T1, T2, T3>(Action<T1, T2, T3> kernel)
+    internal Action<KernelConfig, T1, T2, T3> LoadGrouped<T1, T2, T3>(Action<T1, T2, T3> kernel)
         where T1 : struct
         where T2 : struct
         where T3 : struct
@@ -836,7 +836,7 @@ public sealed partial class KernelLoader
     /// <summary>Loads an explicitly grouped kernel with 4 parameter(s) (groups, shared memory, barriers, warp operations);
     /// the delegate launches it with a grid and group size. ILGPU launches it on every device: on the cpu device that is
     /// ILGPU's CPU accelerator, a simulator, so kernel sets load such kernels for GPU-shaped devices only.</summary>
-    public Action<KernelConfig, T1, T2, T3, T4> LoadGrouped<T1, T2, T3, T4>(Action<T1, T2, T3, T4> kernel)
+    internal Action<KernelConfig, T1, T2, T3, T4> LoadGrouped<T1, T2, T3, T4>(Action<T1, T2, T3, T4> kernel)
         where T1 : struct
         where T2 : struct
         where T3 : struct
@@ -875,7 +875,7 @@ public sealed partial class KernelLoader
     /// <summary>Loads an explicitly grouped kernel with 5 parameter(s) (groups, shared memory, barriers, warp operations);
     /// the delegate launches it with a grid and group size. ILGPU launches it on every device: on the cpu device that is
     /// ILGPU's CPU accelerator, a simulator, so kernel sets load such kernels for GPU-shaped devices only.</summary>
-    public Action<KernelConfig, T1, T2, T3, T4, T5> LoadGrouped<T1, T2, T3, T4, T5>(Action<T1, T2, T3, T4, T5> kernel)
+    internal Action<KernelConfig, T1, T2, T3, T4, T5> LoadGrouped<T1, T2, T3, T4, T5>(Action<T1, T2, T3, T4, T5> kernel)
         where T1 : struct
         where T2 : struct
         where T3 : struct
@@ -915,7 +915,7 @@ public sealed partial class KernelLoader
     /// <summary>Loads an explicitly grouped kernel with 6 parameter(s) (groups, shared memory, barriers, warp operations);
     /// the delegate launches it with a grid and group size. ILGPU launches it on every device: on the cpu device that is
     /// ILGPU's CPU accelerator, a simulator, so kernel sets load such kernels for GPU-shaped devices only.</summary>
-    public Action<KernelConfig, T1, T2, T3, T4, T5, T6> LoadGrouped<T1, T2, T3, T4, T5, T6>(Action<T1, T2, T3, T4, T5, T6> kernel)
+    internal Action<KernelConfig, T1, T2, T3, T4, T5, T6> LoadGrouped<T1, T2, T3, T4, T5, T6>(Action<T1, T2, T3, T4, T5, T6> kernel)
         where T1 : struct
         where T2 : struct
         where T3 : struct
@@ -956,7 +956,7 @@ public sealed partial class KernelLoader
     /// <summary>Loads an explicitly grouped kernel with 7 parameter(s) (groups, shared memory, barriers, warp operations);
     /// the delegate launches it with a grid and group size. ILGPU launches it on every device: on the cpu device that is
     /// ILGPU's CPU accelerator, a simulator, so kernel sets load such kernels for GPU-shaped devices only.</summary>
-    public Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7> LoadGrouped<T1, T2, T3, T4, T5, T6, T7>(Action<T1, T2, T3, T4, T5, T6, T7> kernel)
+    internal Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7> LoadGrouped<T1, T2, T3, T4, T5, T6, T7>(Action<T1, T2, T3, T4, T5, T6, T7> kernel)
         where T1 : struct
         where T2 : struct
         where T3 : struct
@@ -998,7 +998,7 @@ public sealed partial class KernelLoader
     /// <summary>Loads an explicitly grouped kernel with 8 parameter(s) (groups, shared memory, barriers, warp operations);
     /// the delegate launches it with a grid and group size. ILGPU launches it on every device: on the cpu device that is
     /// ILGPU's CPU accelerator, a simulator, so kernel sets load such kernels for GPU-shaped devices only.</summary>
-    public Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8> LoadGrouped<T1, T2, T3, T4, T5, T6, T7, T8>(Action<T1, T2, T3, T4, T5, T6, T7, T8> kernel)
+    internal Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8> LoadGrouped<T1, T2, T3, T4, T5, T6, T7, T8>(Action<T1, T2, T3, T4, T5, T6, T7, T8> kernel)
         where T1 : struct
         where T2 : struct
         where T3 : struct
@@ -1041,7 +1041,7 @@ public sealed partial class KernelLoader
     /// <summary>Loads an explicitly grouped kernel with 9 parameter(s) (groups, shared memory, barriers, warp operations);
     /// the delegate launches it with a grid and group size. ILGPU launches it on every device: on the cpu device that is
     /// ILGPU's CPU accelerator, a simulator, so kernel sets load such kernels for GPU-shaped devices only.</summary>
-    public Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9> LoadGrouped<T1, T2, T3, T4, T5, T6, T7, T8, T9>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9> kernel)
+    internal Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9> LoadGrouped<T1, T2, T3, T4, T5, T6, T7, T8, T9>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9> kernel)
         where T1 : struct
         where T2 : struct
         where T3 : struct
@@ -1085,7 +1085,7 @@ public sealed partial class KernelLoader
     /// <summary>Loads an explicitly grouped kernel with 10 parameter(s) (groups, shared memory, barriers, warp operations);
     /// the delegate launches it with a grid and group size. ILGPU launches it on every device: on the cpu device that is
     /// ILGPU's CPU accelerator, a simulator, so kernel sets load such kernels for GPU-shaped devices only.</summary>
-    public Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> LoadGrouped<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> kernel)
+    internal Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> LoadGrouped<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> kernel)
         where T1 : struct
         where T2 : struct
         where T3 : struct
@@ -1130,7 +1130,7 @@ public sealed partial class KernelLoader
     /// <summary>Loads an explicitly grouped kernel with 11 parameter(s) (groups, shared memory, barriers, warp operations);
     /// the delegate launches it with a grid and group size. ILGPU launches it on every device: on the cpu device that is
     /// ILGPU's CPU accelerator, a simulator, so kernel sets load such kernels for GPU-shaped devices only.</summary>
-    public Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11> LoadGrouped<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11> kernel)
+    internal Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11> LoadGrouped<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11> kernel)
         where T1 : struct
         where T2 : struct
         where T3 : struct
@@ -1176,7 +1176,7 @@ public sealed partial class KernelLoader
     /// <summary>Loads an explicitly grouped kernel with 12 parameter(s) (groups, shared memory, barriers, warp operations);
     /// the delegate launches it with a grid and group size. ILGPU launches it on every device: on the cpu device that is
     /// ILGPU's CPU accelerator, a simulator, so kernel sets load such kernels for GPU-shaped devices only.</summary>
-    public Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12> LoadGrouped<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12> kernel)
+    internal Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12> LoadGrouped<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12> kernel)
         where T1 : struct
         where T2 : struct
         where T3 : struct
@@ -1223,7 +1223,7 @@ public sealed partial class KernelLoader
     /// <summary>Loads an explicitly grouped kernel with 13 parameter(s) (groups, shared memory, barriers, warp operations);
     /// the delegate launches it with a grid and group size. ILGPU launches it on every device: on the cpu device that is
     /// ILGPU's CPU accelerator, a simulator, so kernel sets load such kernels for GPU-shaped devices only.</summary>
-    public Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13> LoadGrouped<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13> kernel)
+    internal Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13> LoadGrouped<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13> kernel)
         where T1 : struct
         where T2 : struct
         where T3 : struct
@@ -1271,7 +1271,7 @@ public sealed partial class KernelLoader
     /// <summary>Loads an explicitly grouped kernel with 14 parameter(s) (groups, shared memory, barriers, warp operations);
     /// the delegate launches it with a grid and group size. ILGPU launches it on every device: on the cpu device that is
     /// ILGPU's CPU accelerator, a simulator, so kernel sets load such kernels for GPU-shaped devices only.</summary>
-    public Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14> LoadGrouped<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14> kernel)
+    internal Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14> LoadGrouped<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14> kernel)
         where T1 : struct
         where T2 : struct
         where T3 : struct

@@ -6,7 +6,7 @@ using ILGPU.Runtime;
 namespace AttentionWise;
 
 /// <summary>How a device launches the kernels it loads.</summary>
-public enum KernelLaunchMode
+internal enum KernelLaunchMode
 {
     /// <summary>ILGPU compiles the kernel and launches it (CUDA, OpenCL, and the CPU simulator).</summary>
     Ilgpu,
@@ -34,7 +34,7 @@ public enum KernelGrouping
 /// <param name="Method">The kernel method (closed over its generic arguments).</param>
 /// <param name="KernelSet">The kernel set that loaded it.</param>
 /// <param name="Grouping">Implicitly or explicitly grouped.</param>
-public sealed record LoadedKernel(MethodInfo Method, Type? KernelSet, KernelGrouping Grouping = KernelGrouping.Implicit)
+internal sealed record LoadedKernel(MethodInfo Method, Type? KernelSet, KernelGrouping Grouping = KernelGrouping.Implicit)
 {
     /// <summary>"Type.Method&lt;Args&gt;", for messages.</summary>
     public string Name
@@ -72,7 +72,7 @@ public sealed partial class KernelLoader
     /// <summary>The kind of device the kernels are loaded for: kernel sets pick their variants by it.</summary>
     public DeviceKind Kind { get; }
 
-    public KernelLaunchMode Mode { get; }
+    internal KernelLaunchMode Mode { get; }
 
     /// <summary>True when kernels are shaped for a GPU (grid-stride loops, GPU variants): every kind but <c>cpu</c>.</summary>
     public bool GpuShaped => Kind != DeviceKind.Cpu;
@@ -82,7 +82,7 @@ public sealed partial class KernelLoader
     public bool HostViews => Kind == DeviceKind.Cpu;
 
     /// <summary>Every kernel loaded so far, in load order.</summary>
-    public IReadOnlyList<LoadedKernel> Loaded
+    internal IReadOnlyList<LoadedKernel> Loaded
     {
         get
         {
@@ -109,13 +109,13 @@ public sealed partial class KernelLoader
 
     /// <summary>A loader that records the kernels a kernel set loads for a device of <paramref name="kind"/> and launches
     /// nothing (calling a delegate it returns throws).</summary>
-    public static KernelLoader ForRecording(DeviceKind kind) => new(kind, KernelLaunchMode.Record, null, null);
+    internal static KernelLoader ForRecording(DeviceKind kind) => new(kind, KernelLaunchMode.Record, null, null);
 
     /// <summary>Loads kernel set <typeparamref name="T"/>, noting the set as the owner of the kernels it loads.</summary>
-    public T LoadSet<T>() where T : class, IKernelSet<T> => (T)LoadSet(typeof(T), () => T.Load(this));
+    internal T LoadSet<T>() where T : class, IKernelSet<T> => (T)LoadSet(typeof(T), () => T.Load(this));
 
     /// <summary>Loads a kernel set given by its type (for tests that find every kernel set by reflection).</summary>
-    public object LoadSet(Type kernelSet)
+    internal object LoadSet(Type kernelSet)
     {
         var load = kernelSet.GetMethod("Load", BindingFlags.Public | BindingFlags.Static, [typeof(KernelLoader)])
             ?? throw new ArgumentException($"{kernelSet.Name} has no static Load(KernelLoader) method.", nameof(kernelSet));

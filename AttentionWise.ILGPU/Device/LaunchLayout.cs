@@ -7,7 +7,7 @@ namespace AttentionWise;
 /// every cache line with one core; on GPUs the launch is grid-strided (ThreadStep = 1, ItemStep =
 /// thread count), which keeps neighbouring threads on neighbouring addresses. Passed to kernels by value.
 /// </summary>
-public readonly struct LaunchLayout
+internal readonly struct LaunchLayout
 {
     public LaunchLayout(int length, int threads, int perThread, int threadStep, int itemStep)
     {

@@ -122,7 +122,7 @@ public static class ChannelReductions
     }
 
     /// <summary>The per-channel view of a shape: [N, C, rest…] → N, C, S = product of the rest.</summary>
-    public static ChannelGeometry Geometry(Shape shape, string where)
+    internal static ChannelGeometry Geometry(Shape shape, string where)
     {
         ArgumentNullException.ThrowIfNull(shape);
         if (shape.Rank < 2)

@@ -12,7 +12,7 @@ using ILGPU.Runtime;
 namespace AttentionWise.Kernels;
 
 /// <summary>The scalars of one Adam step. Passed by value.</summary>
-public readonly struct AdamScalars
+internal readonly struct AdamScalars
 {
     public AdamScalars(float beta1, float beta2, float eps, float stepSize, float sqrtBiasCorrection2)
     {
@@ -34,7 +34,7 @@ public readonly struct AdamScalars
     public readonly float SqrtBiasCorrection2;
 }
 
-public static class AdamKernels
+internal static class AdamKernels
 {
     public static void Step<TView>(Index1D thread, ArrayView<float> pView, ArrayView<float> mView, ArrayView<float> vView, ArrayView<float> gView,
         AdamScalars s, LaunchLayout layout)

@@ -10,7 +10,7 @@ namespace AttentionWise.Kernels;
 /// XMath.Rsqrt(variance + eps): 1/√ rounded twice (a square root, then a division) on the cpu device and the simulator,
 /// the hardware's reciprocal square root on CUDA and OpenCL.
 /// </summary>
-public readonly struct BatchNormStatistics
+internal readonly struct BatchNormStatistics
 {
     private BatchNormStatistics(float mean, float invStd)
     {

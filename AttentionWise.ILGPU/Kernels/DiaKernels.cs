@@ -14,7 +14,7 @@ using ILGPU.Runtime;
 
 namespace AttentionWise.Kernels;
 
-public static class DiaKernels
+internal static class DiaKernels
 {
     /// <summary>One thread per (n, c): s = mean of the plane.</summary>
     public static void GlobalAveragePool<TView>(Index1D nc, ArrayView<float> sView, ArrayView<float> fView, int plane)

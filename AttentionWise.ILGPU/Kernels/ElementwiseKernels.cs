@@ -10,19 +10,19 @@ using ILGPU.Runtime;
 namespace AttentionWise.Kernels;
 
 /// <summary>An element-wise operator with one scalar parameter <c>p</c>.</summary>
-public interface IUnaryOp
+internal interface IUnaryOp
 {
     float Apply(float x, float p);
 }
 
 /// <summary>An element-wise operator on two tensors with one scalar parameter <c>p</c>.</summary>
-public interface IBinaryOp
+internal interface IBinaryOp
 {
     float Apply(float a, float b, float p);
 }
 
 /// <summary>max(x, 0); NaN stays NaN so that a diverging run is seen.</summary>
-public readonly struct ReluOp : IUnaryOp
+internal readonly struct ReluOp : IUnaryOp
 {
     public float Apply(float x, float p) => Of(x);
 
@@ -32,42 +32,42 @@ public readonly struct ReluOp : IUnaryOp
 }
 
 /// <summary>x · p.</summary>
-public readonly struct ScaleOp : IUnaryOp
+internal readonly struct ScaleOp : IUnaryOp
 {
     public float Apply(float x, float p) => x * p;
 }
 
 /// <summary>p (x ignored).</summary>
-public readonly struct FillOp : IUnaryOp
+internal readonly struct FillOp : IUnaryOp
 {
     public float Apply(float x, float p) => p;
 }
 
 /// <summary>a + b.</summary>
-public readonly struct AddOp : IBinaryOp
+internal readonly struct AddOp : IBinaryOp
 {
     public float Apply(float a, float b, float p) => a + b;
 }
 
 /// <summary>a · b.</summary>
-public readonly struct MultiplyOp : IBinaryOp
+internal readonly struct MultiplyOp : IBinaryOp
 {
     public float Apply(float a, float b, float p) => a * b;
 }
 
 /// <summary>a + p · b.</summary>
-public readonly struct AddScaledOp : IBinaryOp
+internal readonly struct AddScaledOp : IBinaryOp
 {
     public float Apply(float a, float b, float p) => a + p * b;
 }
 
 /// <summary>ReLU backward from the ReLU's output: a = gradient of the output, b = output; a where b &gt; 0.</summary>
-public readonly struct ReluBackwardOp : IBinaryOp
+internal readonly struct ReluBackwardOp : IBinaryOp
 {
     public float Apply(float a, float b, float p) => b > 0f ? a : 0f;
 }
 
-public static class ElementwiseKernels
+internal static class ElementwiseKernels
 {
     /// <summary>y[e] = op(x[e], p).</summary>
     public static void Unary<TOp, TView>(Index1D thread, ArrayView<float> yView, ArrayView<float> xView, float p, LaunchLayout layout)

@@ -6,7 +6,7 @@ namespace AttentionWise.Kernels;
 /// L = ⌈log2 d⌉, s = 31 + L and m = ⌈2^s / d⌉ (&lt; 2^32), ⌊n·m / 2^s⌋ = ⌊n / d⌋ for every 0 ≤ n &lt; 2^31: the error
 /// e = m·d − 2^s is below d ≤ 2^L, so n·e &lt; 2^s and the estimate's fraction stays below one. Passed by value.
 /// </summary>
-public readonly struct FastDivisor
+internal readonly struct FastDivisor
 {
     public FastDivisor(int divisor)
     {

@@ -29,7 +29,7 @@
 namespace AttentionWise.Kernels;
 
 /// <summary>Sizes of an attention-heads launch: batch N, heads K, channels C, rows H, columns W.</summary>
-public readonly struct HeadDims
+internal readonly struct HeadDims
 {
     public HeadDims(int n, int heads, int channels, int height, int width)
     {
@@ -64,7 +64,7 @@ public readonly struct HeadDims
 }
 
 /// <summary>Offsets of the small arrays in the aux buffer (see the legend).</summary>
-public readonly struct HeadAux
+internal readonly struct HeadAux
 {
     public HeadAux(int n, int q, int h, int w)
     {
@@ -95,7 +95,7 @@ public readonly struct HeadAux
 }
 
 /// <summary>A fixed-order partial sum over blocks of images: entries source[Offset + ((n·Q + q)·E + e)·Stride + 0..1].</summary>
-public readonly struct PairSumDims
+internal readonly struct PairSumDims
 {
     public PairSumDims(int n, int q, int entries, int stride, int offset, int blockN)
     {
@@ -118,7 +118,7 @@ public readonly struct PairSumDims
 }
 
 /// <summary>Settings of the head batchnorm (affine = false) statistics kernels.</summary>
-public readonly struct HeadNormConfig
+internal readonly struct HeadNormConfig
 {
     public HeadNormConfig(int q, int blocks, int count, float momentum, float eps, bool training)
     {
@@ -145,7 +145,7 @@ public readonly struct HeadNormConfig
 
 /// <summary>How backward pass 2 is split into threads: each thread owns a block of images, one channel c
 /// and one row i, for every head.</summary>
-public readonly struct HeadBackwardLayout
+internal readonly struct HeadBackwardLayout
 {
     public HeadBackwardLayout(int n, int channels, int height, int blockN, bool bias, bool skip, bool inputGradient)
     {
@@ -170,7 +170,7 @@ public readonly struct HeadBackwardLayout
 }
 
 /// <summary>How the plane kernels of one head layer are laid out (see GpuHeadPlaneKernels). Passed by value.</summary>
-public readonly struct HeadPlanes
+internal readonly struct HeadPlanes
 {
     public HeadPlanes(HeadDims d)
     {

@@ -10,7 +10,7 @@ using ILGPU;
 namespace AttentionWise.Kernels;
 
 /// <summary>A float view as kernels index it (see the file header).</summary>
-public interface IKernelView<TSelf> where TSelf : struct, IKernelView<TSelf>
+internal interface IKernelView<TSelf> where TSelf : struct, IKernelView<TSelf>
 {
     /// <summary>The view of an ILGPU ArrayView's elements.</summary>
     static abstract TSelf Of(ArrayView<float> view);
@@ -20,7 +20,7 @@ public interface IKernelView<TSelf> where TSelf : struct, IKernelView<TSelf>
 }
 
 /// <summary>A view for ILGPU's compilers and its CPU simulator: the ArrayView itself, indexed as ILGPU indexes it.</summary>
-public readonly struct DeviceView : IKernelView<DeviceView>
+internal readonly struct DeviceView : IKernelView<DeviceView>
 {
     private readonly ArrayView<float> _view;
 
@@ -33,7 +33,7 @@ public readonly struct DeviceView : IKernelView<DeviceView>
 
 /// <summary>A view for kernels run as .NET code over a CPU accelerator's buffer: the address and the length. Each access
 /// is checked against the length (an out-of-range index throws, naming both).</summary>
-public readonly unsafe struct HostView : IKernelView<HostView>
+internal unsafe struct HostView : IKernelView<HostView>
 {
     private readonly float* _data;
     private readonly int _length;

@@ -17,7 +17,7 @@ using ILGPU.Runtime;
 namespace AttentionWise.Kernels;
 
 /// <summary>How a per-channel reduction views its input: [N, C, S], cut into K slices of items. Passed by value.</summary>
-public readonly struct ChannelGeometry
+internal readonly struct ChannelGeometry
 {
     public ChannelGeometry(int items, int channels, int spatial, int slices, int itemsPerSlice)
     {
