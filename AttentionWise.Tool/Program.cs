@@ -7,7 +7,7 @@ namespace AttentionWise.Tool;
 /// file, a run folder in use, a model too large, or another runtime error, 2 bad command line (unknown option, model,
 /// dataset or device; bad value; options that disagree with a resumed run), 3 the training loss became NaN or infinite, 75 stopped by a signal with a checkpoint written (run again to continue).
 /// Every failure is one line "aw: error: …"; --verbose adds the stack trace.</summary>
-public static class Program
+internal static class Program
 {
     public static int Main(string[] args)
     {

@@ -1,7 +1,7 @@
 namespace AttentionWise.Tool.Cli;
 
 /// <summary>Process exit codes of the `aw` tool.</summary>
-public static class ExitCodes
+internal static class ExitCodes
 {
     public const int Ok = 0;
 

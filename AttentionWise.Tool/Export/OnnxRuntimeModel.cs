@@ -9,7 +9,7 @@ using Microsoft.ML.OnnxRuntime.Tensors;
 namespace AttentionWise.Tool.Export;
 
 /// <summary>An exported model loaded in ONNX Runtime (CPU execution provider): its logits for a batch of images.</summary>
-public sealed class OnnxRuntimeModel : IDisposable
+internal sealed class OnnxRuntimeModel : IDisposable
 {
     private readonly InferenceSession _session;
 
@@ -64,7 +64,7 @@ public sealed class OnnxRuntimeModel : IDisposable
 
 /// <summary>One test image that AttentionWise and ONNX Runtime classify differently, with each one's logit margin
 /// (its top logit less the other's class's logit: how close the image was to the boundary).</summary>
-public sealed record OnnxFlip(int Index, int Label, int AttentionWiseClass, int OnnxClass, float AttentionWiseMargin, float OnnxMargin);
+internal sealed record OnnxFlip(int Index, int Label, int AttentionWiseClass, int OnnxClass, float AttentionWiseMargin, float OnnxMargin);
 
 /// <summary>AttentionWise's evaluation forward against ONNX Runtime on the same images.</summary>
 /// <param name="Images">Images compared.</param>
@@ -76,11 +76,11 @@ public sealed record OnnxFlip(int Index, int Label, int AttentionWiseClass, int 
 /// <param name="Flips">Images whose predicted class differs.</param>
 /// <param name="AttentionWiseImagesPerSecond">AttentionWise's evaluation throughput (after one warm-up batch).</param>
 /// <param name="OnnxImagesPerSecond">ONNX Runtime's throughput on the same batches (after one warm-up batch).</param>
-public sealed record OnnxAgreement(int Images, double AttentionWiseAccuracy, double OnnxAccuracy, double OnnxLoss, double MaxLogitDifference,
+internal sealed record OnnxAgreement(int Images, double AttentionWiseAccuracy, double OnnxAccuracy, double OnnxLoss, double MaxLogitDifference,
     double MaxLogit, IReadOnlyList<OnnxFlip> Flips, double AttentionWiseImagesPerSecond, double OnnxImagesPerSecond);
 
 /// <summary>Runs an exported model over a test set with ONNX Runtime, alone or beside the network it came from.</summary>
-public static class OnnxEvaluation
+internal static class OnnxEvaluation
 {
     /// <summary>The predicted class of row <paramref name="row"/>: the first of equal maxima, as AttentionWise's loss counts.</summary>
     public static int ArgMax(ReadOnlySpan<float> logits, int row, int classes)

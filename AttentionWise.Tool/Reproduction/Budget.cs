@@ -13,7 +13,7 @@ namespace AttentionWise.Tool.Reproduction;
 /// (-n&lt;train limit&gt;, -t&lt;test limit&gt;, -bs&lt;batch&gt;, -lr&lt;rate&gt;, -s&lt;seed&gt;). The number of epochs is not
 /// part of the name: asking for more epochs continues the same run.
 /// </summary>
-public sealed record Budget(int Epochs, int? TrainLimit = null, int? TestLimit = null, int? BatchSize = null, float? LearningRate = null, ulong? Seed = null)
+internal sealed record Budget(int Epochs, int? TrainLimit = null, int? TestLimit = null, int? BatchSize = null, float? LearningRate = null, ulong? Seed = null)
 {
     public const string Prefix = "table1-";
 

@@ -5,7 +5,7 @@ using AttentionWise.Training.Data;
 namespace AttentionWise.Tool.Reproduction;
 
 /// <summary>What `aw reproduce` was asked for.</summary>
-public sealed record ReproduceRequest
+internal sealed record ReproduceRequest
 {
     /// <summary>The rows to train, in table order.</summary>
     public required IReadOnlyList<Table1Row> Rows { get; init; }
@@ -35,7 +35,7 @@ public sealed record ReproduceRequest
 }
 
 /// <summary>What one invocation did with one row.</summary>
-public enum RowAction
+internal enum RowAction
 {
     Trained,
     Resumed,
@@ -49,7 +49,7 @@ public enum RowAction
 
 /// <summary>The end of `aw reproduce`: the report's rows, the files written (null for a task of a sharded run, which writes
 /// no report) and what went wrong (if anything).</summary>
-public sealed record ReproduceOutcome(
+internal sealed record ReproduceOutcome(
     IReadOnlyList<Table1Result> Results,
     IReadOnlyDictionary<string, RowAction> Actions,
     string? MarkdownPath,
@@ -66,7 +66,7 @@ public sealed record ReproduceOutcome(
 /// table1-&lt;key&gt; plus a budget suffix), continuing where a previous invocation stopped, then writes the report.
 /// A row whose loss goes non-finite is a result; the next row is trained anyway.
 /// </summary>
-public static class Reproducer
+internal static class Reproducer
 {
     /// <param name="request">What to train.</param>
     /// <param name="train">Runs one training request (the command line shows its progress).</param>

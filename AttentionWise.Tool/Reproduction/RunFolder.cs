@@ -5,7 +5,7 @@ using AttentionWise.Training.Models;
 namespace AttentionWise.Tool.Reproduction;
 
 /// <summary>Where a training run stands, judged from the files `aw train` writes.</summary>
-public enum RunProgress
+internal enum RunProgress
 {
     /// <summary>No run folder, or a folder without a run in it.</summary>
     Missing,
@@ -29,7 +29,7 @@ public enum RunProgress
 /// where the loss first became non-finite (steps.csv) and how many epochs its checkpoint holds. Used by
 /// `aw reproduce` to continue where it stopped and to write its report from whatever runs exist.
 /// </summary>
-public sealed class RunFolder
+internal sealed class RunFolder
 {
     private RunFolder(string directory) => Directory = directory;
 

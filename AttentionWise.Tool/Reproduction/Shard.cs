@@ -8,7 +8,7 @@ namespace AttentionWise.Tool.Reproduction;
 /// fixed order, so the tasks of a Slurm job array, a Kubernetes Indexed Job or <c>--devices</c> split the work without
 /// talking to each other. Each configuration is one run folder, held by its run lock while it trains.
 /// </summary>
-public sealed record Shard(int Index, int Count)
+internal sealed record Shard(int Index, int Count)
 {
     /// <summary>The environment variables read when --task is not given.</summary>
     public const string SlurmTaskId = "SLURM_ARRAY_TASK_ID", SlurmTaskCount = "SLURM_ARRAY_TASK_COUNT", SlurmTaskMin = "SLURM_ARRAY_TASK_MIN",

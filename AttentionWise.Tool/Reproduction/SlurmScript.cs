@@ -4,7 +4,7 @@ using System.Text;
 namespace AttentionWise.Tool.Reproduction;
 
 /// <summary>What `aw slurm` writes scripts for.</summary>
-public sealed record SlurmPlan
+internal sealed record SlurmPlan
 {
     /// <summary>"sweep" or "reproduce".</summary>
     public required string Command { get; init; }
@@ -50,7 +50,7 @@ public sealed record SlurmPlan
 /// itself), a report job, and submit.sh, which submits both, the report job with --dependency=afterok on the array.
 /// Plain bash with #SBATCH lines, meant to be read and edited.
 /// </summary>
-public static class SlurmScript
+internal static class SlurmScript
 {
     public static string ArrayFile(SlurmPlan plan) => Path.Combine(plan.Directory, $"aw-{plan.Command}.sbatch");
 

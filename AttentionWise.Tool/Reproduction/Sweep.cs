@@ -11,7 +11,7 @@ using AttentionWise.Training.Models;
 namespace AttentionWise.Tool.Reproduction;
 
 /// <summary>What `aw sweep` was asked for.</summary>
-public sealed record SweepRequest
+internal sealed record SweepRequest
 {
     /// <summary>Registry model names, in order.</summary>
     public required IReadOnlyList<string> Models { get; init; }
@@ -64,12 +64,12 @@ public sealed record SweepRequest
 /// <param name="Skipped">Models skipped, with the reason.</param>
 /// <param name="Stopped">A stop signal ended the sweep; the training it interrupted has a checkpoint and resumes next time.</param>
 /// <param name="Kept">Models of this task already measured with these settings (not measured again).</param>
-public sealed record SweepOutcome(string? CsvPath, IReadOnlyList<SweepRow> Rows, IReadOnlyList<string> Skipped, bool Stopped, IReadOnlyList<string> Kept);
+internal sealed record SweepOutcome(string? CsvPath, IReadOnlyList<SweepRow> Rows, IReadOnlyList<string> Skipped, bool Stopped, IReadOnlyList<string> Kept);
 
 /// <summary>One row of sweep.csv.</summary>
 /// <param name="LossSum">The last epoch's training loss sum (epochs.csv's loss_sum; NaN when not trained).</param>
 /// <param name="TestLoss">The last epoch's test loss (epochs.csv's test_loss; NaN when not trained).</param>
-public sealed record SweepRow(
+internal sealed record SweepRow(
     string Model, long Parameters, int BatchSize, double MsPerStep, double ImagesPerSecond, double PeakMemoryMb,
     int Epochs, int? TrainLimit, double TestAccuracy, string Device, string Status, string Date,
     double LossSum = double.NaN, double TestLoss = double.NaN)
@@ -101,7 +101,7 @@ public sealed record SweepRow(
 /// through the same loop as `aw train`. Writes reports/sweep.csv (and the CLI draws reports/sweep.png from it with
 /// <see cref="SweepPlot"/>); a model whose loss goes non-finite is a row too.
 /// </summary>
-public static class Sweep
+internal static class Sweep
 {
     public const string CsvFile = "sweep.csv";
     public const string PlotFile = "sweep.png";

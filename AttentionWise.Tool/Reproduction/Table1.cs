@@ -11,7 +11,7 @@ namespace AttentionWise.Tool.Reproduction;
 /// <param name="Parameters">The paper's parameter count, where it gives one.</param>
 /// <param name="Minutes">The paper's training time for 10 epochs on one Tesla T4, where it gives one.</param>
 /// <param name="Collapsed">Whether the paper reports the model as collapsed.</param>
-public sealed record PaperResult(
+internal sealed record PaperResult(
     double LossSum, double? Accuracy, string AccuracyText, double LastGradientAverage, long? Parameters, double? Minutes, bool Collapsed = false);
 
 /// <summary>One experiment of the paper's Table 1 (and of its CIFAR-10 section and appendix), as a training run.</summary>
@@ -22,7 +22,7 @@ public sealed record PaperResult(
 /// <param name="Overrides">Changes to the registry model's attention options.</param>
 /// <param name="AttentionLearningRate">The learning rate of the attention weights (segregated optimisation), or null.</param>
 /// <param name="Paper">The paper's figures.</param>
-public sealed record Table1Row(
+internal sealed record Table1Row(
     string Key, string Label, string Model, string Dataset, AttentionOverrides Overrides, float? AttentionLearningRate, PaperResult Paper)
 {
     public bool IsCifar => Dataset == Datasets.Cifar10Name;
@@ -47,7 +47,7 @@ public sealed record Table1Row(
 /// <summary>The rows `aw reproduce` trains: the paper's Table 1 on Fashion-MNIST (control, A–H), the appendix's
 /// single-head model and configuration B without its skip connection (segregated optimisation), and the three
 /// CIFAR-10 runs of §3 and the appendix.</summary>
-public static class Table1
+internal static class Table1
 {
     /// <summary>The paper's set-up: 10 epochs.</summary>
     public const int PaperEpochs = 10;

@@ -6,7 +6,7 @@ using AttentionWise.Training.Data;
 namespace AttentionWise.Tool.Reproduction;
 
 /// <summary>Our side of one row of the report: the run found for it (if any) and what it says.</summary>
-public sealed record Table1Result(Table1Row Row, RunFolder? Run, string? SkipReason = null)
+internal sealed record Table1Result(Table1Row Row, RunFolder? Run, string? SkipReason = null)
 {
     /// <summary>Test accuracy at or below this many points above chance counts as a collapse.</summary>
     public const double ChanceMargin = 5;
@@ -126,7 +126,7 @@ public sealed record Table1Result(Table1Row Row, RunFolder? Run, string? SkipRea
 /// The report of `aw reproduce`: reports/table1.md and reports/table1.csv, our figures beside the paper's (SPEC §5),
 /// regenerated from whatever runs exist under the runs directory.
 /// </summary>
-public static class Table1Report
+internal static class Table1Report
 {
     public const string MarkdownFile = "table1.md";
     public const string CsvFile = "table1.csv";

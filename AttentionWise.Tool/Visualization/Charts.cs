@@ -5,7 +5,7 @@ using SkiaSharp;
 namespace AttentionWise.Tool.Visualization;
 
 /// <summary>How a heat map colours its values.</summary>
-public enum ColourMap
+internal enum ColourMap
 {
     /// <summary>Signed values: a diverging map (blue, white, red) centred on zero, symmetric around it.</summary>
     Diverging,
@@ -16,7 +16,7 @@ public enum ColourMap
 }
 
 /// <summary>The building blocks of the figures: fonts, heat-map panels with colour bars, image and note panels, axes.</summary>
-public static class Charts
+internal static class Charts
 {
     /// <summary>Pixels right of a heat map for its colour bar and the bar's labels.</summary>
     internal const int BarSpace = 66;

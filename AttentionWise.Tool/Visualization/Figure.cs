@@ -4,14 +4,14 @@ using SkiaSharp;
 namespace AttentionWise.Tool.Visualization;
 
 /// <summary>The file formats figures are written in.</summary>
-public enum FigureFormat
+internal enum FigureFormat
 {
     Png,
     Svg,
 }
 
 /// <summary>One panel of a figure: a ScottPlot plot drawn in a box of <see cref="Width"/>×<see cref="Height"/> pixels.</summary>
-public sealed class Panel
+internal sealed class Panel
 {
     public Panel(Plot plot, int width, int height)
     {
@@ -32,14 +32,14 @@ public sealed class Panel
 }
 
 /// <summary>An entry of a figure's legend: a short line with a dot (or the dot alone) in the series' colour, then its name.</summary>
-public sealed record LegendEntry(string Label, Color Colour, bool Line = true);
+internal sealed record LegendEntry(string Label, Color Colour, bool Line = true);
 
 /// <summary>
 /// A multi-panel figure: a title, lines of explanation and an optional legend above a grid of ScottPlot panels, and
 /// notes under it. Each grid column is as wide as its widest panel, each row as high as its highest. The text outside
 /// the panels is drawn with SkiaSharp in ScottPlot's font; the panels by ScottPlot itself.
 /// </summary>
-public sealed class Figure
+internal sealed class Figure
 {
     private const int Margin = 14;
     private const int Gap = 10;

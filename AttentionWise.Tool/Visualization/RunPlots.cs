@@ -7,20 +7,20 @@ namespace AttentionWise.Tool.Visualization;
 
 /// <summary>A file of a run folder is missing, empty, cut short or not what `aw train` writes. An I/O error for the
 /// command line: exit code 1 and the message.</summary>
-public sealed class RunDataException(string message) : IOException(message);
+internal sealed class RunDataException(string message) : IOException(message);
 
 /// <summary>What `aw plot` was asked for.</summary>
 /// <param name="Runs">Run folders written by `aw train`.</param>
 /// <param name="OutDirectory">Where the figures go (null: figures/ in the run folder when there is one run, else plots/).</param>
 /// <param name="Format">PNG or SVG.</param>
-public sealed record PlotRequest(IReadOnlyList<string> Runs, string? OutDirectory = null, FigureFormat Format = FigureFormat.Png);
+internal sealed record PlotRequest(IReadOnlyList<string> Runs, string? OutDirectory = null, FigureFormat Format = FigureFormat.Png);
 
 /// <summary>
 /// Training curves of one or several runs on shared axes (paper Fig. 9–10), drawn with ScottPlot: steps.png (the loss
 /// and the first layer's gradient average after each step) and epochs.png (the paper's loss sum, the test accuracy and
 /// the last gradient average of each epoch). A quantity whose positive values span a decade or more gets a log axis.
 /// </summary>
-public static class RunPlots
+internal static class RunPlots
 {
     public const string StepsFigure = "steps";
     public const string EpochsFigure = "epochs";

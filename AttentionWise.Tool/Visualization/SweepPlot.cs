@@ -9,7 +9,7 @@ namespace AttentionWise.Tool.Visualization;
 /// point labelled with its model and time per step, marker area growing with the logarithm of the time per step.
 /// A model whose loss went non-finite is a cross at chance level; models timed but not trained are listed under the plot.
 /// </summary>
-public static class SweepPlot
+internal static class SweepPlot
 {
     private const float SmallMarker = 9;
     private const float LargeMarker = 30;

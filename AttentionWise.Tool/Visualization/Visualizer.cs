@@ -11,7 +11,7 @@ namespace AttentionWise.Tool.Visualization;
 /// <param name="Images">How many test images to show.</param>
 /// <param name="Device">The device to run the forward pass on.</param>
 /// <param name="DataDirectory">The dataset's directory (null: the run's own).</param>
-public sealed record VisualizeRequest(string Checkpoint, string? OutDirectory = null, int Images = 4, string? Device = null, string? DataDirectory = null);
+internal sealed record VisualizeRequest(string Checkpoint, string? OutDirectory = null, int Images = 4, string? Device = null, string? DataDirectory = null);
 
 /// <summary>
 /// Pictures of a trained model (paper Fig. 1–8), drawn with ScottPlot. Attention models: each layer's head weights Wx,
@@ -21,7 +21,7 @@ public sealed record VisualizeRequest(string Checkpoint, string? OutDirectory = 
 /// its feature maps. Every heat map has its own colour bar: signed quantities on a diverging map centred on zero,
 /// non-negative ones on Viridis.
 /// </summary>
-public static class Visualizer
+internal static class Visualizer
 {
     /// <summary>Pixels per value for the 28×28 / 32×32 panels.</summary>
     private const int Cell = 5;

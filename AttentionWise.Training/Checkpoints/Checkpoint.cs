@@ -41,7 +41,7 @@ public sealed record EpochProgress(int Step, double LossSum, long Correct, float
 /// epoch, Adam step, RNG state, seed, training settings; inside an epoch also the step and the epoch's sums so far).
 /// Written atomically.
 /// </summary>
-public static class Checkpoint
+public static partial class Checkpoint
 {
     public const string FileName = "checkpoint.safetensors";
     public const string Format = "attentionwise-checkpoint/1";
