@@ -71,7 +71,7 @@ internal static class BatchNorm2dKernels
     }
 
     /// <summary>Thread c: backward coefficients from Σ gy and Σ gy·(x − mean) (see the header); adds the affine
-    /// gradients dγ += invstd·Σ gy·(x − mean) and dβ += Σ gy. <paramref name="fwdCoef"/> is the forward pass's coef.</summary>
+    /// gradients dγ += invstd·Σ gy·(x − mean) and dβ += Σ gy. <paramref name="fwdCoefView"/> is the forward pass's coef.</summary>
     public static void PrepareBackward<TView>(Index1D c, ArrayView<float> coefView, ArrayView<float> gradGammaView, ArrayView<float> gradBetaView,
         ArrayView<float> fwdCoefView, ArrayView<float> sumGView, ArrayView<float> sumGxView, ArrayView<float> gammaView,
         int channels, int affine, int training, float count)

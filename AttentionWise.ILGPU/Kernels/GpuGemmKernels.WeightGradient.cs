@@ -6,6 +6,7 @@ namespace AttentionWise.Kernels;
 
 internal static partial class GpuGemmKernels
 {
+    /// <summary>Weight gradient, wide tile (see the file header). Group (GN, GM) with GN·GM a multiple of 8; grid
     /// (column tiles, channel tiles, slices). Reads the output gradient gy and the input x.</summary>
     public static void WeightGradWide(ArrayView<float> target, ArrayView<float> gy, ArrayView<float> x, ArrayView<int> table, GpuWgradGeometry g)
     {

@@ -239,5 +239,4 @@ internal static partial class GpuGemmKernels
         StoreOne(output, s3.Output, rowOffset, c.V3 + b);
     }
 
-    /// <summary>Weight gradient, wide tile (see the file header). Group (GN, GM) with GN·GM a multiple of 8; grid
 }
