@@ -88,7 +88,7 @@ public static class CanaryKernels
 
     /// <summary>The form ILGPU 1.5.3 miscompiles (docs/ilgpu-bugs.md): Roslyn compiles the inner <c>c2 ? 1 : 0</c>
     /// to the bare comparison, and ILGPU then gives the whole select the comparison's bool type, so the 2 becomes
-    /// "true": the result is <c>((c1 | c2) ? 1 : 0) · s</c>. This was Conv2dKernels.ForwardC4P3's column offset.</summary>
+    /// "true": the result is <c>((c1 | c2) ? 1 : 0) · s</c>. This was HostConvKernels.ForwardC4P3's column offset.</summary>
     public static int NaiveSelect(int x, int n, int s) => (x + 2 < n ? 2 : x + 1 < n ? 1 : 0) * s;
 
     /// <summary>What the naive form computes under the miscompile (for telling it apart from other errors).</summary>
@@ -98,7 +98,7 @@ public static class CanaryKernels
     public static int SafeSelect(int form, int x, int n, int s)
     {
         if (form == 0)
-            return Math.Min(2, n - 1 - x) * s; // Conv2dKernels.ForwardC4P3's column offset now (x < n)
+            return Math.Min(2, n - 1 - x) * s; // HostConvKernels.ForwardC4P3's column offset now (x < n)
         if (form == 1)
             return (x + 2 < n ? 7 : x + 1 < n ? 3 : 0) * s; // nested, no arm a 0/1 comparison
         if (form == 2)
