@@ -92,26 +92,37 @@ internal static class HeadNormKernels
         aux[3 * cfg.Q + q] = b;
     }
 
-    /// <summary>Backward, one thread per image (n, q): turns each row's and column's A into
-    /// s = Σ R·gR = rstd·(A − a·ΣR − b·ΣR·R'), with ΣR·R' = rstd·(ΣR² − μ·ΣR) from the forward's sums.</summary>
-    public static void SoftmaxCoefficients<TView>(Index1D image, ArrayView<float> auxView, HeadDims d, HeadAux ax)
+    /// <summary>Backward, one thread per row or column coefficient of each plane (n, q): thread e of
+    /// N·Q·(H + W) takes plane e / (H + W) and, within it, row e mod (H + W) (or column e mod (H + W) − H), and turns
+    /// that row's or column's A into s = Σ R·gR = rstd·(A − a·ΣR − b·ΣR·R'), with ΣR·R' = rstd·(ΣR² − μ·ΣR) from the
+    /// forward's sums. Neighbouring threads read and write neighbouring rows (coalesced on a GPU), and the formula per
+    /// element is the one a thread per plane would use, so the results are the same bits.</summary>
+    public static void SoftmaxCoefficients<TView>(Index1D e, ArrayView<float> auxView, HeadDims d, HeadAux ax)
         where TView : struct, IKernelView<TView>
     {
         var aux = TView.Of(auxView);
+        int lines = d.H + d.W;
+        int image = e / lines;
+        int line = e - image * lines;
         int q = image % d.Q;
         float mu = aux[q];
         float rstd = aux[d.Q + q];
         float a = aux[2 * d.Q + q];
         float b = aux[3 * d.Q + q];
-        for (int i = 0, p = image * d.H; i < d.H; i++, p++)
+        int sums, target;
+        if (line < d.H)
         {
-            float sr = aux[ax.RowR + 2 * p];
-            aux[ax.RowA + p] = rstd * (aux[ax.RowA + p] - a * sr - b * rstd * (aux[ax.RowR + 2 * p + 1] - mu * sr));
+            int p = image * d.H + line;
+            sums = ax.RowR + 2 * p;
+            target = ax.RowA + p;
         }
-        for (int j = 0, p = image * d.W; j < d.W; j++, p++)
+        else
         {
-            float sr = aux[ax.ColR + 2 * p];
-            aux[ax.ColA + p] = rstd * (aux[ax.ColA + p] - a * sr - b * rstd * (aux[ax.ColR + 2 * p + 1] - mu * sr));
+            int p = image * d.W + (line - d.H);
+            sums = ax.ColR + 2 * p;
+            target = ax.ColA + p;
         }
+        float sr = aux[sums];
+        aux[target] = rstd * (aux[target] - a * sr - b * rstd * (aux[sums + 1] - mu * sr));
     }
 }

@@ -110,7 +110,7 @@ internal class KernelAttentionHeads<TView> : IAttentionHeads
         BackwardStatistics(aux, partial, cfg);
         // Reads R's row and column sums (2 each) and the coefficients (1 each), writes the coefficients.
         Device.Work(null, 4L * n * d.Q * (d.H + d.W) * 4);
-        k.SoftmaxCoefficients(n * d.Q, aux.View, d, ax);
+        k.SoftmaxCoefficients(n * d.Q * (d.H + d.W), aux.View, d, ax);
 
         bool bias = Geometry.Bias;
         var layout = new HeadBackwardLayout(n, d.C, d.H, BlockImages, bias, skipGradient is not null, inputGradient is not null);
