@@ -11,8 +11,7 @@ namespace AttentionWise;
 /// </summary>
 public sealed class DeviceIntTensor : IDisposable
 {
-    private MemoryBuffer1D<int, Stride1D.Dense> _buffer;
-    private long _trackedBytes;
+    private readonly DeviceStorage<int> _storage;
 
     /// <summary>Allocates an uninitialised tensor (every element −1 with <see cref="DeviceOptions.PoisonNewBuffers"/>).</summary>
     public DeviceIntTensor(ComputeDevice device, Shape shape)
@@ -21,8 +20,8 @@ public sealed class DeviceIntTensor : IDisposable
         ArgumentNullException.ThrowIfNull(shape);
         Device = device;
         Shape = shape;
-        _buffer = AllocateBuffer(Math.Max(1, shape.Length));
-        View = _buffer.AsContiguous().SubView(0, shape.Length);
+        _storage = new DeviceStorage<int>(device, "DeviceIntTensor", Math.Max(1, shape.Length));
+        View = _storage.View(shape.Length);
     }
 
     /// <summary>A one-dimensional tensor holding <paramref name="values"/>.</summary>
@@ -47,7 +46,7 @@ public sealed class DeviceIntTensor : IDisposable
     public int Length => Shape.Length;
 
     /// <summary>Elements the buffer can hold without reallocating.</summary>
-    public long Capacity => _buffer.Length;
+    public long Capacity => _storage.Capacity;
 
     /// <summary>The device view of exactly <see cref="Length"/> elements, to pass to kernels.</summary>
     public ArrayView<int> View { get; private set; }
@@ -61,31 +60,21 @@ public sealed class DeviceIntTensor : IDisposable
         ThrowIfDisposed();
         if (data.Length != Length)
             throw new ArgumentException($"Upload: the tensor has shape {Shape} ({Length} elements) but {data.Length} values were given.", nameof(data));
-        Device.Loader.Transfer("DeviceIntTensor.Upload", LaunchKind.Upload, Length * 4L, (View, data), static s => s.View.CopyFromCPU(s.data));
+        _storage.Upload(View, data);
     }
 
     /// <summary>Copies the tensor to a new host array.</summary>
     public int[] Download()
     {
         ThrowIfDisposed();
-        var result = new int[Length];
-        Device.Loader.Transfer("DeviceIntTensor.Download", LaunchKind.Download, Length * 4L, (View, result), static s =>
-        {
-            if (s.View.Length > 0)
-                s.View.CopyToCPU(s.result);
-        });
-        return result;
+        return _storage.Download(View);
     }
 
     /// <summary>Sets every element to zero.</summary>
     public void Zero()
     {
         ThrowIfDisposed();
-        Device.Loader.Transfer("DeviceIntTensor.Zero", LaunchKind.Fill, Length * 4L, View, static view =>
-        {
-            if (view.Length > 0)
-                view.MemSetToZero();
-        });
+        _storage.Zero(View);
     }
 
     /// <summary>Gives the tensor a new shape of any size. Keeps the buffer when it is large enough, otherwise reallocates;
@@ -94,13 +83,9 @@ public sealed class DeviceIntTensor : IDisposable
     {
         ArgumentNullException.ThrowIfNull(shape);
         ThrowIfDisposed();
-        if (shape.Length > _buffer.Length)
-        {
-            ReleaseBuffer();
-            _buffer = AllocateBuffer(shape.Length);
-        }
+        _storage.EnsureCapacity(shape.Length);
         Shape = shape;
-        View = _buffer.AsContiguous().SubView(0, shape.Length);
+        View = _storage.View(shape.Length);
     }
 
     public void Dispose()
@@ -108,29 +93,10 @@ public sealed class DeviceIntTensor : IDisposable
         if (IsDisposed)
             return;
         IsDisposed = true;
-        ReleaseBuffer();
+        _storage.Release();
     }
 
     public override string ToString() => $"DeviceIntTensor{Shape} on {Device.Name}";
-
-    private MemoryBuffer1D<int, Stride1D.Dense> AllocateBuffer(long length)
-    {
-        var buffer = Device.Accelerator.Allocate1D<int>(length);
-        Device.Recorder?.Note("allocate");
-        // All bits set is −1: a label or row number nobody wrote is out of range on every device.
-        if (Device.Options.PoisonNewBuffers)
-            buffer.View.MemSet(0xFF);
-        _trackedBytes = buffer.LengthInBytes;
-        Device.TrackAllocation(_trackedBytes);
-        return buffer;
-    }
-
-    private void ReleaseBuffer()
-    {
-        _buffer.Dispose();
-        Device.TrackAllocation(-_trackedBytes);
-        _trackedBytes = 0;
-    }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(IsDisposed, this);
 }

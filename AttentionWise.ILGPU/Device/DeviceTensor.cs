@@ -10,8 +10,7 @@ namespace AttentionWise;
 /// </summary>
 public sealed class DeviceTensor : IDisposable
 {
-    private MemoryBuffer1D<float, Stride1D.Dense> _buffer;
-    private long _trackedBytes;
+    private readonly DeviceStorage<float> _storage;
 
     internal DeviceTensor(ComputeDevice device, Shape shape)
     {
@@ -19,8 +18,8 @@ public sealed class DeviceTensor : IDisposable
         ArgumentNullException.ThrowIfNull(shape);
         Device = device;
         Shape = shape;
-        _buffer = AllocateBuffer(Math.Max(1, shape.Length));
-        View = _buffer.AsContiguous().SubView(0, shape.Length);
+        _storage = new DeviceStorage<float>(device, "DeviceTensor", Math.Max(1, shape.Length));
+        View = _storage.View(shape.Length);
     }
 
     public ComputeDevice Device { get; }
@@ -28,7 +27,7 @@ public sealed class DeviceTensor : IDisposable
     public int Length => Shape.Length;
 
     /// <summary>Elements the buffer can hold without reallocating.</summary>
-    public long Capacity => _buffer.Length;
+    public long Capacity => _storage.Capacity;
 
     /// <summary>The device view of exactly <see cref="Length"/> elements, to pass to kernels.</summary>
     public ArrayView<float> View { get; private set; }
@@ -56,31 +55,21 @@ public sealed class DeviceTensor : IDisposable
         ThrowIfDisposed();
         if (data.Length != Length)
             throw new ArgumentException($"Upload: the tensor has shape {Shape} ({Length} elements) but {data.Length} values were given.", nameof(data));
-        Device.Loader.Transfer("DeviceTensor.Upload", LaunchKind.Upload, Length * 4L, (View, data), static s => s.View.CopyFromCPU(s.data));
+        _storage.Upload(View, data);
     }
 
     /// <summary>Copies the tensor to a new host array.</summary>
     public float[] Download()
     {
         ThrowIfDisposed();
-        var result = new float[Length];
-        Device.Loader.Transfer("DeviceTensor.Download", LaunchKind.Download, Length * 4L, (View, result), static s =>
-        {
-            if (s.View.Length > 0)
-                s.View.CopyToCPU(s.result);
-        });
-        return result;
+        return _storage.Download(View);
     }
 
     /// <summary>Sets every element to zero.</summary>
     public void Zero()
     {
         ThrowIfDisposed();
-        Device.Loader.Transfer("DeviceTensor.Zero", LaunchKind.Fill, Length * 4L, View, static view =>
-        {
-            if (view.Length > 0)
-                view.MemSetToZero();
-        });
+        _storage.Zero(View);
     }
 
     /// <summary>Gives the tensor a new shape with the same number of elements (a view change, no copy).</summary>
@@ -100,13 +89,9 @@ public sealed class DeviceTensor : IDisposable
     {
         ArgumentNullException.ThrowIfNull(shape);
         ThrowIfDisposed();
-        if (shape.Length > _buffer.Length)
-        {
-            ReleaseBuffer();
-            _buffer = AllocateBuffer(shape.Length);
-        }
+        _storage.EnsureCapacity(shape.Length);
         Shape = shape;
-        View = _buffer.AsContiguous().SubView(0, shape.Length);
+        View = _storage.View(shape.Length);
     }
 
     /// <summary>Copies another tensor of the same shape into this one.</summary>
@@ -127,29 +112,10 @@ public sealed class DeviceTensor : IDisposable
         if (IsDisposed)
             return;
         IsDisposed = true;
-        ReleaseBuffer();
+        _storage.Release();
     }
 
     public override string ToString() => $"DeviceTensor{Shape} on {Device.Name}";
-
-    private MemoryBuffer1D<float, Stride1D.Dense> AllocateBuffer(long length)
-    {
-        var buffer = Device.Accelerator.Allocate1D<float>(length);
-        Device.Recorder?.Note("allocate");
-        // All bits set is a NaN: a kernel that reads memory nobody wrote then fails its test on every device.
-        if (Device.Options.PoisonNewBuffers)
-            buffer.View.MemSet(0xFF);
-        _trackedBytes = buffer.LengthInBytes;
-        Device.TrackAllocation(_trackedBytes);
-        return buffer;
-    }
-
-    private void ReleaseBuffer()
-    {
-        _buffer.Dispose();
-        Device.TrackAllocation(-_trackedBytes);
-        _trackedBytes = 0;
-    }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(IsDisposed, this);
 }
