@@ -1,8 +1,8 @@
-namespace AttentionWise.Backends;
+namespace AttentionWise;
 
-/// <summary>The scratch tensors of one convolution op: each slot allocated on first use, resized (reusing its memory where
-/// it fits) when a later call needs another shape, all freed with the op. Contents are undefined between calls.</summary>
-internal sealed class ConvScratch(ComputeDevice device) : IDisposable
+/// <summary>The scratch tensors of one module or op: each slot allocated on first use, resized (reusing its memory where
+/// it fits) when a later call needs another shape, all freed with their owner. Contents are undefined between calls.</summary>
+internal sealed class ScratchTensors(ComputeDevice device) : IDisposable
 {
     private readonly List<DeviceTensor> _owned = [];
 

@@ -70,9 +70,13 @@ public abstract class Module : IDisposable
     private readonly List<Parameter> _parameters = new();
     private readonly List<(string Name, DeviceTensor Tensor)> _buffers = new();
     private readonly List<(string Name, Module Module)> _children = new();
-    private readonly List<DeviceTensor> _scratch = new();
+    private readonly ScratchTensors _scratch;
 
-    protected Module(ComputeDevice device) => Device = device ?? throw new ArgumentNullException(nameof(device));
+    protected Module(ComputeDevice device)
+    {
+        Device = device ?? throw new ArgumentNullException(nameof(device));
+        _scratch = new ScratchTensors(device);
+    }
 
     public ComputeDevice Device { get; }
 
@@ -160,19 +164,7 @@ public abstract class Module : IDisposable
 
     /// <summary>A module-owned tensor of the given shape, reusing <paramref name="slot"/>'s memory when it fits.
     /// Contents are undefined.</summary>
-    protected DeviceTensor Scratch(ref DeviceTensor? slot, Shape shape)
-    {
-        if (slot is null)
-        {
-            slot = Device.Allocate(shape);
-            _scratch.Add(slot);
-        }
-        else if (!slot.Shape.Equals(shape))
-        {
-            slot.Resize(shape);
-        }
-        return slot;
-    }
+    protected DeviceTensor Scratch(ref DeviceTensor? slot, Shape shape) => _scratch.Get(ref slot, shape);
 
     public void Dispose()
     {
@@ -184,8 +176,7 @@ public abstract class Module : IDisposable
             p.Dispose();
         foreach (var (_, t) in _buffers)
             t.Dispose();
-        foreach (var t in _scratch)
-            t.Dispose();
+        _scratch.Dispose();
         foreach (var (_, child) in _children)
             child.Dispose();
         GC.SuppressFinalize(this);

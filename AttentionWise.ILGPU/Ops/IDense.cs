@@ -38,30 +38,17 @@ internal interface IDense
 /// result, the bias reduction's workspace), allocated on first use and reused; disposed with their owner.</summary>
 internal sealed class DenseWorkspace(ComputeDevice device) : IDisposable
 {
+    private readonly ScratchTensors _scratch = new(device);
     private DeviceTensor? _partials, _product, _reduction;
 
     /// <summary>Partial products of sliced kernels.</summary>
-    public DeviceTensor Partials(Shape shape) => Get(ref _partials, shape);
+    public DeviceTensor Partials(Shape shape) => _scratch.Get(ref _partials, shape);
 
     /// <summary>A product computed apart before it is added (an accumulating forward without a BLAS).</summary>
-    public DeviceTensor Product(Shape shape) => Get(ref _product, shape);
+    public DeviceTensor Product(Shape shape) => _scratch.Get(ref _product, shape);
 
     /// <summary>The workspace of the bias gradient's channel reduction.</summary>
-    public DeviceTensor Reduction => _reduction ??= device.Allocate(Shape.Of(1));
+    public DeviceTensor Reduction => _scratch.Get(ref _reduction, Shape.Of(1));
 
-    private DeviceTensor Get(ref DeviceTensor? slot, Shape shape)
-    {
-        if (slot is null)
-            slot = device.Allocate(shape);
-        else if (!slot.Shape.Equals(shape))
-            slot.Resize(shape);
-        return slot;
-    }
-
-    public void Dispose()
-    {
-        _partials?.Dispose();
-        _product?.Dispose();
-        _reduction?.Dispose();
-    }
+    public void Dispose() => _scratch.Dispose();
 }

@@ -21,7 +21,7 @@ internal sealed unsafe class HostConvolution : IConvolution
     private readonly ComputeDevice _device;
     private readonly HostConvPlan _plan;
     private readonly HostNarrowConv? _narrow;
-    private readonly ConvScratch _scratch;
+    private readonly ScratchTensors _scratch;
     private DeviceTensor? _blocked;
     private DeviceTensor? _partials;
 
@@ -30,7 +30,7 @@ internal sealed unsafe class HostConvolution : IConvolution
         _device = backend.Device;
         Geometry = geometry;
         _plan = new HostConvPlan(geometry, options);
-        _scratch = new ConvScratch(_device);
+        _scratch = new ScratchTensors(_device);
         if (backend.UsesBlas && geometry.OutChannels >= MinBlasOutChannels)
             Path = ConvolutionPath.HostBlas;
         else if (backend.Passes && geometry.OutChannels < MinBlasOutChannels && geometry.Stride == (1, 1)

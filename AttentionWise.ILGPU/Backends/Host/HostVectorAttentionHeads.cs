@@ -12,6 +12,7 @@ namespace AttentionWise.Backends;
 internal sealed unsafe class HostVectorAttentionHeads : IAttentionHeads
 {
     private readonly ComputeDevice _device;
+    private readonly ScratchTensors _scratch;
     private readonly HeadsGeometry _geometry;
     private readonly HostAttentionHeads _host;
     private DeviceTensor? _state, _oxy;
@@ -21,6 +22,7 @@ internal sealed unsafe class HostVectorAttentionHeads : IAttentionHeads
     public HostVectorAttentionHeads(ComputeDevice device, HeadsGeometry geometry, SimdWidth width)
     {
         _device = device;
+        _scratch = new ScratchTensors(device);
         _geometry = geometry;
         _host = new HostAttentionHeads(geometry.Heads, geometry.Channels, geometry.Height, geometry.Width, geometry.Bias, width, HostLauncher.Shared);
     }
@@ -77,20 +79,12 @@ internal sealed unsafe class HostVectorAttentionHeads : IAttentionHeads
 
     public (float[] Mean, float[] InvStd) NormStatistics() => (_host.Mean.ToArray(), _host.InvStd.ToArray());
 
-    private DeviceTensor Scratch(ref DeviceTensor? slot, Shape shape)
-    {
-        if (slot is null)
-            slot = _device.Allocate(shape);
-        else if (!slot.Shape.Equals(shape))
-            slot.Resize(shape);
-        return slot;
-    }
+    private DeviceTensor Scratch(ref DeviceTensor? slot, Shape shape) => _scratch.Get(ref slot, shape);
 
     public void Dispose()
     {
         _host.Dispose();
-        _state?.Dispose();
-        _oxy?.Dispose();
+        _scratch.Dispose();
         _state = _oxy = null;
         _haveForward = false;
     }

@@ -12,7 +12,7 @@ namespace AttentionWise.Backends;
 internal class KernelAttentionHeads<TView> : IAttentionHeads
     where TView : struct, IKernelView<TView>
 {
-    private readonly List<DeviceTensor> _owned = new();
+    private readonly ScratchTensors _scratch;
     private DeviceTensor? _oxy, _wp, _aux, _partial, _pw;
     private DeviceTensor? _input, _z;
     private HeadNorm _norm;
@@ -23,6 +23,7 @@ internal class KernelAttentionHeads<TView> : IAttentionHeads
     public KernelAttentionHeads(ComputeDevice device, HeadsGeometry geometry, int blockImages, int sumImages)
     {
         Device = device;
+        _scratch = new ScratchTensors(device);
         Geometry = geometry;
         BlockImages = blockImages;
         SumImages = sumImages;
@@ -186,25 +187,11 @@ internal class KernelAttentionHeads<TView> : IAttentionHeads
     private HeadNormConfig NormConfig(int n, int blocks, bool training) =>
         new(Geometry.Q, blocks, n * Geometry.Height * Geometry.Width, _norm.Momentum, _norm.Eps, training);
 
-    private DeviceTensor Scratch(ref DeviceTensor? slot, Shape shape)
-    {
-        if (slot is null)
-        {
-            slot = Device.Allocate(shape);
-            _owned.Add(slot);
-        }
-        else if (!slot.Shape.Equals(shape))
-        {
-            slot.Resize(shape);
-        }
-        return slot;
-    }
+    private DeviceTensor Scratch(ref DeviceTensor? slot, Shape shape) => _scratch.Get(ref slot, shape);
 
     public void Dispose()
     {
-        foreach (var t in _owned)
-            t.Dispose();
-        _owned.Clear();
+        _scratch.Dispose();
         _oxy = _wp = _aux = _partial = _pw = null;
         _input = _z = null;
     }
