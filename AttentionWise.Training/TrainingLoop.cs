@@ -69,6 +69,8 @@ public sealed class TrainingLoop
     private readonly Adam _optimizer;
     private readonly TrainingOptions _options;
 
+    /// <summary>A loop that trains <paramref name="model"/> with <paramref name="loss"/> and <paramref name="optimizer"/> (whose
+    /// parameters are the model's), as <paramref name="options"/> say (defaults: <see cref="TrainingOptions"/>).</summary>
     public TrainingLoop(Module model, LogSoftmaxNllLoss loss, Adam optimizer, TrainingOptions? options = null)
     {
         _model = model ?? throw new ArgumentNullException(nameof(model));

@@ -41,8 +41,11 @@ public sealed class DeviceIntTensor : IDisposable
         }
     }
 
+    /// <summary>The device whose memory holds the tensor.</summary>
     public ComputeDevice Device { get; }
+    /// <summary>The tensor's shape (the first dimension is the batch).</summary>
     public Shape Shape { get; private set; }
+    /// <summary>Elements in <see cref="Shape"/>.</summary>
     public int Length => Shape.Length;
 
     /// <summary>Elements the buffer can hold without reallocating.</summary>
@@ -51,6 +54,7 @@ public sealed class DeviceIntTensor : IDisposable
     /// <summary>The device view of exactly <see cref="Length"/> elements, to pass to kernels.</summary>
     public ArrayView<int> View { get; private set; }
 
+    /// <summary>True once <see cref="Dispose"/> has released the memory.</summary>
     public bool IsDisposed { get; private set; }
 
     /// <summary>Copies <paramref name="data"/> (exactly <see cref="Length"/> values) to the device.</summary>

@@ -22,8 +22,11 @@ public sealed class DeviceTensor : IDisposable
         View = _storage.View(shape.Length);
     }
 
+    /// <summary>The device whose memory holds the tensor.</summary>
     public ComputeDevice Device { get; }
+    /// <summary>The tensor's shape (the first dimension is the batch).</summary>
     public Shape Shape { get; private set; }
+    /// <summary>Elements in <see cref="Shape"/>.</summary>
     public int Length => Shape.Length;
 
     /// <summary>Elements the buffer can hold without reallocating.</summary>
@@ -32,6 +35,7 @@ public sealed class DeviceTensor : IDisposable
     /// <summary>The device view of exactly <see cref="Length"/> elements, to pass to kernels.</summary>
     public ArrayView<float> View { get; private set; }
 
+    /// <summary>True once <see cref="Dispose"/> has released the memory.</summary>
     public bool IsDisposed { get; private set; }
 
     /// <summary>The address of the first element, for host code of the cpu device (whose buffers are host memory); null
