@@ -13,21 +13,27 @@ internal sealed class GpuHeadPlaneKernelSet : IKernelSet<GpuHeadPlaneKernelSet>
     {
         SoftmaxPlanes = a.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int, HeadAux, HeadPlanes>(
             GpuHeadPlaneKernels.SoftmaxPlanes);
-        HeadOutputPlanes = a.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux, HeadPlanes>(
+        HeadOutputPlanes = a.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int, HeadAux, HeadPlanes>(
             GpuHeadPlaneKernels.HeadOutputPlanes);
-        BackwardSumsPlanes = a.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux, HeadPlanes>(
-            GpuHeadPlaneKernels.BackwardSumsPlanes);
+        BackwardSumsPlanes = a.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int, HeadAux,
+            HeadPlanes>(GpuHeadPlaneKernels.BackwardSumsPlanes);
+        CoefficientsPlanes = a.Load<Index1D, ArrayView<float>, HeadDims, HeadAux>(GpuHeadPlaneKernels.CoefficientsPlanes);
         BackwardInputPlanes = a.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, HeadDims, HeadAux, HeadBackwardLayout, HeadPlanes>(GpuHeadPlaneKernels.BackwardInputPlanes);
+            ArrayView<float>, HeadDims, HeadAux, HeadBackwardLayout, HeadPlanes>(GpuHeadPlaneKernels.BackwardInputPlanes);
+        SoftmaxesPlanes = a.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int, HeadAux, HeadPlanes>(
+            GpuHeadPlaneKernels.SoftmaxesPlanes);
         WeightGradientsGroup = a.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(
             GpuHeadPlaneKernels.WeightGradientsGroup);
     }
 
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int, HeadAux, HeadPlanes> SoftmaxPlanes { get; }
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux, HeadPlanes> HeadOutputPlanes { get; }
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux, HeadPlanes> BackwardSumsPlanes { get; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int, HeadAux, HeadPlanes> HeadOutputPlanes { get; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int, HeadAux,
+        HeadPlanes> BackwardSumsPlanes { get; }
+    public Action<Index1D, ArrayView<float>, HeadDims, HeadAux> CoefficientsPlanes { get; }
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        ArrayView<float>, HeadDims, HeadAux, HeadBackwardLayout, HeadPlanes> BackwardInputPlanes { get; }
+        HeadDims, HeadAux, HeadBackwardLayout, HeadPlanes> BackwardInputPlanes { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int, HeadAux, HeadPlanes> SoftmaxesPlanes { get; }
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> WeightGradientsGroup { get; }
 
     public static GpuHeadPlaneKernelSet Load(KernelLoader loader) => new(loader);

@@ -75,8 +75,10 @@ internal static partial class GpuHeadPlaneKernels
         }
     }
 
-    /// <summary>Backward pass 1: RowA, ColA and the plane's sums into Images (see the file header).</summary>
-    public static void BackwardSumsPlanes(ArrayView<float> aux, ArrayView<float> gz, ArrayView<float> x, ArrayView<float> oxy, HeadDims d, HeadAux a, HeadPlanes p)
+    /// <summary>Backward pass 1: RowA, ColA, and the plane's Σ gR', Σ gR'·R' into <paramref name="partial"/> [Q, N, 2] (see
+    /// the file header).</summary>
+    public static void BackwardSumsPlanes(ArrayView<float> aux, ArrayView<float> partial, ArrayView<float> gz, ArrayView<float> x, ArrayView<float> wp,
+        HeadDims d, int hasBias, HeadAux a, HeadPlanes p)
     {
         var srg = SharedMemory.Allocate<float>(PlaneShared);
         var sg = SharedMemory.Allocate<float>(MaxThreads);
@@ -95,15 +97,18 @@ internal static partial class GpuHeadPlaneKernels
             int q = plane - n * d.Q;
             int c = q % d.C;
             int xo = (n * d.C + c) * hw;
+            int wo = q * hw;
             int o = plane * hw;
             float mu = aux[q];
             float rstd = aux[d.Q + q];
             for (int e = lane; e < hw; e += lanes)
             {
                 int i = p.Columns.Divide(e);
-                float r = oxy[o + e] * oxy[d.Size + o + e];
-                float g = gz[o + e] * x[xo + e];
-                srg[s0 + i * rs + e - i * w] = r * g;
+                int j = e - i * w;
+                float xv = x[xo + e];
+                float r = Relevance(aux, wp, xv, wo + e, plane * h + i, plane * w + j, d, hasBias, a);
+                float g = gz[o + e] * xv;
+                srg[s0 + i * rs + j] = r * g;
                 g1 += g;
                 g2 += g * ((r - mu) * rstd);
             }
@@ -137,8 +142,10 @@ internal static partial class GpuHeadPlaneKernels
                     t1 += sg[team * lanes + l];
                     t2 += sgr[team * lanes + l];
                 }
-                aux[a.Images + 2 * plane] = t1;
-                aux[a.Images + 2 * plane + 1] = t2;
+                int n = plane / d.Q;
+                int pi = 2 * ((plane - n * d.Q) * d.N + n);
+                partial[pi] = t1;
+                partial[pi + 1] = t2;
             }
         }
     }
@@ -146,7 +153,7 @@ internal static partial class GpuHeadPlaneKernels
     /// <summary>Backward pass 2 (see the file header and HeadRowKernels.BackwardInput for the formulas). Group 1-D,
     /// grid (image blocks, C).</summary>
     public static void BackwardInputPlanes(ArrayView<float> gx, ArrayView<float> pw, ArrayView<float> gz, ArrayView<float> gskip,
-        ArrayView<float> x, ArrayView<float> oxy, ArrayView<float> wp, ArrayView<float> aux, HeadDims d, HeadAux ax, HeadBackwardLayout layout, HeadPlanes p)
+        ArrayView<float> x, ArrayView<float> wp, ArrayView<float> aux, HeadDims d, HeadAux ax, HeadBackwardLayout layout, HeadPlanes p)
     {
         var gxs = SharedMemory.Allocate<float>(BlockShared);
         int t = Group.IdxX;
@@ -187,18 +194,30 @@ internal static partial class GpuHeadPlaneKernels
                 int j = e - i * w;
                 float wxv = wp[wb + e];
                 float wyv = wp[d.WeightSize + wb + e];
+                float bxv = layout.HasBias != 0 ? wp[2 * d.WeightSize + wb + e] : 0f;
+                float byv = layout.HasBias != 0 ? wp[3 * d.WeightSize + wb + e] : 0f;
                 float sx = 0f, sy = 0f, tx = 0f, ty = 0f;
                 int image = n0 * d.Q + q;
                 int ob = image * hw + e;
                 int xb = (n0 * d.C + c) * hw + e;
                 for (int nl = 0; nl < count; nl++, image += d.Q, ob += oStep, xb += xStep)
                 {
-                    float oxv = oxy[ob];
-                    float oyv = oxy[d.Size + ob];
                     float xv = x[xb];
+                    int row = image * h + i;
+                    int col = image * w + j;
+                    // Ox and Oy recomputed as the forward computed them (GpuHeadPlaneKernels.Softmaxes).
+                    float px = xv * wxv;
+                    float py = xv * wyv;
+                    if (layout.HasBias != 0)
+                    {
+                        px += bxv;
+                        py += byv;
+                    }
+                    float oxv = Softmax(px, aux[ax.RowSoft + 2 * row], aux[ax.RowSoft + 2 * row + 1]);
+                    float oyv = Softmax(py, aux[ax.ColSoft + 2 * col], aux[ax.ColSoft + 2 * col + 1]);
                     float gzv = gz[ob];
-                    float sRow = aux[ax.RowA + image * h + i];
-                    float sCol = aux[ax.ColA + image * w + j];
+                    float sRow = aux[ax.RowA + row];
+                    float sCol = aux[ax.ColA + col];
                     float r = oxv * oyv;
                     float uu = r * (rstd * gzv * xv - alpha - beta * r);
                     float gpx = uu - oxv * sRow;
@@ -228,5 +247,39 @@ internal static partial class GpuHeadPlaneKernels
                     gx[xb + e] = gxs[nl * hw + e];
             }
         }
+    }
+
+    /// <summary>Backward, one thread per row or column of each plane, as HeadNormKernels.SoftmaxCoefficients (thread e of
+    /// N·Q·(H + W): plane e / (H + W), then its rows, then its columns), from the plane kernels' sums and M2 of R:
+    /// Σ R·R' = rstd·Σ R·(R − μ) = rstd·(M2 + ΣR·(mean − μ)) with mean = ΣR / length, so no E[R²] − E[R]² cancels.</summary>
+    public static void CoefficientsPlanes(Index1D e, ArrayView<float> aux, HeadDims d, HeadAux ax)
+    {
+        int lines = d.H + d.W;
+        int image = e / lines;
+        int line = e - image * lines;
+        int q = image % d.Q;
+        float mu = aux[q];
+        float rstd = aux[d.Q + q];
+        float a = aux[2 * d.Q + q];
+        float b = aux[3 * d.Q + q];
+        int sums, target;
+        float length;
+        if (line < d.H)
+        {
+            int p = image * d.H + line;
+            sums = ax.RowR + 2 * p;
+            target = ax.RowA + p;
+            length = d.W;
+        }
+        else
+        {
+            int p = image * d.W + (line - d.H);
+            sums = ax.ColR + 2 * p;
+            target = ax.ColA + p;
+            length = d.H;
+        }
+        float sr = aux[sums];
+        float centred = aux[sums + 1] + sr * (sr / length - mu);
+        aux[target] = rstd * (aux[target] - a * sr - b * rstd * centred);
     }
 }

@@ -11,15 +11,23 @@
 // No warp shuffles: ILGPU 1.5.3 emits them for OpenCL only as Intel's intel_sub_group_shuffle*, which neither PoCL nor
 // AMD's OpenCL has, and no warp width is assumed (the simulator's is 4); teams are synchronised by group barriers.
 //
-//   SoftmaxPlanes       forward: Ox = row softmax of X·Wx (+Bx), Oy = column softmax of X·Wy (+By), always with the
-//                       maximum subtracted; and each column's Σ_i R, Σ_i R² (R = Ox⊙Oy) into ColR. Replaces RowSoftmax,
-//                       ImageFlags and ColumnSoftmax (three passes over memory become one).
-//   HeadOutputPlanes    forward: Z = X ⊙ (R − μ_q)·rstd_q and each row's Σ_j R, Σ_j R² into RowR.
-//   BackwardSumsPlanes  backward pass 1: RowA, ColA (Σ R·gR' of rows and columns) and the plane's Σ gR', Σ gR'·R'.
+//   SoftmaxPlanes       forward: the row softmax of X·Wx (+Bx) and the column softmax of X·Wy (+By), always with the
+//                       maximum subtracted, kept in shared memory only: each row's and column's maximum and 1/Σ of
+//                       exponentials go to RowSoft and ColSoft, from which the later kernels recompute Ox and Oy
+//                       (Ox and Oy are N·Q·H·W floats each: storing them would cost a write and three reads of both,
+//                       against a read of X, which is K times smaller). Also each column's Σ_i R and its M2
+//                       Σ_i (R − mean)² into ColR, and the plane's Σ R and M2 (the columns merged with Chan's formula)
+//                       into the head batchnorm's partial sums: a variance from deviations, not E[R²] − E[R]².
+//   HeadOutputPlanes    forward: Z = X ⊙ (R − μ_q)·rstd_q and each row's Σ_j R and M2 into RowR.
+//   BackwardSumsPlanes  backward pass 1: RowA, ColA (Σ R·gR' of rows and columns) and the plane's Σ gR', Σ gR'·R' into the
+//                       batchnorm's partial sums.
+//   CoefficientsPlanes  backward: each row's and column's A into s = Σ R·gR (HeadNormKernels.SoftmaxCoefficients, from
+//                       the lines' sums and M2).
 //   BackwardInputPlanes backward pass 2, one group per (block of images, channel c), 1-D: every element of the plane is
 //                       a thread's (coalesced), the block's images and every head are looped over; the input gradient of
 //                       each image of the block is accumulated in shared memory (each thread touches only its own
 //                       elements, so no barrier), the weight-gradient sums of the block in registers.
+//   SoftmaxesPlanes     Ox and Oy written out from RowSoft and ColSoft, only when asked for (visualisation, tests).
 using ILGPU;
 using ILGPU.Algorithms;
 using ILGPU.Runtime;
@@ -38,8 +46,44 @@ internal static partial class GpuHeadPlaneKernels
     /// <summary>Most threads of a group (the lanes' partial sums of BackwardSumsPlanes).</summary>
     public const int MaxThreads = 256;
 
-    /// <summary>Forward: the softmaxes and the column sums of R (see the file header).</summary>
-    public static void SoftmaxPlanes(ArrayView<float> oxy, ArrayView<float> aux, ArrayView<float> x, ArrayView<float> wp,
+    /// <summary>Most threads of a BackwardInputPlanes group (it keeps no per-thread shared arrays).</summary>
+    public const int BackwardMaxThreads = 1024;
+
+    /// <summary>Ox (row softmax) at one element from its logit and its row's maximum and 1/Σ; Oy the same with its
+    /// column's. The one formula every plane kernel uses, so that a recomputed value is the forward's.</summary>
+    public static float Softmax(float logit, float max, float inv) => XMath.Exp(logit - max) * inv;
+
+    /// <summary>Count, sum and M2 (Σ (v − mean)²) of a set of values.</summary>
+    public readonly struct Moments
+    {
+        public Moments(float count, float sum, float m2)
+        {
+            Count = count;
+            Sum = sum;
+            M2 = m2;
+        }
+
+        public readonly float Count;
+        public readonly float Sum;
+        public readonly float M2;
+
+        /// <summary>The moments of both sets (Chan et al.'s pairwise formula: the M2s plus the means' squared difference
+        /// weighted by nA·nB/(nA + nB)).</summary>
+        public Moments Merge(Moments b)
+        {
+            if (b.Count == 0f)
+                return this;
+            if (Count == 0f)
+                return b;
+            float n = Count + b.Count;
+            float delta = b.Sum / b.Count - Sum / Count;
+            return new Moments(n, Sum + b.Sum, M2 + b.M2 + delta * delta * (Count * b.Count / n));
+        }
+    }
+
+    /// <summary>Forward: the softmaxes' maxima and normalisers, the columns' sums and M2 of R, and the planes' sums and
+    /// M2 of R into <paramref name="partial"/> [Q, N, 2] (see the file header).</summary>
+    public static void SoftmaxPlanes(ArrayView<float> aux, ArrayView<float> partial, ArrayView<float> x, ArrayView<float> wp,
         HeadDims d, int hasBias, HeadAux a, HeadPlanes p)
     {
         var sx = SharedMemory.Allocate<float>(PlaneShared);
@@ -85,17 +129,16 @@ internal static partial class GpuHeadPlaneKernels
                     m = XMath.Max(m, sx[r0 + j]);
                 float sum = 0f;
                 for (int j = 0; j < w; j++)
-                {
-                    float v = XMath.Exp(sx[r0 + j] - m);
-                    sx[r0 + j] = v;
-                    sum += v;
-                }
+                    sum += XMath.Exp(sx[r0 + j] - m);
                 float inv = 1f / sum;
                 for (int j = 0; j < w; j++)
-                    sx[r0 + j] *= inv;
+                    sx[r0 + j] = Softmax(sx[r0 + j], m, inv);
+                aux[a.RowSoft + 2 * (plane * h + i)] = m;
+                aux[a.RowSoft + 2 * (plane * h + i) + 1] = inv;
             }
         }
         Group.Barrier();
+        var lineMoments = new Moments(0f, 0f, 0f);
         if (live)
         {
             for (int j = lane; j < w; j += lanes)
@@ -107,41 +150,56 @@ internal static partial class GpuHeadPlaneKernels
                     m = XMath.Max(m, sy[s]);
                 float sum = 0f;
                 for (int s = c0; s < end; s += rs)
-                {
-                    float v = XMath.Exp(sy[s] - m);
-                    sy[s] = v;
-                    sum += v;
-                }
+                    sum += XMath.Exp(sy[s] - m);
                 float inv = 1f / sum;
-                float r1 = 0f, r2 = 0f;
+                float r1 = 0f;
                 for (int s = c0; s < end; s += rs)
                 {
-                    float v = sy[s] * inv;
+                    float v = Softmax(sy[s], m, inv);
                     sy[s] = v;
-                    float r = sx[s] * v;
-                    r1 += r;
-                    r2 += r * r;
+                    r1 += sx[s] * v;
                 }
-                aux[a.ColR + 2 * (plane * w + j)] = r1;
-                aux[a.ColR + 2 * (plane * w + j) + 1] = r2;
+                float mean = r1 / h;
+                float m2 = 0f;
+                for (int s = c0; s < end; s += rs)
+                {
+                    float dev = sx[s] * sy[s] - mean;
+                    m2 += dev * dev;
+                }
+                int col = plane * w + j;
+                aux[a.ColSoft + 2 * col] = m;
+                aux[a.ColSoft + 2 * col + 1] = inv;
+                aux[a.ColR + 2 * col] = r1;
+                aux[a.ColR + 2 * col + 1] = m2;
+                lineMoments = lineMoments.Merge(new Moments(h, r1, m2));
             }
         }
+        // Every lane has read the planes: their shared memory takes the lanes' moments (a lane's count is H times its
+        // columns, known to lane 0), which lane 0 merges in lane order.
         Group.Barrier();
-        if (live)
+        int slot = team * lanes + lane;
+        sx[slot] = lineMoments.Sum;
+        sy[slot] = lineMoments.M2;
+        Group.Barrier();
+        if (live && lane == 0)
         {
-            int o = plane * hw;
-            for (int e = lane; e < hw; e += lanes)
+            var total = new Moments(0f, 0f, 0f);
+            for (int l = 0; l < lanes && l < w; l++)
             {
-                int i = p.Columns.Divide(e);
-                int s = s0 + i * rs + e - i * w;
-                oxy[o + e] = sx[s];
-                oxy[d.Size + o + e] = sy[s];
+                int columns = (w - l + lanes - 1) / lanes;
+                total = total.Merge(new Moments(h * columns, sx[team * lanes + l], sy[team * lanes + l]));
             }
+            int n = plane / d.Q;
+            int q = plane - n * d.Q;
+            int pi = 2 * (q * d.N + n);
+            partial[pi] = total.Sum;
+            partial[pi + 1] = total.M2;
         }
     }
 
-    /// <summary>Forward: Z and the row sums of R (see the file header).</summary>
-    public static void HeadOutputPlanes(ArrayView<float> z, ArrayView<float> aux, ArrayView<float> x, ArrayView<float> oxy, HeadDims d, HeadAux a, HeadPlanes p)
+    /// <summary>Forward: Z and the rows' sums and M2 of R (see the file header).</summary>
+    public static void HeadOutputPlanes(ArrayView<float> z, ArrayView<float> aux, ArrayView<float> x, ArrayView<float> wp, HeadDims d, int hasBias,
+        HeadAux a, HeadPlanes p)
     {
         var sr = SharedMemory.Allocate<float>(PlaneShared);
         int lane = Group.IdxX;
@@ -157,15 +215,18 @@ internal static partial class GpuHeadPlaneKernels
             int q = plane - n * d.Q;
             int c = q % d.C;
             int xo = (n * d.C + c) * hw;
+            int wo = q * hw;
             int o = plane * hw;
             float mu = aux[q];
             float rstd = aux[d.Q + q];
             for (int e = lane; e < hw; e += lanes)
             {
                 int i = p.Columns.Divide(e);
-                float r = oxy[o + e] * oxy[d.Size + o + e];
-                z[o + e] = x[xo + e] * ((r - mu) * rstd);
-                sr[s0 + i * rs + e - i * w] = r;
+                int j = e - i * w;
+                float xv = x[xo + e];
+                float r = Relevance(aux, wp, xv, wo + e, plane * h + i, plane * w + j, d, hasBias, a);
+                z[o + e] = xv * ((r - mu) * rstd);
+                sr[s0 + i * rs + j] = r;
             }
         }
         Group.Barrier();
@@ -174,16 +235,59 @@ internal static partial class GpuHeadPlaneKernels
             for (int i = lane; i < h; i += lanes)
             {
                 int r0 = s0 + i * rs;
-                float r1 = 0f, r2 = 0f;
+                float r1 = 0f;
+                for (int j = 0; j < w; j++)
+                    r1 += sr[r0 + j];
+                float mean = r1 / w;
+                float m2 = 0f;
                 for (int j = 0; j < w; j++)
                 {
-                    float r = sr[r0 + j];
-                    r1 += r;
-                    r2 += r * r;
+                    float dev = sr[r0 + j] - mean;
+                    m2 += dev * dev;
                 }
                 aux[a.RowR + 2 * (plane * h + i)] = r1;
-                aux[a.RowR + 2 * (plane * h + i) + 1] = r2;
+                aux[a.RowR + 2 * (plane * h + i) + 1] = m2;
             }
         }
+    }
+
+    /// <summary>R = Ox·Oy at one element, recomputed from X, the packed weights (element <paramref name="we"/> of each
+    /// array) and the element's row and column normalisers.</summary>
+    public static float Relevance(ArrayView<float> aux, ArrayView<float> wp, float xv, int we, int row, int col, HeadDims d, int hasBias, HeadAux a)
+    {
+        var (ox, oy) = Softmaxes(aux, wp, xv, we, row, col, d, hasBias, a);
+        return ox * oy;
+    }
+
+    /// <summary>Ox and Oy at one element, recomputed (see <see cref="Relevance"/>).</summary>
+    public static (float Ox, float Oy) Softmaxes(ArrayView<float> aux, ArrayView<float> wp, float xv, int we, int row, int col, HeadDims d, int hasBias,
+        HeadAux a)
+    {
+        float px = xv * wp[we];
+        float py = xv * wp[d.WeightSize + we];
+        if (hasBias != 0)
+        {
+            px += wp[2 * d.WeightSize + we];
+            py += wp[3 * d.WeightSize + we];
+        }
+        float ox = Softmax(px, aux[a.RowSoft + 2 * row], aux[a.RowSoft + 2 * row + 1]);
+        float oy = Softmax(py, aux[a.ColSoft + 2 * col], aux[a.ColSoft + 2 * col + 1]);
+        return (ox, oy);
+    }
+
+    /// <summary>Ox and Oy written out from the forward's normalisers, one thread per element of N·Q·H·W.</summary>
+    public static void SoftmaxesPlanes(Index1D e, ArrayView<float> oxy, ArrayView<float> aux, ArrayView<float> x, ArrayView<float> wp, HeadDims d,
+        int hasBias, HeadAux a, HeadPlanes p)
+    {
+        int plane = e / d.Plane;
+        int pe = e - plane * d.Plane;
+        int i = p.Columns.Divide(pe);
+        int j = pe - i * d.W;
+        int n = plane / d.Q;
+        int q = plane - n * d.Q;
+        int c = q % d.C;
+        var (ox, oy) = Softmaxes(aux, wp, x[(n * d.C + c) * d.Plane + pe], q * d.Plane + pe, plane * d.H + i, plane * d.W + j, d, hasBias, a);
+        oxy[e] = ox;
+        oxy[d.Size + e] = oy;
     }
 }

@@ -16,6 +16,7 @@
 //   LossResultGroup        result[0] = Σ perItem[0, ·] / N, result[1] = Σ perItem[1, ·] (one group).
 //   HeadNormForwardStatsGroup / HeadNormBackwardStatsGroup  the head batchnorm's per-channel statistics from the
 //                          image blocks' partial sums (as AttentionKernels.HeadNorm*Stats); grid Q.
+//   HeadNormForwardMomentsGroup  the same forward statistics from each image's sum and M2 (the GPU plane kernels').
 using ILGPU;
 using ILGPU.Algorithms;
 using ILGPU.Runtime;
@@ -301,6 +302,52 @@ internal static class GroupReductionKernels
         }
     }
 
+    /// <summary>The head batchnorm's statistics from each image's sum and M2 of R (GpuHeadPlaneKernels.SoftmaxPlanes,
+    /// partial [Q, N, 2], H·W values an image): the mean from the sums' tree; then the variance from the images' M2 and
+    /// their means' squared deviations from it, M2 = Σ_n (M2_n + HW·(S_n/HW − μ)²), a second tree: no E[R²] − E[R]².
+    /// Finalised by <see cref="BatchNormStatistics"/>. Group G; grid Q.</summary>
+    public static void HeadNormForwardMomentsGroup(ArrayView<float> aux, ArrayView<float> runningMean, ArrayView<float> runningVar,
+        ArrayView<float> partial, HeadNormConfig cfg)
+    {
+        var sa = SharedMemory.Allocate<float>(MaxThreads);
+        var sb = SharedMemory.Allocate<float>(MaxThreads);
+        int q = Grid.IdxX;
+        int p = q * cfg.Blocks * 2;
+        float s1 = 0f;
+        if (cfg.Training != 0)
+        {
+            for (int b = Group.IdxX; b < cfg.Blocks; b += Group.DimX)
+                s1 += partial[p + 2 * b];
+        }
+        var (total, _) = TreeSum(sa, sb, s1, 0f);
+        float mean = total / cfg.Count;
+        float per = (float)cfg.Count / cfg.Blocks;
+        float m2 = 0f;
+        if (cfg.Training != 0)
+        {
+            for (int b = Group.IdxX; b < cfg.Blocks; b += Group.DimX)
+            {
+                float dev = partial[p + 2 * b] / per - mean;
+                m2 += partial[p + 2 * b + 1] + per * dev * dev;
+            }
+        }
+        var (sumM2, _) = TreeSum(sa, sb, m2, 0f);
+        if (Group.IdxX == 0)
+        {
+            float batchMean = 0f, batchVariance = 0f, unbias = 1f;
+            if (cfg.Training != 0)
+            {
+                batchMean = mean;
+                batchVariance = sumM2 / cfg.Count;
+                unbias = BatchNormStatistics.Unbias(cfg.Count);
+            }
+            var stats = BatchNormStatistics.Finalize(DeviceView.Of(runningMean), DeviceView.Of(runningVar), q, cfg.Training, batchMean, batchVariance, unbias,
+                cfg.Momentum, cfg.Eps);
+            aux[q] = stats.Mean;
+            aux[cfg.Q + q] = stats.InvStd;
+        }
+    }
+
     /// <summary>See the file header (AttentionKernels.HeadNormBackwardStats). Group G; grid Q.</summary>
     public static void HeadNormBackwardStatsGroup(ArrayView<float> aux, ArrayView<float> partial, HeadNormConfig cfg)
     {
@@ -348,6 +395,8 @@ internal sealed class GpuReductionKernelSet : IKernelSet<GpuReductionKernelSet>
         HeadNormForwardStatsGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadNormConfig>(
             GroupReductionKernels.HeadNormForwardStatsGroup);
         HeadNormBackwardStatsGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, HeadNormConfig>(GroupReductionKernels.HeadNormBackwardStatsGroup);
+        HeadNormForwardMomentsGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadNormConfig>(
+            GroupReductionKernels.HeadNormForwardMomentsGroup);
     }
 
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int> SumBlocksGroup { get; }
@@ -359,6 +408,7 @@ internal sealed class GpuReductionKernelSet : IKernelSet<GpuReductionKernelSet>
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, int> LossResultGroup { get; }
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadNormConfig> HeadNormForwardStatsGroup { get; }
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, HeadNormConfig> HeadNormBackwardStatsGroup { get; }
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadNormConfig> HeadNormForwardMomentsGroup { get; }
 
     /// <summary>The default threads of a group reduction on <paramref name="device"/>: the largest power of two within
     /// the device's group limit and <see cref="GroupReductionKernels.MaxThreads"/> (at least 2).</summary>

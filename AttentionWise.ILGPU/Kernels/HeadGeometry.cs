@@ -16,13 +16,19 @@
 //     Stats   [4, Q]              μ, rstd = 1/sqrt(var + eps), then the backward's a = mean(gR'), b = mean(gR'⊙R')
 //     InvRow  [N, Q, H]           forward: 1/Σ_j of each row's exponentials (Ox is normalised by the column kernel)
 //     ColR    [N, Q, W, 2]        forward, per column: Σ_i R, Σ_i R² (batchnorm statistics; kept for the backward)
+//                                 (GPU plane kernels: Σ_i R and Σ_i (R − mean)², the column's M2, for a stable variance)
 //     RowR    [N, Q, H, 2]        forward, per row: Σ_j R, Σ_j R² (kept for the backward)
+//                                 (GPU plane kernels: Σ_j R and the row's M2)
 //     RowA    [N, Q, H]           backward, per row: A = Σ_j R·gR' (gR' = gZ ⊙ X), then s_row = Σ_j R·gR
 //     ColA    [N, Q, W]           backward, the same per column: Σ_i R·gR', then s_col
 //     Images  [N, Q, 2]           backward, per image: Σ gR', Σ gR'·R'
 //     YRowOk  [N, Q, H]           forward: 1 when the row kernel stored exp of the row's y logits (all within
 //                                 ±UnshiftedExpLimit), 0 when it left the logits for the column kernel
-//     YImageOk [N, Q]             forward: 1 when every row of the image has YRowOk = 1//
+//     YImageOk [N, Q]             forward: 1 when every row of the image has YRowOk = 1
+//     RowSoft [N, Q, H, 2]        forward (GPU plane kernels): each row's maximum logit and 1/Σ of its exponentials, so
+//                                 that Ox = exp(X⊙Wx + Bx − max)·(1/Σ) is recomputed where needed instead of stored
+//     ColSoft [N, Q, W, 2]        the same for each column of Oy
+//
 // The structs are public although only the library uses them: ILGPU's runtime builds the kernels' launchers in an
 // assembly of its own, which must see every kernel parameter's type.
 
@@ -79,7 +85,9 @@ internal readonly struct HeadAux
         Images = ColA + cols;
         YRowOk = Images + 2 * n * q;
         YImageOk = YRowOk + rows;
-        Length = YImageOk + n * q;
+        RowSoft = YImageOk + n * q;
+        ColSoft = RowSoft + 2 * rows;
+        Length = ColSoft + 2 * cols;
     }
 
     public readonly int Stats;
@@ -91,6 +99,8 @@ internal readonly struct HeadAux
     public readonly int Images;
     public readonly int YRowOk;
     public readonly int YImageOk;
+    public readonly int RowSoft;
+    public readonly int ColSoft;
     public readonly int Length;
 }
 

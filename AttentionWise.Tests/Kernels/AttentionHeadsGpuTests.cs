@@ -96,6 +96,53 @@ public abstract class AttentionHeadsGpuSuite : AttentionHeadsSuite
         Numerics.AssertClose(c.Heads.By!.Gradient.Download(), rgby, Atol, Rtol, $"{rows} rows: dL/dBy");
     }
 
+    /// <summary>
+    /// The head batchnorm's variance where E[R²] − E[R]² loses every digit in float32: tiny weights make both softmaxes
+    /// nearly uniform, so R ≈ 1/(H·W)·(1 + ~1e-3 noise). The plane kernels sum each column's deviations from its mean,
+    /// merge the columns of a plane with Chan's formula and the planes of a channel around the channel's mean, so the
+    /// batch variance (seen in the running variance, which starts at 0) must match the float64 reference to 1 %; the
+    /// backward, whose softmax coefficients use the same M2, must match it too. The test first checks that its case
+    /// defeats the old formula (E[R²] − E[R]² in float32 off by more than 10 %). Chosen launch and statistics groups of 2.
+    /// </summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(2)]
+    public void TinySpreadOfRGivesTheReferenceVariance(int statsGroup)
+    {
+        var s = new HeadsShape(64, 1, 2, 6, 6);
+        using var c = Make(s, false, 620, weightScale: 1e-3f,
+            variant: new HeadsVariant { StatsGroupSize = statsGroup > 0 ? statsGroup : null });
+        Assert.NotNull(Assert.IsType<GpuAttentionHeads>(c.Heads.Op).PlaneTile(new AttentionWise.Kernels.HeadDims(s.N, s.K, s.C, s.H, s.W)));
+        var zeros = new float[s.Q];
+        c.Heads.RunningMean.Upload(zeros);
+        c.Heads.RunningVar.Upload(zeros);
+        c.Heads.Train(true);
+        c.Heads.Forward(c.Input);
+        var f = c.Reference(true, new double[s.Q], new double[s.Q]);
+        for (int q = 0; q < s.Q; q++)
+        {
+            float s1 = 0f, s2 = 0f;
+            for (int n = 0; n < s.N; n++)
+            {
+                for (int e = 0; e < s.Plane; e++)
+                {
+                    float r = (float)f.R[(n * s.Q + q) * s.Plane + e];
+                    s1 += r;
+                    s2 += r * r;
+                }
+            }
+            float count = s.N * s.Plane;
+            float naive = s2 / count - s1 / count * (s1 / count);
+            Assert.True(Math.Abs(naive - f.BatchVar[q]) > 0.1 * f.BatchVar[q],
+                $"channel {q}: E[R²] − E[R]² in float32 gives {naive:G4} against {f.BatchVar[q]:G4}: the case does not cancel.");
+        }
+        var (em, ev) = AttentionReference.UpdatedRunningStats(s, f, new double[s.Q], new double[s.Q]);
+        Numerics.AssertClose(c.Heads.RunningMean.Download(), em, 0, 1e-5, "running mean");
+        Numerics.AssertClose(c.Heads.RunningVar.Download(), ev, 0, 1e-2, "running var");
+        var (mean, _) = c.Heads.LastNormStatistics();
+        Numerics.AssertClose(mean, f.Mean, 0, 1e-5, "head BN mean");
+    }
+
     /// <summary>A launch that does not fit the device is refused, not silently replaced.</summary>
     [Fact]
     public void ALaunchThatDoesNotFitIsRefused()
@@ -142,6 +189,7 @@ public sealed class HeadPlaneTileTests
     [InlineData(28, 28, 16, 4)]
     [InlineData(5, 7, 4096, 1)]
     [InlineData(7, 6, 1024, 64)]
+    [InlineData(28, 28, 1024, 32)]
     public void TheLaunchFitsTheDeviceAndTheSharedMemory(int h, int w, int maxThreads, int warp)
     {
         var t = HeadPlaneTile.Choose(h, w, 4096 * 8, GpuAttentionHeads.GpuBlockImages, maxThreads, warp);
@@ -149,7 +197,8 @@ public sealed class HeadPlaneTileTests
         var v = t.Value;
         int limit = Math.Min(maxThreads, AttentionWise.Kernels.GpuHeadPlaneKernels.MaxThreads);
         Assert.InRange(v.Lanes * v.Planes, 1, limit);
-        Assert.InRange(v.BackwardThreads, 1, limit);
+        Assert.InRange(v.BackwardThreads, 1, Math.Min(maxThreads, AttentionWise.Kernels.GpuHeadPlaneKernels.BackwardMaxThreads));
+        Assert.True(v.Fits(h, w, maxThreads), v.ToString());
         Assert.True(v.Planes * AttentionWise.Kernels.HeadPlanes.SharedFloats(h, w) <= AttentionWise.Kernels.GpuHeadPlaneKernels.PlaneShared);
         // A lane per row and per column where the group allows it, in whole warps.
         Assert.Equal(Math.Min(limit, (Math.Max(h, w) + Math.Min(warp, limit) - 1) / Math.Min(warp, limit) * Math.Min(warp, limit)), v.Lanes);
@@ -159,6 +208,11 @@ public sealed class HeadPlaneTileTests
             Assert.True(v.Planes >= 4, v.ToString());
             // 784 elements: 160 threads run 5 full passes (98 % of the lanes busy).
             Assert.Equal(160, v.BackwardThreads);
+        }
+        if (maxThreads == 1024 && warp == 32 && h == 28)
+        {
+            // Groups of up to 1,024 threads: 800 threads take the plane in one pass (98 % busy), the most threads at that use.
+            Assert.Equal(800, v.BackwardThreads);
         }
     }
 

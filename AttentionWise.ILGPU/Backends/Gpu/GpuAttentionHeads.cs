@@ -18,6 +18,8 @@ internal sealed class GpuAttentionHeads : KernelAttentionHeads<DeviceView>
 
     private readonly HeadsVariant _variant;
     private HeadPlaneTile? _tile;
+    private DeviceTensor? _oxy;
+    private bool _softmaxesCurrent;
 
     /// <summary>Images per partial sum of the head batchnorm's statistics: one (a thread per image and channel; the
     /// statistics' group tree adds the images).</summary>
@@ -43,52 +45,100 @@ internal sealed class GpuAttentionHeads : KernelAttentionHeads<DeviceView>
         return asked;
     }
 
-    protected override void ForwardSoftmaxes(DeviceTensor oxy, DeviceTensor aux, DeviceTensor input, DeviceTensor wp, int hasBias)
+    protected override void BeginForward()
     {
-        var d = Dims;
-        _tile = PlaneTile(d);
+        _tile = PlaneTile(Dims);
+        _softmaxesCurrent = false;
+    }
+
+    /// <summary>The plane kernels keep Ox and Oy in shared memory and recompute them from the rows' and columns'
+    /// normalisers; only the per-row kernels store them.</summary>
+    protected override bool StoresSoftmaxes => _tile is null;
+
+    /// <summary>With one image per partial sum, the plane kernels write the batchnorm's partial sums themselves.</summary>
+    protected override bool PlanesWritePartialSums => _tile is not null;
+
+    /// <summary>Ox and Oy of the latest forward: the stored ones, or (plane kernels) written out from the normalisers on
+    /// the first call after each forward.</summary>
+    public override DeviceTensor? Softmaxes()
+    {
+        if (_tile is null)
+            return base.Softmaxes();
+        var (input, wp, aux) = ForwardState;
+        if (input is null || wp is null || aux is null)
+            return null;
+        if (!_softmaxesCurrent)
+        {
+            var d = Dims;
+            var oxy = Scratch(ref _oxy, Shape.Of(2, d.N, d.Q, d.H, d.W));
+            if (d.Size > 0)
+            {
+                Device.Work(null, 4L * (2L * d.Size + (long)d.N * d.C * d.Plane + 2L * d.N * d.Q * (d.H + d.W) + 2L * d.WeightSize));
+                Planes.SoftmaxesPlanes(d.Size, oxy.View, aux.View, input.View, wp.View, d, Geometry.Bias ? 1 : 0, Aux, new HeadPlanes(d));
+            }
+            _softmaxesCurrent = true;
+        }
+        return _oxy;
+    }
+
+    protected override void ForwardSoftmaxes(DeviceTensor? oxy, DeviceTensor aux, DeviceTensor partial, DeviceTensor input, DeviceTensor wp, int hasBias)
+    {
         if (_tile is { } t)
         {
+            var d = Dims;
             var planes = new HeadPlanes(d);
-            Planes.SoftmaxPlanes(PlaneConfig(t, planes), oxy.View, aux.View, input.View, wp.View, d, hasBias, Aux, planes);
+            // Reads X and the weights; writes the rows' and columns' normalisers, the columns' sums and the partial sums.
+            Device.Work(ForwardFlops(d), 4L * (InputFloats(d) + 2L * d.WeightSize * (hasBias + 1) + 2L * d.N * d.Q * (d.H + 2 * d.W) + partial.Length));
+            Planes.SoftmaxPlanes(PlaneConfig(t, planes), aux.View, partial.View, input.View, wp.View, d, hasBias, Aux, planes);
         }
         else
         {
-            base.ForwardSoftmaxes(oxy, aux, input, wp, hasBias);
+            base.ForwardSoftmaxes(oxy, aux, partial, input, wp, hasBias);
         }
     }
 
     protected override void ForwardStatistics(DeviceTensor aux, DeviceTensor partial, HeadNorm norm, HeadNormConfig cfg)
     {
         Device.Work(null, 4L * (partial.Length + 6 * Dims.Q));
-        Device.Kernels<GpuReductionKernelSet>().HeadNormForwardStatsGroup(StatsConfig(Dims.Q), aux.View, norm.RunningMean.View, norm.RunningVar.View,
-            partial.View, cfg);
+        var k = Device.Kernels<GpuReductionKernelSet>();
+        if (_tile is not null)
+            k.HeadNormForwardMomentsGroup(StatsConfig(Dims.Q), aux.View, norm.RunningMean.View, norm.RunningVar.View, partial.View, cfg);
+        else
+            k.HeadNormForwardStatsGroup(StatsConfig(Dims.Q), aux.View, norm.RunningMean.View, norm.RunningVar.View, partial.View, cfg);
     }
 
-    protected override void ForwardOutput(DeviceTensor z, DeviceTensor aux, DeviceTensor input, DeviceTensor oxy)
+    protected override void ForwardOutput(DeviceTensor z, DeviceTensor aux, DeviceTensor input, DeviceTensor? oxy, DeviceTensor wp, int hasBias)
     {
         if (_tile is { } t)
         {
-            var planes = new HeadPlanes(Dims);
-            Planes.HeadOutputPlanes(PlaneConfig(t, planes), z.View, aux.View, input.View, oxy.View, Dims, Aux, planes);
+            var d = Dims;
+            var planes = new HeadPlanes(d);
+            // Reads X, the weights and the normalisers; writes Z and the rows' sums.
+            Device.Work(RecomputeFlops(d, 12), 4L * (InputFloats(d) + 2L * d.WeightSize * (hasBias + 1) + 2L * d.N * d.Q * (d.H + d.W) + d.Size
+                + 2L * d.N * d.Q * d.H));
+            Planes.HeadOutputPlanes(PlaneConfig(t, planes), z.View, aux.View, input.View, wp.View, d, hasBias, Aux, planes);
         }
         else
         {
-            base.ForwardOutput(z, aux, input, oxy);
+            base.ForwardOutput(z, aux, input, oxy, wp, hasBias);
         }
     }
 
-    protected override void BackwardSums(DeviceTensor aux, DeviceTensor gradOutput, DeviceTensor input, DeviceTensor oxy)
+    protected override void BackwardSums(DeviceTensor aux, DeviceTensor partial, DeviceTensor gradOutput, DeviceTensor input, DeviceTensor? oxy,
+        DeviceTensor wp, int hasBias)
     {
-        _tile = PlaneTile(Dims);
         if (_tile is { } t)
         {
-            var planes = new HeadPlanes(Dims);
-            Planes.BackwardSumsPlanes(PlaneConfig(t, planes), aux.View, gradOutput.View, input.View, oxy.View, Dims, Aux, planes);
+            var d = Dims;
+            var planes = new HeadPlanes(d);
+            // Reads gZ, X, the weights and the normalisers; writes the rows' and columns' A and the partial sums.
+            Device.Work(RecomputeFlops(d, 10), 4L * (d.Size + InputFloats(d) + 2L * d.WeightSize * (hasBias + 1) + 3L * d.N * d.Q * (d.H + d.W)
+                + partial.Length));
+            Planes.BackwardSumsPlanes(PlaneConfig(t, planes), aux.View, partial.View, gradOutput.View, input.View, wp.View, d, hasBias, Aux, planes);
         }
         else
         {
-            base.BackwardSums(aux, gradOutput, input, oxy);
+            base.BackwardSums(aux, partial, gradOutput, input, oxy, wp, hasBias);
         }
     }
 
@@ -98,20 +148,51 @@ internal sealed class GpuAttentionHeads : KernelAttentionHeads<DeviceView>
         Device.Kernels<GpuReductionKernelSet>().HeadNormBackwardStatsGroup(StatsConfig(Dims.Q), aux.View, partial.View, cfg);
     }
 
-    protected override void BackwardInput(DeviceTensor gx, DeviceTensor pw, DeviceTensor gz, DeviceTensor gskip, DeviceTensor input, DeviceTensor oxy,
+    protected override void Coefficients(DeviceTensor aux)
+    {
+        if (_tile is not null)
+        {
+            var d = Dims;
+            Planes.CoefficientsPlanes(d.N * d.Q * (d.H + d.W), aux.View, d, Aux);
+        }
+        else
+        {
+            base.Coefficients(aux);
+        }
+    }
+
+    protected override void BackwardInput(DeviceTensor gx, DeviceTensor pw, DeviceTensor gz, DeviceTensor gskip, DeviceTensor input, DeviceTensor? oxy,
         DeviceTensor wp, DeviceTensor aux, HeadBackwardLayout layout)
     {
         if (_tile is { } u)
         {
-            var config = new KernelConfig(new Index2D(layout.Blocks, Dims.C), new Index2D(u.BackwardThreads, 1));
-            Planes.BackwardInputPlanes(config, gx.View, pw.View, gz.View, gskip.View, input.View, oxy.View, wp.View, aux.View, Dims, Aux, layout,
-                new HeadPlanes(Dims));
+            var d = Dims;
+            // Reads gZ, X, the skip gradient, the weights, the normalisers and the lines' coefficients; writes gX and pW.
+            Device.Work(RecomputeFlops(d, 25), 4L * (d.Size + InputFloats(d) * (layout.HasSkip + layout.InputGradient) + InputFloats(d)
+                + 2L * d.WeightSize * (layout.HasBias + 1) + 3L * d.N * d.Q * (d.H + d.W) + pw.Length));
+            var config = new KernelConfig(new Index2D(layout.Blocks, d.C), new Index2D(u.BackwardThreads, 1));
+            Planes.BackwardInputPlanes(config, gx.View, pw.View, gz.View, gskip.View, input.View, wp.View, aux.View, d, Aux, layout, new HeadPlanes(d));
         }
         else
         {
             base.BackwardInput(gx, pw, gz, gskip, input, oxy, wp, aux, layout);
         }
     }
+
+    /// <summary>FP32 operations a recomputed Ox and Oy cost per element: two products, two differences, two products by
+    /// the normalisers and two exponentials, each counted as 8 (the special-function units run an eighth of the FP32
+    /// rate on sm_75 to sm_90).</summary>
+    private const int RecomputeOps = 6 + 2 * 8;
+
+    /// <summary>The FLOPs of a plane kernel that recomputes Ox and Oy at every element and does <paramref name="other"/>
+    /// further operations there.</summary>
+    private static double RecomputeFlops(HeadDims d, int other) => (double)d.Size * (RecomputeOps + other);
+
+    /// <summary>SoftmaxPlanes' FLOPs per element: the logits, maxima, exponentials (twice: the sum, then the value),
+    /// normalisation, R and its two column sums.</summary>
+    private static double ForwardFlops(HeadDims d) => (double)d.Size * (2 + 2 + 4 * 8 + 2 + 2 + 2 + 4);
+
+    private static long InputFloats(HeadDims d) => (long)d.N * d.C * d.Plane;
 
     protected override void WeightGradients(HeadsTensors g, DeviceTensor pw, int blocks)
     {

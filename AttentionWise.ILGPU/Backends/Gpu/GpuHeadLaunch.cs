@@ -12,9 +12,13 @@ internal readonly record struct HeadPlaneTile(int Lanes, int Planes, int Backwar
     /// of <paramref name="warp"/>, or null where a plane (or a block of <paramref name="blockImages"/> planes for the
     /// backward pass) does not fit the kernels' shared memory. A team has enough lanes for a lane per row and per
     /// column (whole warps); a group takes as many teams as fit; the backward pass takes the thread count, in whole
-    /// warps, that leaves the fewest lanes idle over the passes across a plane (ties: more threads).</summary>
+    /// warps up to the device's group limit (<see cref="GpuHeadPlaneKernels.BackwardMaxThreads"/> at most), that leaves
+    /// the fewest lanes idle over the passes across a plane (ties: more threads). More threads per backward group matter
+    /// when a layer has few channels: its grid is (image blocks, C), so a one-channel layer of 4,096 images launches only
+    /// 512 groups, and 160-thread groups would fill a third of an H200's warp slots.</summary>
     public static HeadPlaneTile? Choose(int h, int w, int planes, int blockImages, int maxThreads, int warp)
     {
+        int backwardMax = Math.Max(1, Math.Min(maxThreads, GpuHeadPlaneKernels.BackwardMaxThreads));
         maxThreads = Math.Max(1, Math.Min(maxThreads, GpuHeadPlaneKernels.MaxThreads));
         warp = Math.Clamp(warp, 1, maxThreads);
         int shared = HeadPlanes.SharedFloats(h, w);
@@ -25,7 +29,7 @@ internal readonly record struct HeadPlaneTile(int Lanes, int Planes, int Backwar
         int teams = Math.Max(1, Math.Min(Math.Min(maxThreads / lanes, GpuHeadPlaneKernels.PlaneShared / shared), Math.Max(1, planes)));
         int best = warp;
         double bestUse = 0;
-        for (int t = warp; t <= maxThreads; t += warp)
+        for (int t = warp; t <= backwardMax; t += warp)
         {
             int passes = (hw + t - 1) / t;
             double use = (double)hw / (passes * t);
@@ -43,7 +47,8 @@ internal readonly record struct HeadPlaneTile(int Lanes, int Planes, int Backwar
     public bool Fits(int h, int w, int maxGroupThreads)
     {
         int max = Math.Min(maxGroupThreads, GpuHeadPlaneKernels.MaxThreads);
-        return Lanes >= 1 && Planes >= 1 && BackwardThreads >= 1 && Lanes * Planes <= max && BackwardThreads <= max
+        int backwardMax = Math.Min(maxGroupThreads, GpuHeadPlaneKernels.BackwardMaxThreads);
+        return Lanes >= 1 && Planes >= 1 && BackwardThreads >= 1 && Lanes * Planes <= max && BackwardThreads <= backwardMax
             && Planes * HeadPlanes.SharedFloats(h, w) <= GpuHeadPlaneKernels.PlaneShared;
     }
 }

@@ -60,7 +60,8 @@ internal class KernelAttentionHeads<TView> : IAttentionHeads
         _z = z;
         _norm = norm;
         _forwardTraining = training;
-        var oxy = Scratch(ref _oxy, Shape.Of(2, n, d.Q, d.H, d.W));
+        BeginForward();
+        var oxy = StoresSoftmaxes ? Scratch(ref _oxy, Shape.Of(2, n, d.Q, d.H, d.W)) : null;
         var aux = Scratch(ref _aux, Shape.Of(ax.Length));
         var wp = Scratch(ref _wp, Shape.Of(g.Bias ? 4 : 2, d.Q, d.H, d.W));
         var k = Rows;
@@ -70,23 +71,22 @@ internal class KernelAttentionHeads<TView> : IAttentionHeads
         if (n == 0)
             return;
 
-        ForwardSoftmaxes(oxy, aux, input, wp, hasBias);
-
         var sums = new PairSumDims(n, d.Q, d.W, 2, ax.ColR, SumImages);
         var cfg = NormConfig(n, sums.Blocks, training);
         var partial = Scratch(ref _partial, Shape.Of(d.Q, sums.Blocks, 2));
-        if (cfg.Training != 0)
+        ForwardSoftmaxes(oxy, aux, partial, input, wp, hasBias);
+        if (cfg.Training != 0 && !PlanesWritePartialSums)
         {
             Device.Work(null, 4L * (n * d.Q * d.W * 2 + partial.Length));
             k.PairPartialSums(d.Q * sums.Blocks, partial.View, aux.View, sums);
         }
         ForwardStatistics(aux, partial, norm, cfg);
-        ForwardOutput(z, aux, input, oxy);
+        ForwardOutput(z, aux, input, oxy, wp, hasBias);
     }
 
     public void Backward(DeviceTensor gradOutput, HeadsTensors gradients, DeviceTensor? inputGradient, DeviceTensor? skipGradient)
     {
-        if (_input is null || _oxy is null || _aux is null || _wp is null || _z is null)
+        if (_input is null || _aux is null || _wp is null || _z is null || (StoresSoftmaxes && _oxy is null))
             throw new InvalidOperationException("AttentionHeads.Backward called before Forward.");
         var d = Dims;
         var ax = Aux;
@@ -96,14 +96,13 @@ internal class KernelAttentionHeads<TView> : IAttentionHeads
 
         var k = Rows;
         var input = _input;
-        var oxy = _oxy;
+        var oxy = StoresSoftmaxes ? _oxy : null;
         var aux = _aux;
-        BackwardSums(aux, gradOutput, input, oxy);
-
         var sums = new PairSumDims(n, d.Q, 1, 2, ax.Images, SumImages);
         var cfg = NormConfig(n, sums.Blocks, _forwardTraining);
         var partial = Scratch(ref _partial, Shape.Of(d.Q, sums.Blocks, 2));
-        if (cfg.Training != 0)
+        BackwardSums(aux, partial, gradOutput, input, oxy, _wp, Geometry.Bias ? 1 : 0);
+        if (cfg.Training != 0 && !PlanesWritePartialSums)
         {
             Device.Work(null, 4L * (n * d.Q * 2 + partial.Length));
             k.PairPartialSums(d.Q * sums.Blocks, partial.View, aux.View, sums);
@@ -111,7 +110,7 @@ internal class KernelAttentionHeads<TView> : IAttentionHeads
         BackwardStatistics(aux, partial, cfg);
         // Reads R's row and column sums (2 each) and the coefficients (1 each), writes the coefficients.
         Device.Work(null, 4L * n * d.Q * (d.H + d.W) * 4);
-        k.SoftmaxCoefficients(n * d.Q * (d.H + d.W), aux.View, d, ax);
+        Coefficients(aux);
 
         bool bias = Geometry.Bias;
         var layout = new HeadBackwardLayout(n, d.C, d.H, BlockImages, bias, skipGradient is not null, inputGradient is not null);
@@ -120,14 +119,13 @@ internal class KernelAttentionHeads<TView> : IAttentionHeads
         WeightGradients(gradients, pw, layout.Blocks);
     }
 
-    public DeviceTensor? Softmaxes() => _oxy;
+    public virtual DeviceTensor? Softmaxes() => _oxy;
 
     public void Relevance(DeviceTensor relevance)
     {
-        if (_oxy is null)
-            throw new InvalidOperationException("AttentionHeads.Relevance called before Forward.");
+        var oxy = Softmaxes() ?? throw new InvalidOperationException("AttentionHeads.Relevance called before Forward.");
         if (relevance.Length > 0)
-            Rows.Relevance(Dims.N * Dims.Q * Dims.H, relevance.View, _oxy.View, Dims);
+            Rows.Relevance(Dims.N * Dims.Q * Dims.H, relevance.View, oxy.View, Dims);
     }
 
     public (float[] Mean, float[] InvStd) NormStatistics()
@@ -141,12 +139,25 @@ internal class KernelAttentionHeads<TView> : IAttentionHeads
 
     // ---- the steps a backend may replace ----
 
+    /// <summary>Called at the start of each forward, once <see cref="Dims"/> and <see cref="Aux"/> are the batch's.</summary>
+    protected virtual void BeginForward()
+    {
+    }
+
+    /// <summary>Whether the forward stores Ox and Oy (the per-row kernels); when not, the steps recompute them and get
+    /// null for oxy.</summary>
+    protected virtual bool StoresSoftmaxes => true;
+
+    /// <summary>Whether the forward's and the backward's first steps write the batchnorm's partial sums themselves (one per
+    /// image), so that no PairPartialSums launch is needed.</summary>
+    protected virtual bool PlanesWritePartialSums => false;
+
     /// <summary>Forward: Ox, Oy, the normalisers and the column sums of R.</summary>
-    protected virtual void ForwardSoftmaxes(DeviceTensor oxy, DeviceTensor aux, DeviceTensor input, DeviceTensor wp, int hasBias)
+    protected virtual void ForwardSoftmaxes(DeviceTensor? oxy, DeviceTensor aux, DeviceTensor partial, DeviceTensor input, DeviceTensor wp, int hasBias)
     {
         var (d, ax, k) = (Dims, Aux, Rows);
         int n = d.N;
-        k.RowSoftmax(n * d.Q * d.H, oxy.View, aux.View, input.View, wp.View, d, hasBias, ax);
+        k.RowSoftmax(n * d.Q * d.H, oxy!.View, aux.View, input.View, wp.View, d, hasBias, ax);
         k.ImageFlags(n * d.Q, aux.View, d, ax);
         k.ColumnSoftmax(n * d.Q * d.W, oxy.View, aux.View, input.View, wp.View, d, hasBias, ax);
     }
@@ -156,17 +167,25 @@ internal class KernelAttentionHeads<TView> : IAttentionHeads
         Rows.HeadNormForwardStats(Dims.Q, aux.View, norm.RunningMean.View, norm.RunningVar.View, partial.View, cfg);
 
     /// <summary>Forward: Z and the row sums of R.</summary>
-    protected virtual void ForwardOutput(DeviceTensor z, DeviceTensor aux, DeviceTensor input, DeviceTensor oxy)
+    protected virtual void ForwardOutput(DeviceTensor z, DeviceTensor aux, DeviceTensor input, DeviceTensor? oxy, DeviceTensor wp, int hasBias)
     {
         var d = Dims;
-        Rows.HeadOutput(d.N * d.Q * d.H, z.View, aux.View, input.View, oxy.View, d, Aux);
+        Rows.HeadOutput(d.N * d.Q * d.H, z.View, aux.View, input.View, oxy!.View, d, Aux);
     }
 
     /// <summary>Backward pass 1: the rows', columns' and images' sums.</summary>
-    protected virtual void BackwardSums(DeviceTensor aux, DeviceTensor gradOutput, DeviceTensor input, DeviceTensor oxy)
+    protected virtual void BackwardSums(DeviceTensor aux, DeviceTensor partial, DeviceTensor gradOutput, DeviceTensor input, DeviceTensor? oxy,
+        DeviceTensor wp, int hasBias)
     {
         var d = Dims;
-        Rows.BackwardSums(d.N * d.Q, aux.View, gradOutput.View, input.View, oxy.View, d, Aux);
+        Rows.BackwardSums(d.N * d.Q, aux.View, gradOutput.View, input.View, oxy!.View, d, Aux);
+    }
+
+    /// <summary>Backward: each row's and column's A turned into the softmax coefficient s.</summary>
+    protected virtual void Coefficients(DeviceTensor aux)
+    {
+        var d = Dims;
+        Rows.SoftmaxCoefficients(d.N * d.Q * (d.H + d.W), aux.View, d, Aux);
     }
 
     /// <summary>Backward: the batchnorm coefficients from the partial sums.</summary>
@@ -175,9 +194,9 @@ internal class KernelAttentionHeads<TView> : IAttentionHeads
 
     /// <summary>Backward pass 2: gX (into <paramref name="gx"/> when the layout asks for it) and the blocks' weight-gradient
     /// sums into <paramref name="pw"/>.</summary>
-    protected virtual void BackwardInput(DeviceTensor gx, DeviceTensor pw, DeviceTensor gz, DeviceTensor gskip, DeviceTensor input, DeviceTensor oxy,
+    protected virtual void BackwardInput(DeviceTensor gx, DeviceTensor pw, DeviceTensor gz, DeviceTensor gskip, DeviceTensor input, DeviceTensor? oxy,
         DeviceTensor wp, DeviceTensor aux, HeadBackwardLayout layout) =>
-        Rows.BackwardInput(layout.Threads, gx.View, pw.View, gz.View, gskip.View, input.View, oxy.View, wp.View, aux.View, Dims, Aux, layout);
+        Rows.BackwardInput(layout.Threads, gx.View, pw.View, gz.View, gskip.View, input.View, oxy!.View, wp.View, aux.View, Dims, Aux, layout);
 
     /// <summary>The blocks' sums added to the weight (and bias) gradients, in block order.</summary>
     protected virtual void WeightGradients(HeadsTensors g, DeviceTensor pw, int blocks) =>
@@ -187,7 +206,10 @@ internal class KernelAttentionHeads<TView> : IAttentionHeads
     private HeadNormConfig NormConfig(int n, int blocks, bool training) =>
         new(Geometry.Q, blocks, n * Geometry.Height * Geometry.Width, _norm.Momentum, _norm.Eps, training);
 
-    private DeviceTensor Scratch(ref DeviceTensor? slot, Shape shape) => _scratch.Get(ref slot, shape);
+    protected DeviceTensor Scratch(ref DeviceTensor? slot, Shape shape) => _scratch.Get(ref slot, shape);
+
+    /// <summary>The latest forward's input, packed weights and aux buffer (null before the first forward).</summary>
+    protected (DeviceTensor? Input, DeviceTensor? Wp, DeviceTensor? Aux) ForwardState => (_input, _wp, _aux);
 
     public void Dispose()
     {
