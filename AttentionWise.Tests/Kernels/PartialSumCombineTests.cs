@@ -9,7 +9,8 @@ namespace AttentionWise.Tests.Kernels;
 /// through <see cref="GpuPartialSums.Combine"/>): gw += Σ_s partials[s] for the attention layer's 72-element weight, a
 /// count that is no multiple of the lanes and a large one of many groups, over one to many slices, with every row
 /// count and the device's own choice. Each against the float64 sum, and bit for bit against the kernel's fixed order
-/// (row r sums slices r, r + R, … in order; the row sums are added in row order).
+/// (row r sums slices r, r + R, … in order; the row sums are added in row order). Row counts beyond the device's groups
+/// are left out (the simulator's groups of 16 threads take up to 8 rows; PoCL's take all of them).
 /// </summary>
 public abstract class PartialSumCombineSuite : DeviceTest
 {
