@@ -5,14 +5,14 @@ using ILGPU.Runtime;
 namespace AttentionWise.Kernels;
 
 /// <summary>The implicit-GEMM convolution kernels of GPU-shaped devices (<see cref="GpuGemmKernels"/>, explicitly
-/// grouped), and the fixed-order combine of split weight gradients (also used by the dense layer), loaded once per
-/// device.</summary>
+/// grouped), and the fixed-order group combine of split weight gradients (<see cref="GpuPartialSumKernels"/>, also used
+/// by the dense layer), loaded once per device.</summary>
 [KernelFamily(BackendFamily.Gpu)]
 internal sealed class GpuConvKernelSet : IKernelSet<GpuConvKernelSet>
 {
     private GpuConvKernelSet(KernelLoader loader)
     {
-        WeightGradCombine = loader.Load<Index1D, ArrayView<float>, ArrayView<float>, int, LaunchLayout>(PartialSumKernels.WeightGradCombine<DeviceView>);
+        WeightGradCombineGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, int, int>(GpuPartialSumKernels.WeightGradCombineGroup);
         GemmWide = LoadGemm(loader, GpuGemmKernels.GemmWide);
         GemmNarrow1 = LoadGemm(loader, GpuGemmKernels.GemmNarrow<OneRow>);
         GemmNarrow2 = LoadGemm(loader, GpuGemmKernels.GemmNarrow<TwoRows>);
@@ -25,8 +25,9 @@ internal sealed class GpuConvKernelSet : IKernelSet<GpuConvKernelSet>
         WeightGradNarrow4 = LoadWgrad(loader, GpuGemmKernels.WeightGradNarrow<FourRows>);
     }
 
-    /// <summary>gw += Σ_s partials[s] in order (split weight gradients: the convolutions' and the dense layer's).</summary>
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, int, LaunchLayout> WeightGradCombine { get; }
+    /// <summary>gw += Σ_s partials[s] in a fixed order, by groups of lanes × rows (split weight gradients: the
+    /// convolutions' and the dense layer's; launched through <see cref="GpuPartialSums"/>).</summary>
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int> WeightGradCombineGroup { get; }
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, GpuGemmGeometry> GemmWide { get; }
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, GpuGemmGeometry> GemmNarrow1 { get; }
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, GpuGemmGeometry> GemmNarrow2 { get; }

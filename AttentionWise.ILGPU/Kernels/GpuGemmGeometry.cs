@@ -20,7 +20,8 @@
 //
 // Weight gradient, C[co, col] = Σ_{p} gy[n, co, oy, ox] · x[n, ci, oy·SY − PY + ky, ox·SX − PX + kx] with
 // col = (ci, ky, kx), the weight's own layout; the pixel axis (the long reduction) is split into slices whose
-// partial sums a fixed-order combine adds (PartialSumKernels.WeightGradCombine): deterministic for a launch shape.
+// partial sums a fixed-order group combine adds (GpuPartialSumKernels.WeightGradCombineGroup): deterministic for a
+// launch shape.
 //
 // Variants (the host picks them by a cost model, GpuConvPlan in Backends/Gpu/GpuConvPlan.cs):
 //   GemmWide         ≥ 5 output rows (m): a group of GP × GM threads computes an (8·GM) × (8·GP) tile, each thread

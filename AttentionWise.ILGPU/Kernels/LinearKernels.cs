@@ -11,8 +11,9 @@
 // Input gradient: thread (i-chunk of ChunkI, n) computes gx[n, i] = Σ_o gy[n, o]·w[o, i] for its chunk.
 // Weight gradient: thread (i-block of 4, o-block of 2) owns gw[o..o+1, i..i+3] and reduces over the batch
 // (no atomics); it adds into gw. On GPU-shaped devices the batch is split into slices (BackwardWeightSlices: thread
-// (i-block, o-block, slice) writes its slice's sums to partials[slice, o, i]) and PartialSumKernels.WeightGradCombine adds
-// the slices into gw in slice order: many more threads, each with a short loop, and a fixed order of additions.
+// (i-block, o-block, slice) writes its slice's sums to partials[slice, o, i]) and GpuPartialSumKernels.WeightGradCombineGroup
+// adds the slices into gw by groups of lanes × rows: many more threads, each with a short loop, and a fixed order of
+// additions.
 // The bias gradient is a per-channel sum of gy (ChannelReductions).
 using ILGPU;
 using ILGPU.Runtime;

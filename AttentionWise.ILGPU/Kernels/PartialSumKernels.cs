@@ -5,8 +5,8 @@ using ILGPU.Runtime;
 
 namespace AttentionWise.Kernels;
 
-/// <summary>The fixed-order combine of per-slice partial sums; generic over the kernel view, so one kernel serves both
-/// backend families.</summary>
+/// <summary>The fixed-order serial combine of per-slice partial sums of the host family (GPU-shaped devices run the group
+/// combine of <see cref="GpuPartialSumKernels"/>).</summary>
 internal static class PartialSumKernels
 {
     /// <summary>Thread t: gw[e] += Σ_s partials[s, e] (in order s = 0, 1, …) for the elements e of its run.</summary>

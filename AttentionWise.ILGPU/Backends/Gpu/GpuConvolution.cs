@@ -116,10 +116,7 @@ internal sealed class GpuConvolution : IConvolution
             k.WeightGradWide(config, target.View, gy.View, x.View, t.View, g);
         }
         if (partials is not null)
-        {
-            var layout = _device.Layout(gw.Length);
-            k.WeightGradCombine(layout.Threads, gw.View, partials.View, tile.Slices, layout);
-        }
+            GpuPartialSums.Combine(_device, gw, partials, tile.Slices);
     }
 
     private void Launch(DeviceTensor output, DeviceTensor source, DeviceTensor weight, DeviceTensor bias, GpuConvTables t, GpuGemmGeometry g)

@@ -38,7 +38,6 @@ internal sealed class GpuDense(ComputeDevice device) : KernelDense<DeviceView>(d
         Device.Work(2.0 * n * inFeatures * outFeatures);
         Device.Kernels<GpuLinearKernelSet>().BackwardWeightSlices(new Index3D((inFeatures + 3) / 4, (outFeatures + 1) / 2, slices), partials.View,
             gy.View, x.View, n, inFeatures, outFeatures, perSlice);
-        var layout = Device.Layout(size);
-        Device.Kernels<GpuConvKernelSet>().WeightGradCombine(layout.Threads, gradWeight.View, partials.View, slices, layout);
+        GpuPartialSums.Combine(Device, gradWeight, partials, slices);
     }
 }
