@@ -140,7 +140,7 @@ internal readonly struct GpuGemmGeometry
     public GpuGemmGeometry(int m, int k, int batch, int planeH, int planeW,
         int srcImage, int srcH, int srcW, int srcStepY, int srcStepX, int srcOffY, int srcOffX, int weightStride,
         int outImage, int outChannel, int outW, int outStepY, int outStepX, int outOffY, int outOffX,
-        int tableOffset, int hasBias, int blockLog)
+        int tableOffset, int hasBias, int blockLog, int directWeight = 0)
     {
         M = m;
         K = k;
@@ -165,6 +165,7 @@ internal readonly struct GpuGemmGeometry
         TableOffset = tableOffset;
         HasBias = hasBias;
         BlockLog = blockLog;
+        DirectWeight = directWeight;
     }
 
     /// <summary>The same product with another <see cref="BlockLog"/>.</summary>
@@ -210,6 +211,11 @@ internal readonly struct GpuGemmGeometry
 
     /// <summary>Where this product's k entries start in the table (in ints).</summary>
     public readonly int TableOffset;
+
+    /// <summary>1 when the table's weight offset of every k is k itself (the forward: A is the weight in its own
+    /// layout), so that the kernels index the weight by k instead of loading the offset from the table first (a load
+    /// that the weight load would wait for).</summary>
+    public readonly int DirectWeight;
 
     public readonly int HasBias;
 

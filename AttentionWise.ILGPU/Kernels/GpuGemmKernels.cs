@@ -94,7 +94,7 @@ internal static partial class GpuGemmKernels
                 int m = m0 + mm;
                 float v = 0f;
                 if (k < g.K && m < g.M)
-                    v = weight[m * g.WeightStride + table[g.TableOffset + 4 * k + 3]];
+                    v = weight[m * g.WeightStride + (g.DirectWeight != 0 ? k : table[g.TableOffset + 4 * k + 3])];
                 tileA[kk * WideAStride + mm] = v;
             }
             for (int e = tid; e < Depth * bp; e += threads)
@@ -189,7 +189,7 @@ internal static partial class GpuGemmKernels
                 int kk = e - m * NarrowChunk;
                 float v = 0f;
                 if (kk < length)
-                    v = weight[m * g.WeightStride + table[g.TableOffset + 4 * (k0 + kk) + 3]];
+                    v = weight[m * g.WeightStride + (g.DirectWeight != 0 ? k0 + kk : table[g.TableOffset + 4 * (k0 + kk) + 3])];
                 weights[e] = v;
             }
             for (int kk = t; kk < length; kk += threads)

@@ -58,6 +58,8 @@ public sealed class ConvGpuPlanTests
             int c = k / taps, ky = k % taps / kw, kx = k % kw;
             Assert.Equal(new[] { c * h * w + ky * w + kx, ky, kx, k }, data[(4 * k)..(4 * k + 4)]);
         }
+        // So the forward's kernels index the weight by k (GpuGemmGeometry.DirectWeight) instead of loading it from the table.
+        Assert.True(GpuConvTables.WeightOffsetsAreK(data, 0, ci * taps));
 
         var covered = new int[h, w];
         foreach (var ph in phases)

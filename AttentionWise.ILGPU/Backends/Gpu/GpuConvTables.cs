@@ -15,23 +15,38 @@ internal sealed class GpuConvTables : IDisposable
     private readonly MemoryBuffer1D<int, Stride1D.Dense> _buffer;
     private readonly ComputeDevice _device;
 
-    private GpuConvTables(ComputeDevice device, int[] data, IReadOnlyList<GpuConvPhase> phases)
+    private GpuConvTables(ComputeDevice device, ConvolutionGeometry geometry, int[] data, IReadOnlyList<GpuConvPhase> phases)
     {
         _device = device;
         _buffer = device.Accelerator.Allocate1D(data);
         device.TrackAllocation(_buffer.LengthInBytes);
         Phases = phases;
         Entries = data;
+        ForwardWeightsDirect = WeightOffsetsAreK(data, ForwardOffset, geometry.InChannels * geometry.Taps) ? 1 : 0;
     }
 
     public int ForwardOffset => 0;
+
+    /// <summary>1 when the forward's weight offset of every k is k (GpuGemmGeometry.DirectWeight), checked on the data.</summary>
+    public int ForwardWeightsDirect { get; }
+
+    /// <summary>Whether entries k = 0 … count − 1 from <paramref name="offset"/> have weight offset k.</summary>
+    public static bool WeightOffsetsAreK(int[] data, int offset, int count)
+    {
+        for (int k = 0; k < count; k++)
+        {
+            if (data[offset + 4 * k + 3] != k)
+                return false;
+        }
+        return true;
+    }
     public IReadOnlyList<GpuConvPhase> Phases { get; }
     public ArrayView<int> View => _buffer.View;
 
     /// <summary>The table as uploaded (for tests).</summary>
     public int[] Entries { get; }
 
-    public static GpuConvTables Build(ComputeDevice device, ConvolutionGeometry geometry, int h, int w) => new(device, Data(geometry, h, w, out var phases), phases);
+    public static GpuConvTables Build(ComputeDevice device, ConvolutionGeometry geometry, int h, int w) => new(device, geometry, Data(geometry, h, w, out var phases), phases);
 
     /// <summary>The table data and the phases for an input of h × w (see Kernels/GpuGemmKernels.cs).</summary>
     public static int[] Data(ConvolutionGeometry plan, int h, int w, out List<GpuConvPhase> phases)

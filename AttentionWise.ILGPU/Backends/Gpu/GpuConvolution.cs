@@ -43,7 +43,7 @@ internal sealed class GpuConvolution : IConvolution
         int ci = c.InChannels, co = c.OutChannels;
         var g = new GpuGemmGeometry(co, ci * c.Taps, s.N, o.H, o.W,
             ci * s.H * s.W, s.H, s.W, c.Stride.H, c.Stride.W, -c.Padding.H, -c.Padding.W, ci * c.Taps,
-            co * o.H * o.W, o.H * o.W, o.W, 1, 1, 0, 0, t.ForwardOffset, bias is null ? 0 : 1, 0);
+            co * o.H * o.W, o.H * o.W, o.W, 1, 1, 0, 0, t.ForwardOffset, bias is null ? 0 : 1, 0, t.ForwardWeightsDirect);
         Launch(y, x, weight, bias ?? weight, t, g);
     }
 
