@@ -22,6 +22,8 @@ internal sealed class GpuHeadPlaneKernelSet : IKernelSet<GpuHeadPlaneKernelSet>
             ArrayView<float>, HeadDims, HeadAux, HeadBackwardLayout, HeadPlanes>(GpuHeadPlaneKernels.BackwardInputPlanes);
         SoftmaxesPlanes = a.Load<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int, HeadAux, HeadPlanes>(
             GpuHeadPlaneKernels.SoftmaxesPlanes);
+        LineMoments = a.Load<Index1D, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux, int>(GpuHeadPlaneKernels.LineMoments);
+        PlaneMoments = a.Load<Index1D, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux>(GpuHeadPlaneKernels.PlaneMoments);
         WeightGradientsGroup = a.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(
             GpuHeadPlaneKernels.WeightGradientsGroup);
     }
@@ -34,6 +36,8 @@ internal sealed class GpuHeadPlaneKernelSet : IKernelSet<GpuHeadPlaneKernelSet>
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         HeadDims, HeadAux, HeadBackwardLayout, HeadPlanes> BackwardInputPlanes { get; }
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadDims, int, HeadAux, HeadPlanes> SoftmaxesPlanes { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux, int> LineMoments { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, HeadDims, HeadAux> PlaneMoments { get; }
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> WeightGradientsGroup { get; }
 
     public static GpuHeadPlaneKernelSet Load(KernelLoader loader) => new(loader);

@@ -53,34 +53,6 @@ internal static partial class GpuHeadPlaneKernels
     /// column's. The one formula every plane kernel uses, so that a recomputed value is the forward's.</summary>
     public static float Softmax(float logit, float max, float inv) => XMath.Exp(logit - max) * inv;
 
-    /// <summary>Count, sum and M2 (Σ (v − mean)²) of a set of values.</summary>
-    public readonly struct Moments
-    {
-        public Moments(float count, float sum, float m2)
-        {
-            Count = count;
-            Sum = sum;
-            M2 = m2;
-        }
-
-        public readonly float Count;
-        public readonly float Sum;
-        public readonly float M2;
-
-        /// <summary>The moments of both sets (Chan et al.'s pairwise formula: the M2s plus the means' squared difference
-        /// weighted by nA·nB/(nA + nB)).</summary>
-        public Moments Merge(Moments b)
-        {
-            if (b.Count == 0f)
-                return this;
-            if (Count == 0f)
-                return b;
-            float n = Count + b.Count;
-            float delta = b.Sum / b.Count - Sum / Count;
-            return new Moments(n, Sum + b.Sum, M2 + b.M2 + delta * delta * (Count * b.Count / n));
-        }
-    }
-
     /// <summary>Forward: the softmaxes' maxima and normalisers, the columns' sums and M2 of R, and the planes' sums and
     /// M2 of R into <paramref name="partial"/> [Q, N, 2] (see the file header).</summary>
     public static void SoftmaxPlanes(ArrayView<float> aux, ArrayView<float> partial, ArrayView<float> x, ArrayView<float> wp,

@@ -14,9 +14,10 @@
 //                          a sample of the channel, so the sums stay of the order of the spread); grid (C, K).
 //   ChannelMomentsCombineGroup  mean[c], biased variance[c] from the slices, merged with Chan's formula in a tree.
 //   LossResultGroup        result[0] = Σ perItem[0, ·] / N, result[1] = Σ perItem[1, ·] (one group).
-//   HeadNormForwardStatsGroup / HeadNormBackwardStatsGroup  the head batchnorm's per-channel statistics from the
-//                          image blocks' partial sums (as AttentionKernels.HeadNorm*Stats); grid Q.
-//   HeadNormForwardMomentsGroup  the same forward statistics from each image's sum and M2 (the GPU plane kernels').
+//   HeadNormForwardMomentsGroup  the head batchnorm's per-channel statistics from each image's Σ R and M2 (the GPU
+//                          heads' partial sums; see the kernel); grid Q.
+//   HeadNormBackwardStatsGroup  the backward's per-channel means from the image blocks' partial sums (as
+//                          HeadNormKernels.HeadNormBackwardStats); grid Q.
 using ILGPU;
 using ILGPU.Algorithms;
 using ILGPU.Runtime;
@@ -268,40 +269,6 @@ internal static class GroupReductionKernels
         }
     }
 
-    /// <summary>See the file header (AttentionKernels.HeadNormForwardStats for the formulas), finalised by
-    /// <see cref="BatchNormStatistics"/>. Group G; grid Q.</summary>
-    public static void HeadNormForwardStatsGroup(ArrayView<float> aux, ArrayView<float> runningMean, ArrayView<float> runningVar,
-        ArrayView<float> partial, HeadNormConfig cfg)
-    {
-        var sa = SharedMemory.Allocate<float>(MaxThreads);
-        var sb = SharedMemory.Allocate<float>(MaxThreads);
-        int q = Grid.IdxX;
-        float s1 = 0f, s2 = 0f;
-        if (cfg.Training != 0)
-        {
-            int p = q * cfg.Blocks * 2;
-            for (int b = Group.IdxX; b < cfg.Blocks; b += Group.DimX)
-            {
-                s1 += partial[p + 2 * b];
-                s2 += partial[p + 2 * b + 1];
-            }
-        }
-        var (t1, t2) = TreeSum(sa, sb, s1, s2);
-        if (Group.IdxX == 0)
-        {
-            float batchMean = 0f, batchVariance = 0f, unbias = 1f;
-            if (cfg.Training != 0)
-            {
-                (batchMean, batchVariance) = BatchNormStatistics.FromSums(t1, t2, cfg.Count);
-                unbias = BatchNormStatistics.Unbias(cfg.Count);
-            }
-            var stats = BatchNormStatistics.Finalize(DeviceView.Of(runningMean), DeviceView.Of(runningVar), q, cfg.Training, batchMean, batchVariance, unbias,
-                cfg.Momentum, cfg.Eps);
-            aux[q] = stats.Mean;
-            aux[cfg.Q + q] = stats.InvStd;
-        }
-    }
-
     /// <summary>The head batchnorm's statistics from each image's sum and M2 of R (GpuHeadPlaneKernels.SoftmaxPlanes,
     /// partial [Q, N, 2], H·W values an image): the mean from the sums' tree; then the variance from the images' M2 and
     /// their means' squared deviations from it, M2 = Σ_n (M2_n + HW·(S_n/HW − μ)²), a second tree: no E[R²] − E[R]².
@@ -392,8 +359,6 @@ internal sealed class GpuReductionKernelSet : IKernelSet<GpuReductionKernelSet>
         ChannelMomentsCombineGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry>(
             GroupReductionKernels.ChannelMomentsCombineGroup);
         LossResultGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, int>(GroupReductionKernels.LossResultGroup);
-        HeadNormForwardStatsGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadNormConfig>(
-            GroupReductionKernels.HeadNormForwardStatsGroup);
         HeadNormBackwardStatsGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, HeadNormConfig>(GroupReductionKernels.HeadNormBackwardStatsGroup);
         HeadNormForwardMomentsGroup = loader.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadNormConfig>(
             GroupReductionKernels.HeadNormForwardMomentsGroup);
@@ -406,7 +371,6 @@ internal sealed class GpuReductionKernelSet : IKernelSet<GpuReductionKernelSet>
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ChannelGeometry, FastDivisor> ChannelMomentsGroup { get; }
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelGeometry> ChannelMomentsCombineGroup { get; }
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, int> LossResultGroup { get; }
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadNormConfig> HeadNormForwardStatsGroup { get; }
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, HeadNormConfig> HeadNormBackwardStatsGroup { get; }
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, HeadNormConfig> HeadNormForwardMomentsGroup { get; }
 

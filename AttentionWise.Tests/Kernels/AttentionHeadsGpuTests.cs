@@ -102,17 +102,26 @@ public abstract class AttentionHeadsGpuSuite : AttentionHeadsSuite
     /// merge the columns of a plane with Chan's formula and the planes of a channel around the channel's mean, so the
     /// batch variance (seen in the running variance, which starts at 0) must match the float64 reference to 1 %; the
     /// backward, whose softmax coefficients use the same M2, must match it too. The test first checks that its case
-    /// defeats the old formula (E[R²] − E[R]² in float32 off by more than 10 %). Chosen launch and statistics groups of 2.
+    /// defeats the old formula (E[R²] − E[R]² in float32 off by more than 10 %). The chosen (plane) launch, statistics
+    /// groups of 2, and the per-row kernels (planes too large for shared memory), whose stored softmaxes LineMoments and
+    /// PlaneMoments turn into the same moments.
     /// </summary>
     [Theory]
-    [InlineData(0)]
-    [InlineData(2)]
-    public void TinySpreadOfRGivesTheReferenceVariance(int statsGroup)
+    [InlineData("auto")]
+    [InlineData("stats 2")]
+    [InlineData("rows")]
+    public void TinySpreadOfRGivesTheReferenceVariance(string launch)
     {
         var s = new HeadsShape(64, 1, 2, 6, 6);
-        using var c = Make(s, false, 620, weightScale: 1e-3f,
-            variant: new HeadsVariant { StatsGroupSize = statsGroup > 0 ? statsGroup : null });
-        Assert.NotNull(Assert.IsType<GpuAttentionHeads>(c.Heads.Op).PlaneTile(new AttentionWise.Kernels.HeadDims(s.N, s.K, s.C, s.H, s.W)));
+        var variant = launch switch
+        {
+            "rows" => new HeadsVariant { RowKernels = true },
+            "stats 2" => new HeadsVariant { StatsGroupSize = 2 },
+            _ => HeadsVariant.Chosen,
+        };
+        using var c = Make(s, false, 620, weightScale: 1e-3f, variant: variant);
+        var tile = Assert.IsType<GpuAttentionHeads>(c.Heads.Op).PlaneTile(new AttentionWise.Kernels.HeadDims(s.N, s.K, s.C, s.H, s.W));
+        Assert.Equal(launch == "rows", tile is null);
         var zeros = new float[s.Q];
         c.Heads.RunningMean.Upload(zeros);
         c.Heads.RunningVar.Upload(zeros);
@@ -137,10 +146,10 @@ public abstract class AttentionHeadsGpuSuite : AttentionHeadsSuite
                 $"channel {q}: E[R²] − E[R]² in float32 gives {naive:G4} against {f.BatchVar[q]:G4}: the case does not cancel.");
         }
         var (em, ev) = AttentionReference.UpdatedRunningStats(s, f, new double[s.Q], new double[s.Q]);
-        Numerics.AssertClose(c.Heads.RunningMean.Download(), em, 0, 1e-5, "running mean");
-        Numerics.AssertClose(c.Heads.RunningVar.Download(), ev, 0, 1e-2, "running var");
+        Numerics.AssertClose(c.Heads.RunningMean.Download(), em, 0, 1e-5, $"{launch}: running mean");
+        Numerics.AssertClose(c.Heads.RunningVar.Download(), ev, 0, 1e-2, $"{launch}: running var");
         var (mean, _) = c.Heads.LastNormStatistics();
-        Numerics.AssertClose(mean, f.Mean, 0, 1e-5, "head BN mean");
+        Numerics.AssertClose(mean, f.Mean, 0, 1e-5, $"{launch}: head BN mean");
     }
 
     /// <summary>A launch that does not fit the device is refused, not silently replaced.</summary>

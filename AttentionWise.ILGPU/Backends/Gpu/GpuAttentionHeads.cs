@@ -6,9 +6,11 @@ using ILGPU.Runtime;
 namespace AttentionWise.Backends;
 
 /// <summary>
-/// The attention heads on GPU-shaped devices: the plane kernels (whole planes in shared memory, GpuHeadPlaneKernels)
-/// where a plane fits, else the per-row kernels; the head batchnorm's statistics as group reductions (one group per
-/// channel); the weight gradients as a group reduction over the image blocks. <see cref="HeadsVariant"/> picks a launch
+/// The attention heads on GPU-shaped devices: the plane kernels (whole planes in shared memory, GpuHeadPlaneKernels),
+/// which keep Ox and Oy in shared memory and recompute them from each row's and column's maximum and normaliser instead
+/// of storing them, where a plane fits; else the per-row kernels, which store them. Either way the head batchnorm's
+/// variance comes from per-line and per-image M2 (deviations, not E[R²] − E[R]²) through group reductions (one group
+/// per channel); the weight gradients are a group reduction over the image blocks. <see cref="HeadsVariant"/> picks a launch
 /// other than the chosen one (tests).
 /// </summary>
 internal sealed class GpuAttentionHeads : KernelAttentionHeads<DeviceView>
@@ -55,8 +57,12 @@ internal sealed class GpuAttentionHeads : KernelAttentionHeads<DeviceView>
     /// normalisers; only the per-row kernels store them.</summary>
     protected override bool StoresSoftmaxes => _tile is null;
 
-    /// <summary>With one image per partial sum, the plane kernels write the batchnorm's partial sums themselves.</summary>
-    protected override bool PlanesWritePartialSums => _tile is not null;
+    /// <summary>With one image per partial sum, the forward writes the batchnorm's partial sums (each image's Σ R and
+    /// M2) itself: the plane kernels, or PlaneMoments after the per-row kernels.</summary>
+    protected override bool ForwardWritesPartialSums => true;
+
+    /// <summary>The backward plane kernels write theirs too; the per-row kernels leave them to PairPartialSums.</summary>
+    protected override bool BackwardWritesPartialSums => _tile is not null;
 
     /// <summary>Ox and Oy of the latest forward: the stored ones, or (plane kernels) written out from the normalisers on
     /// the first call after each forward.</summary>
@@ -93,18 +99,22 @@ internal sealed class GpuAttentionHeads : KernelAttentionHeads<DeviceView>
         }
         else
         {
+            // The per-row kernels store Ox and Oy and each column's Σ R, Σ R²; the columns' and images' moments replace
+            // the sums.
             base.ForwardSoftmaxes(oxy, aux, partial, input, wp, hasBias);
+            var d = Dims;
+            Device.Work(null, 4L * (2L * d.Size + 2L * d.N * d.Q * d.W));
+            Planes.LineMoments(d.N * d.Q * d.W, aux.View, oxy!.View, d, Aux, 1);
+            Device.Work(null, 4L * (2L * d.N * d.Q * d.W + partial.Length));
+            Planes.PlaneMoments(d.N * d.Q, partial.View, aux.View, d, Aux);
         }
     }
 
     protected override void ForwardStatistics(DeviceTensor aux, DeviceTensor partial, HeadNorm norm, HeadNormConfig cfg)
     {
         Device.Work(null, 4L * (partial.Length + 6 * Dims.Q));
-        var k = Device.Kernels<GpuReductionKernelSet>();
-        if (_tile is not null)
-            k.HeadNormForwardMomentsGroup(StatsConfig(Dims.Q), aux.View, norm.RunningMean.View, norm.RunningVar.View, partial.View, cfg);
-        else
-            k.HeadNormForwardStatsGroup(StatsConfig(Dims.Q), aux.View, norm.RunningMean.View, norm.RunningVar.View, partial.View, cfg);
+        Device.Kernels<GpuReductionKernelSet>().HeadNormForwardMomentsGroup(StatsConfig(Dims.Q), aux.View, norm.RunningMean.View, norm.RunningVar.View,
+            partial.View, cfg);
     }
 
     protected override void ForwardOutput(DeviceTensor z, DeviceTensor aux, DeviceTensor input, DeviceTensor? oxy, DeviceTensor wp, int hasBias)
@@ -120,7 +130,11 @@ internal sealed class GpuAttentionHeads : KernelAttentionHeads<DeviceView>
         }
         else
         {
+            // The per-row kernel sums each row's R and R²; the rows' moments replace them for the backward.
             base.ForwardOutput(z, aux, input, oxy, wp, hasBias);
+            var d = Dims;
+            Device.Work(null, 4L * (2L * d.Size + 2L * d.N * d.Q * d.H));
+            Planes.LineMoments(d.N * d.Q * d.H, aux.View, oxy!.View, d, Aux, 0);
         }
     }
 
@@ -148,17 +162,11 @@ internal sealed class GpuAttentionHeads : KernelAttentionHeads<DeviceView>
         Device.Kernels<GpuReductionKernelSet>().HeadNormBackwardStatsGroup(StatsConfig(Dims.Q), aux.View, partial.View, cfg);
     }
 
+    /// <summary>From the rows' and columns' moments, which both paths make.</summary>
     protected override void Coefficients(DeviceTensor aux)
     {
-        if (_tile is not null)
-        {
-            var d = Dims;
-            Planes.CoefficientsPlanes(d.N * d.Q * (d.H + d.W), aux.View, d, Aux);
-        }
-        else
-        {
-            base.Coefficients(aux);
-        }
+        var d = Dims;
+        Planes.CoefficientsPlanes(d.N * d.Q * (d.H + d.W), aux.View, d, Aux);
     }
 
     protected override void BackwardInput(DeviceTensor gx, DeviceTensor pw, DeviceTensor gz, DeviceTensor gskip, DeviceTensor input, DeviceTensor? oxy,

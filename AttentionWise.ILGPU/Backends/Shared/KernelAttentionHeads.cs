@@ -75,7 +75,7 @@ internal class KernelAttentionHeads<TView> : IAttentionHeads
         var cfg = NormConfig(n, sums.Blocks, training);
         var partial = Scratch(ref _partial, Shape.Of(d.Q, sums.Blocks, 2));
         ForwardSoftmaxes(oxy, aux, partial, input, wp, hasBias);
-        if (cfg.Training != 0 && !PlanesWritePartialSums)
+        if (cfg.Training != 0 && !ForwardWritesPartialSums)
         {
             Device.Work(null, 4L * (n * d.Q * d.W * 2 + partial.Length));
             k.PairPartialSums(d.Q * sums.Blocks, partial.View, aux.View, sums);
@@ -102,7 +102,7 @@ internal class KernelAttentionHeads<TView> : IAttentionHeads
         var cfg = NormConfig(n, sums.Blocks, _forwardTraining);
         var partial = Scratch(ref _partial, Shape.Of(d.Q, sums.Blocks, 2));
         BackwardSums(aux, partial, gradOutput, input, oxy, _wp, Geometry.Bias ? 1 : 0);
-        if (cfg.Training != 0 && !PlanesWritePartialSums)
+        if (cfg.Training != 0 && !BackwardWritesPartialSums)
         {
             Device.Work(null, 4L * (n * d.Q * 2 + partial.Length));
             k.PairPartialSums(d.Q * sums.Blocks, partial.View, aux.View, sums);
@@ -148,9 +148,12 @@ internal class KernelAttentionHeads<TView> : IAttentionHeads
     /// null for oxy.</summary>
     protected virtual bool StoresSoftmaxes => true;
 
-    /// <summary>Whether the forward's and the backward's first steps write the batchnorm's partial sums themselves (one per
-    /// image), so that no PairPartialSums launch is needed.</summary>
-    protected virtual bool PlanesWritePartialSums => false;
+    /// <summary>Whether <see cref="ForwardSoftmaxes"/> writes the batchnorm's partial sums itself (one per image), so that
+    /// no PairPartialSums launch is needed.</summary>
+    protected virtual bool ForwardWritesPartialSums => false;
+
+    /// <summary>The same for <see cref="BackwardSums"/>.</summary>
+    protected virtual bool BackwardWritesPartialSums => false;
 
     /// <summary>Forward: Ox, Oy, the normalisers and the column sums of R.</summary>
     protected virtual void ForwardSoftmaxes(DeviceTensor? oxy, DeviceTensor aux, DeviceTensor partial, DeviceTensor input, DeviceTensor wp, int hasBias)
