@@ -167,4 +167,24 @@ public sealed class ConvGpuPlanTests
                 Assert.True(t.Slices > 1, $"{pixels} pixels in one slice on {multiprocessors} multiprocessors: {t}");
         }
     }
+
+    /// <summary>Small weight-gradient groups get more slices, so that they fill half of a multiprocessor's resident
+    /// threads: the attention layer's 8 → 1 convolution (72 weight columns, 4,096 images of 28 × 28) on an H200-sized
+    /// device (132 multiprocessors, 2,048 threads each) gets at least 7 groups of its 160-thread tile per multiprocessor,
+    /// where 4 groups a multiprocessor (the floor, and all that is asked without the resident-thread count) fill 31 %.</summary>
+    [Fact]
+    public void SmallWeightGradientGroupsFillHalfAMultiprocessor()
+    {
+        var floor = GpuConvPlan.ChooseWgrad(1, 72, 3_211_264, 256, 32, 132);
+        var filled = GpuConvPlan.ChooseWgrad(1, 72, 3_211_264, 256, 32, 132, residentThreads: 2048);
+        Assert.Equal((floor.Rows, floor.Columns), (filled.Rows, filled.Columns));
+        int warps = (filled.Threads + 31) / 32;
+        Assert.True(warps < 8, $"{filled}: the case needs groups of fewer than 8 warps");
+        int tiles = (72 + 8 * filled.Columns - 1) / (8 * filled.Columns);
+        Assert.InRange(floor.Slices * tiles, 4 * 132, 5 * 132);
+        Assert.True(filled.Slices * tiles * warps * 32 >= 0.5 * 2048 * 132, $"{filled}: {filled.Slices * tiles} groups");
+        // Groups of 256 threads or more keep the floor of 4 a multiprocessor.
+        var wide = GpuConvPlan.ChooseWgrad(128, 1152, 50_176, 256, 32, 132);
+        Assert.Equal(wide, GpuConvPlan.ChooseWgrad(128, 1152, 50_176, 256, 32, 132, residentThreads: 2048));
+    }
 }
