@@ -19,7 +19,7 @@ internal sealed partial class HostBackend
 
 internal sealed partial class GpuBackend
 {
-    private AdamUpdate<DeviceView>? _adam;
+    private GpuAdamUpdate? _adam;
 
-    public override IAdamUpdate AdamUpdate => _adam ??= new AdamUpdate<DeviceView>(Device);
+    public override IAdamUpdate AdamUpdate => _adam ??= new GpuAdamUpdate(Device);
 }

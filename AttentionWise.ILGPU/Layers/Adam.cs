@@ -1,4 +1,5 @@
 using AttentionWise.Kernels;
+using AttentionWise.Ops;
 
 namespace AttentionWise.Layers;
 
@@ -61,7 +62,8 @@ public sealed class Adam : IDisposable
     public float LearningRateOf(string group) =>
         _groupRates.TryGetValue(group ?? throw new ArgumentNullException(nameof(group)), out float lr) ? lr : LearningRate;
 
-    /// <summary>Updates every parameter from its gradient (one kernel per parameter tensor) and increments
+    /// <summary>Updates every parameter from its gradient (a kernel per parameter tensor on the cpu device, up to four
+    /// tensors a kernel on GPU-shaped devices) and increments
     /// <see cref="StepCount"/>.</summary>
     public void Step()
     {
@@ -71,15 +73,13 @@ public sealed class Adam : IDisposable
         double bc1 = 1.0 - Math.Pow(AsDecimalDouble(Beta1), t);
         double bc2 = 1.0 - Math.Pow(AsDecimalDouble(Beta2), t);
         float sqrtBc2 = (float)Math.Sqrt(bc2);
-        var update = _device.Backend.AdamUpdate;
+        var tensors = new List<AdamTensors>(_entries.Count);
         foreach (var (_, p, m, v) in _entries)
         {
-            if (p.Length == 0)
-                continue;
             double lr = AsDecimalDouble(LearningRateOf(p.Group));
-            var scalars = new AdamScalars(Beta1, Beta2, Eps, (float)(lr / bc1), sqrtBc2);
-            update.Step(p.Value, m, v, p.Gradient, scalars);
+            tensors.Add(new AdamTensors(p.Value, m, v, p.Gradient, (float)(lr / bc1)));
         }
+        _device.Backend.AdamUpdate.Step(tensors, new AdamScalars(Beta1, Beta2, Eps, 0f, sqrtBc2));
         StepCount = t;
     }
 
@@ -87,8 +87,7 @@ public sealed class Adam : IDisposable
     public void ZeroGrad()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        foreach (var (_, p, _, _) in _entries)
-            p.ZeroGrad();
+        _device.Backend.AdamUpdate.ZeroGradients(_entries.Select(e => e.Parameter.Gradient).ToList());
     }
 
     private static double AsDecimalDouble(float value) =>

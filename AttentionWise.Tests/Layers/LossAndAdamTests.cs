@@ -91,6 +91,55 @@ public abstract class LossAndAdamSuite : DeviceTest
         Numerics.AssertClose(adam.State[1].V.Download(), rb.V, 1e-10, 1e-5, "Adam second moment (small gradients)");
     }
 
+    /// <summary>Nine parameter tensors (two full batches of four on GPU-shaped devices and one of one), of sizes from 1 to
+    /// 1,000 and one empty, in two learning-rate groups: ZeroGrad must clear every gradient, and each tensor must follow
+    /// the float64 update rule, so that no tensor of a batch is skipped, updated twice, shifted into its neighbour or
+    /// given another group's step size.</summary>
+    [Fact]
+    public void AdamUpdatesManyTensorsOfTwoGroups()
+    {
+        int[] sizes = [1000, 1, 72, 0, 7, 300, 2, 33, 5];
+        var parameters = sizes.Select((n, i) => new Parameter(Device, $"p{i}", Shape.Of(n),
+            group: i % 2 == 0 ? Parameter.DefaultGroup : Parameter.AttentionGroup)).ToList();
+        try
+        {
+            var values = parameters.Select((p, i) => Numerics.ToDouble(Numerics.Uniform(200 + i, p.Length))).ToList();
+            for (int i = 0; i < parameters.Count; i++)
+                parameters[i].Value.Upload(Array.ConvertAll(values[i], v => (float)v));
+            var rates = new Dictionary<string, float> { [Parameter.AttentionGroup] = 0.1f };
+            using var adam = new Adam(Device, parameters.Select(p => (p.Name, p)), lr: 1e-3f, groupLearningRates: rates);
+            var references = parameters.Select((p, i) => new AdamReference(p.Length, i % 2 == 0 ? 1e-3 : 0.1)).ToList();
+            for (int step = 0; step < 3; step++)
+            {
+                // ZeroGrad clears every gradient of every batch (they hold the previous step's from step 1 on, and are
+                // set to 1 first).
+                foreach (var p in parameters)
+                    p.Gradient.Upload(Enumerable.Repeat(1f, p.Length).ToArray());
+                adam.ZeroGrad();
+                for (int i = 0; i < parameters.Count; i++)
+                    Assert.All(parameters[i].Gradient.Download(), v => Assert.Equal(0f, v));
+                for (int i = 0; i < parameters.Count; i++)
+                {
+                    var g = Numerics.Uniform(300 + 10 * step + i, parameters[i].Length, -1f, 1f);
+                    parameters[i].Gradient.Upload(g);
+                    references[i].Step(values[i], Numerics.ToDouble(g));
+                }
+                adam.Step();
+            }
+            for (int i = 0; i < parameters.Count; i++)
+            {
+                double tol = i % 2 == 0 ? 1e-6 : 1e-5;
+                Numerics.AssertClose(parameters[i].Value.Download(), values[i], tol, tol, $"tensor {i} of {sizes[i]} elements");
+                Numerics.AssertClose(adam.State[i].M.Download(), references[i].M, 1e-6, 1e-5, $"tensor {i}: first moment");
+            }
+        }
+        finally
+        {
+            foreach (var p in parameters)
+                p.Dispose();
+        }
+    }
+
     [Fact]
     public void AdamResumedFromItsStateContinuesExactly()
     {
