@@ -93,10 +93,8 @@ internal static partial class GpuHeadPlaneKernels
         float g1 = 0f, g2 = 0f;
         if (live)
         {
-            int n = plane / d.Q;
-            int q = plane - n * d.Q;
-            int c = q % d.C;
-            int xo = (n * d.C + c) * hw;
+            int q = plane % d.Q;
+            int xo = d.InputPlane(plane);
             int wo = q * hw;
             int o = plane * hw;
             float mu = aux[q];
@@ -142,8 +140,7 @@ internal static partial class GpuHeadPlaneKernels
                     t1 += sg[team * lanes + l];
                     t2 += sgr[team * lanes + l];
                 }
-                int n = plane / d.Q;
-                int pi = 2 * ((plane - n * d.Q) * d.N + n);
+                int pi = d.PartialIndex(plane);
                 partial[pi] = t1;
                 partial[pi + 1] = t2;
             }
@@ -205,16 +202,9 @@ internal static partial class GpuHeadPlaneKernels
                     float xv = x[xb];
                     int row = image * h + i;
                     int col = image * w + j;
-                    // Ox and Oy recomputed as the forward computed them (GpuHeadPlaneKernels.Softmaxes).
-                    float px = xv * wxv;
-                    float py = xv * wyv;
-                    if (layout.HasBias != 0)
-                    {
-                        px += bxv;
-                        py += byv;
-                    }
-                    float oxv = Softmax(px, aux[ax.RowSoft + 2 * row], aux[ax.RowSoft + 2 * row + 1]);
-                    float oyv = Softmax(py, aux[ax.ColSoft + 2 * col], aux[ax.ColSoft + 2 * col + 1]);
+                    // Ox and Oy recomputed as the forward computed them, from the weights read once per element.
+                    var (px, py) = Logits(xv, wxv, wyv, bxv, byv, layout.HasBias);
+                    var (oxv, oyv) = Softmaxes(aux, px, py, row, col, ax);
                     float gzv = gz[ob];
                     float sRow = aux[ax.RowA + row];
                     float sCol = aux[ax.ColA + col];
@@ -254,30 +244,11 @@ internal static partial class GpuHeadPlaneKernels
     /// Σ R·R' = rstd·Σ R·(R − μ) = rstd·(M2 + ΣR·(mean − μ)) with mean = ΣR / length, so no E[R²] − E[R]² cancels.</summary>
     public static void CoefficientsPlanes(Index1D e, ArrayView<float> aux, HeadDims d, HeadAux ax)
     {
-        int lines = d.H + d.W;
-        int image = e / lines;
-        int line = e - image * lines;
-        int q = image % d.Q;
+        var (q, sums, target, length) = HeadNormKernels.CoefficientLine(e, d, ax);
         float mu = aux[q];
         float rstd = aux[d.Q + q];
         float a = aux[2 * d.Q + q];
         float b = aux[3 * d.Q + q];
-        int sums, target;
-        float length;
-        if (line < d.H)
-        {
-            int p = image * d.H + line;
-            sums = ax.RowR + 2 * p;
-            target = ax.RowA + p;
-            length = d.W;
-        }
-        else
-        {
-            int p = image * d.W + (line - d.H);
-            sums = ax.ColR + 2 * p;
-            target = ax.ColA + p;
-            length = d.H;
-        }
         float sr = aux[sums];
         float centred = aux[sums + 1] + sr * (sr / length - mu);
         aux[target] = rstd * (aux[target] - a * sr - b * rstd * centred);

@@ -53,6 +53,29 @@ internal static partial class GpuHeadPlaneKernels
     /// column's. The one formula every plane kernel uses, so that a recomputed value is the forward's.</summary>
     public static float Softmax(float logit, float max, float inv) => XMath.Exp(logit - max) * inv;
 
+    /// <summary>The x and y logits at one element: X·Wx (+ Bx) and X·Wy (+ By). The one formula of the forward and of
+    /// every recomputation.</summary>
+    public static (float Px, float Py) Logits(float xv, float wx, float wy, float bx, float by, int hasBias)
+    {
+        float px = xv * wx;
+        float py = xv * wy;
+        if (hasBias != 0)
+        {
+            px += bx;
+            py += by;
+        }
+        return (px, py);
+    }
+
+    /// <summary>The logits at element <paramref name="we"/> of the packed weights (see <see cref="Logits(float, float, float, float, float, int)"/>).</summary>
+    public static (float Px, float Py) Logits(ArrayView<float> wp, float xv, int we, HeadDims d, int hasBias) =>
+        Logits(xv, wp[we], wp[d.WeightSize + we], hasBias != 0 ? wp[2 * d.WeightSize + we] : 0f, hasBias != 0 ? wp[3 * d.WeightSize + we] : 0f,
+            hasBias);
+
+    /// <summary>Ox and Oy at one element from its logits and its row's and column's maxima and normalisers.</summary>
+    public static (float Ox, float Oy) Softmaxes(ArrayView<float> aux, float px, float py, int row, int col, HeadAux a) =>
+        (Softmax(px, aux[a.RowSoft + 2 * row], aux[a.RowSoft + 2 * row + 1]), Softmax(py, aux[a.ColSoft + 2 * col], aux[a.ColSoft + 2 * col + 1]));
+
     /// <summary>Forward: the softmaxes' maxima and normalisers, the columns' sums and M2 of R, and the planes' sums and
     /// M2 of R into <paramref name="partial"/> [Q, N, 2] (see the file header).</summary>
     public static void SoftmaxPlanes(ArrayView<float> aux, ArrayView<float> partial, ArrayView<float> x, ArrayView<float> wp,
@@ -69,23 +92,13 @@ internal static partial class GpuHeadPlaneKernels
         int s0 = team * h * rs;
         if (live)
         {
-            int n = plane / d.Q;
-            int q = plane - n * d.Q;
-            int c = q % d.C;
-            int xo = (n * d.C + c) * hw;
-            int wo = q * hw;
+            int xo = d.InputPlane(plane);
+            int wo = plane % d.Q * hw;
             for (int e = lane; e < hw; e += lanes)
             {
                 int i = p.Columns.Divide(e);
                 int s = s0 + i * rs + e - i * w;
-                float xv = x[xo + e];
-                float px = xv * wp[wo + e];
-                float py = xv * wp[d.WeightSize + wo + e];
-                if (hasBias != 0)
-                {
-                    px += wp[2 * d.WeightSize + wo + e];
-                    py += wp[3 * d.WeightSize + wo + e];
-                }
+                var (px, py) = Logits(wp, x[xo + e], wo + e, d, hasBias);
                 sx[s] = px;
                 sy[s] = py;
             }
@@ -161,9 +174,7 @@ internal static partial class GpuHeadPlaneKernels
                 int columns = (w - l + lanes - 1) / lanes;
                 total = total.Merge(new Moments(h * columns, sx[team * lanes + l], sy[team * lanes + l]));
             }
-            int n = plane / d.Q;
-            int q = plane - n * d.Q;
-            int pi = 2 * (q * d.N + n);
+            int pi = d.PartialIndex(plane);
             partial[pi] = total.Sum;
             partial[pi + 1] = total.M2;
         }
@@ -183,10 +194,8 @@ internal static partial class GpuHeadPlaneKernels
         int s0 = team * h * rs;
         if (live)
         {
-            int n = plane / d.Q;
-            int q = plane - n * d.Q;
-            int c = q % d.C;
-            int xo = (n * d.C + c) * hw;
+            int q = plane % d.Q;
+            int xo = d.InputPlane(plane);
             int wo = q * hw;
             int o = plane * hw;
             float mu = aux[q];
@@ -235,16 +244,8 @@ internal static partial class GpuHeadPlaneKernels
     public static (float Ox, float Oy) Softmaxes(ArrayView<float> aux, ArrayView<float> wp, float xv, int we, int row, int col, HeadDims d, int hasBias,
         HeadAux a)
     {
-        float px = xv * wp[we];
-        float py = xv * wp[d.WeightSize + we];
-        if (hasBias != 0)
-        {
-            px += wp[2 * d.WeightSize + we];
-            py += wp[3 * d.WeightSize + we];
-        }
-        float ox = Softmax(px, aux[a.RowSoft + 2 * row], aux[a.RowSoft + 2 * row + 1]);
-        float oy = Softmax(py, aux[a.ColSoft + 2 * col], aux[a.ColSoft + 2 * col + 1]);
-        return (ox, oy);
+        var (px, py) = Logits(wp, xv, we, d, hasBias);
+        return Softmaxes(aux, px, py, row, col, a);
     }
 
     /// <summary>Ox and Oy written out from the forward's normalisers, one thread per element of N·Q·H·W.</summary>
@@ -255,10 +256,7 @@ internal static partial class GpuHeadPlaneKernels
         int pe = e - plane * d.Plane;
         int i = p.Columns.Divide(pe);
         int j = pe - i * d.W;
-        int n = plane / d.Q;
-        int q = plane - n * d.Q;
-        int c = q % d.C;
-        var (ox, oy) = Softmaxes(aux, wp, x[(n * d.C + c) * d.Plane + pe], q * d.Plane + pe, plane * d.H + i, plane * d.W + j, d, hasBias, a);
+        var (ox, oy) = Softmaxes(aux, wp, x[d.InputPlane(plane) + pe], plane % d.Q * d.Plane + pe, plane * d.H + i, plane * d.W + j, d, hasBias, a);
         oxy[e] = ox;
         oxy[d.Size + e] = oy;
     }

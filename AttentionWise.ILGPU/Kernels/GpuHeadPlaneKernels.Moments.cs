@@ -74,8 +74,7 @@ internal static partial class GpuHeadPlaneKernels
         int c0 = a.ColR + 2 * plane * d.W;
         for (int j = 0; j < d.W; j++)
             total = total.Merge(new Moments(d.H, aux[c0 + 2 * j], aux[c0 + 2 * j + 1]));
-        int n = plane / d.Q;
-        int pi = 2 * ((plane - n * d.Q) * d.N + n);
+        int pi = d.PartialIndex(plane);
         partial[pi] = total.Sum;
         partial[pi + 1] = total.M2;
     }

@@ -67,6 +67,20 @@ internal readonly struct HeadDims
 
     /// <summary>Elements of Ox, N·Q·H·W (offset of Oy in oxy).</summary>
     public readonly int Size;
+
+    /// <summary>Where plane (n, q) of a head tensor (index n·Q + q) reads its input: the offset of X's plane (n, q mod C).</summary>
+    public int InputPlane(int plane)
+    {
+        int n = plane / Q;
+        return (n * C + (plane - n * Q) % C) * Plane;
+    }
+
+    /// <summary>Index of plane (n, q)'s two fields in the head batchnorm's per-image partial sums [Q, N, 2].</summary>
+    public int PartialIndex(int plane)
+    {
+        int n = plane / Q;
+        return 2 * ((plane - n * Q) * N + n);
+    }
 }
 
 /// <summary>Offsets of the small arrays in the aux buffer (see the legend).</summary>

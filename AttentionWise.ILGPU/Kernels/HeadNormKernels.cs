@@ -101,28 +101,30 @@ internal static class HeadNormKernels
         where TView : struct, IKernelView<TView>
     {
         var aux = TView.Of(auxView);
-        int lines = d.H + d.W;
-        int image = e / lines;
-        int line = e - image * lines;
-        int q = image % d.Q;
+        var (q, sums, target, _) = CoefficientLine(e, d, ax);
         float mu = aux[q];
         float rstd = aux[d.Q + q];
         float a = aux[2 * d.Q + q];
         float b = aux[3 * d.Q + q];
-        int sums, target;
+        float sr = aux[sums];
+        aux[target] = rstd * (aux[target] - a * sr - b * rstd * (aux[sums + 1] - mu * sr));
+    }
+
+    /// <summary>Which line coefficient thread e of N·Q·(H + W) turns (see <see cref="SoftmaxCoefficients{TView}"/>): its
+    /// channel q, the offset of its line's two R sums in aux (RowR or ColR), the offset of its A (RowA or ColA), and the
+    /// line's length (W for a row, H for a column).</summary>
+    public static (int Q, int Sums, int Target, int Length) CoefficientLine(int e, HeadDims d, HeadAux ax)
+    {
+        int lines = d.H + d.W;
+        int image = e / lines;
+        int line = e - image * lines;
+        int q = image % d.Q;
         if (line < d.H)
         {
             int p = image * d.H + line;
-            sums = ax.RowR + 2 * p;
-            target = ax.RowA + p;
+            return (q, ax.RowR + 2 * p, ax.RowA + p, d.W);
         }
-        else
-        {
-            int p = image * d.W + (line - d.H);
-            sums = ax.ColR + 2 * p;
-            target = ax.ColA + p;
-        }
-        float sr = aux[sums];
-        aux[target] = rstd * (aux[target] - a * sr - b * rstd * (aux[sums + 1] - mu * sr));
+        int c = image * d.W + (line - d.H);
+        return (q, ax.ColR + 2 * c, ax.ColA + c, d.H);
     }
 }
