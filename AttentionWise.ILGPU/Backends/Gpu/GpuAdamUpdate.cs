@@ -5,66 +5,61 @@ using ILGPU;
 namespace AttentionWise.Backends;
 
 /// <summary>Adam's update on GPU-shaped devices: up to <see cref="AdamBatch.Slots"/> parameter tensors a launch (a
-/// thread per element of them all), so that a model's many small tensors (biases, the attention layer's 72-weight
-/// convolution) do not each cost a launch. Each element gets the formula of the per-tensor kernel.</summary>
+/// thread per element of them all, through the launch layout), so that a model's many small tensors (biases, the
+/// attention layer's 72-weight convolution) do not each cost a launch; each element gets the formula of the per-tensor
+/// kernel. The gradients are zeroed the same way.</summary>
 internal sealed class GpuAdamUpdate(ComputeDevice device) : IAdamUpdate
 {
     public void Step(IReadOnlyList<AdamTensors> tensors, AdamScalars scalars)
     {
         var k = device.Kernels<AdamBatchKernelSet>();
-        var live = tensors.Where(t => t.Value.Length > 0).ToList();
-        for (int first = 0; first < live.Count; first += AdamBatch.Slots)
+        foreach (var (batch, ends) in Batches(tensors, t => t.Value.Length))
         {
+            // An unused slot repeats the last used tensor with its end: no element reaches it.
             var slots = new AdamSlot[AdamBatch.Slots];
-            int end = 0;
-            for (int i = 0; i < AdamBatch.Slots; i++)
+            for (int i = 0; i < slots.Length; i++)
             {
-                if (first + i < live.Count)
-                {
-                    var t = live[first + i];
-                    end += t.Value.Length;
-                    slots[i] = new AdamSlot(t.Value.View, t.M.View, t.V.View, t.Gradient.View, t.StepSize, end);
-                }
-                else
-                {
-                    // An unused slot: no element reaches it (its end is the last used one's); any views will do.
-                    var last = slots[i - 1];
-                    slots[i] = new AdamSlot(last.P, last.M, last.V, last.G, 0f, end);
-                }
+                var t = batch[Math.Min(i, batch.Count - 1)];
+                slots[i] = new AdamSlot(t.Value.View, t.M.View, t.V.View, t.Gradient.View, t.StepSize, ends[i]);
             }
+            int total = ends[^1];
             // Reads p, m, v, g and writes p, m, v: 7 floats an element.
-            device.Work(null, 28L * end);
-            var layout = device.Layout(end);
+            device.Work(null, 28L * total);
+            var layout = device.Layout(total);
             k.StepBatch(layout.Threads, new AdamBatch(slots[0], slots[1], slots[2], slots[3]), scalars, layout);
         }
     }
 
-    /// <summary>Four gradients a launch (a kernel that writes zeros) instead of a fill each.</summary>
     public void ZeroGradients(IReadOnlyList<DeviceTensor> gradients)
     {
         var k = device.Kernels<AdamBatchKernelSet>();
-        var live = gradients.Where(g => g.Length > 0).ToList();
-        for (int first = 0; first < live.Count; first += 4)
+        foreach (var (batch, ends) in Batches(gradients, g => g.Length))
         {
-            var views = new ArrayView<float>[4];
-            var ends = new int[4];
+            ArrayView<float> View(int i) => batch[Math.Min(i, batch.Count - 1)].View;
+            int total = ends[^1];
+            device.Work(null, 4L * total);
+            var layout = device.Layout(total);
+            k.ZeroBatch(layout.Threads, new ZeroBatch(View(0), ends[0], View(1), ends[1], View(2), ends[2], View(3), ends[3]), layout);
+        }
+    }
+
+    /// <summary>The non-empty items in launches of up to <see cref="AdamBatch.Slots"/>, each with the ends of its slots in
+    /// the launch's flat index (slots past the last item end where it ends).</summary>
+    private static IEnumerable<(List<T> Batch, int[] Ends)> Batches<T>(IReadOnlyList<T> items, Func<T, int> length)
+    {
+        var live = items.Where(t => length(t) > 0).ToList();
+        for (int first = 0; first < live.Count; first += AdamBatch.Slots)
+        {
+            var batch = live.Skip(first).Take(AdamBatch.Slots).ToList();
+            var ends = new int[AdamBatch.Slots];
             int end = 0;
-            for (int i = 0; i < 4; i++)
+            for (int i = 0; i < ends.Length; i++)
             {
-                if (first + i < live.Count)
-                {
-                    views[i] = live[first + i].View;
-                    end += live[first + i].Length;
-                }
-                else
-                {
-                    views[i] = views[i - 1];
-                }
+                if (i < batch.Count)
+                    end += length(batch[i]);
                 ends[i] = end;
             }
-            device.Work(null, 4L * end);
-            var layout = device.Layout(end);
-            k.ZeroBatch(layout.Threads, new ZeroBatch(views[0], ends[0], views[1], ends[1], views[2], ends[2], views[3], ends[3]), layout);
+            yield return (batch, ends);
         }
     }
 }
