@@ -72,9 +72,9 @@ internal static class GpuHeadGroups
         }
         else
         {
-            r = Floor2(Math.Max(1, Math.Min(rowLimit, max / GpuHeadPlaneKernels.WeightGradLanes)));
+            r = PowerOfTwo.Floor(Math.Max(1, Math.Min(rowLimit, max / GpuHeadPlaneKernels.WeightGradLanes)));
         }
-        int lanes = Floor2(Math.Min(GpuHeadPlaneKernels.WeightGradLanes, max / r));
+        int lanes = PowerOfTwo.Floor(Math.Min(GpuHeadPlaneKernels.WeightGradLanes, max / r));
         return (lanes, r);
     }
 
@@ -90,11 +90,14 @@ internal static class GpuHeadGroups
         return asked;
     }
 
-    private static int Floor2(int v)
-    {
-        int p = 1;
-        while (p * 2 <= v)
-            p *= 2;
-        return p;
-    }
+}
+
+/// <summary>Powers of two for group shapes.</summary>
+internal static class PowerOfTwo
+{
+    /// <summary>The largest power of two ≤ <paramref name="v"/> (1 for v ≤ 1).</summary>
+    public static int Floor(int v) => v <= 1 ? 1 : 1 << System.Numerics.BitOperations.Log2((uint)v);
+
+    /// <summary>The smallest power of two ≥ <paramref name="v"/> (1 for v ≤ 1).</summary>
+    public static int Ceil(int v) => v <= 1 ? 1 : (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)v);
 }

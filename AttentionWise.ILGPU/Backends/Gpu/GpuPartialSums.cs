@@ -31,9 +31,9 @@ internal static class GpuPartialSums
         else
         {
             long fill = Math.Max(1L, device.MaxThreads / Math.Max(1L, size));
-            r = Floor2((int)Math.Min(fill, Math.Min(rowLimit, Math.Max(1, slices))));
+            r = PowerOfTwo.Floor((int)Math.Min(fill, Math.Min(rowLimit, Math.Max(1, slices))));
         }
-        int lanes = Math.Max(2, Math.Min(Floor2(max / r), Ceil2(Math.Max(1, size))));
+        int lanes = Math.Max(2, Math.Min(PowerOfTwo.Floor(max / r), PowerOfTwo.Ceil(Math.Max(1, size))));
         return (lanes, r);
     }
 
@@ -47,21 +47,5 @@ internal static class GpuPartialSums
         var (lanes, r) = Groups(device, size, slices, rows);
         var config = new KernelConfig(new Index2D((size + lanes - 1) / lanes, 1), new Index2D(lanes, r));
         device.Kernels<GpuConvKernelSet>().WeightGradCombineGroup(config, gw.View, partials.View, size, slices);
-    }
-
-    private static int Floor2(int v)
-    {
-        int p = 1;
-        while (p * 2 <= v)
-            p *= 2;
-        return p;
-    }
-
-    private static int Ceil2(int v)
-    {
-        int p = 1;
-        while (p < v)
-            p *= 2;
-        return p;
     }
 }
